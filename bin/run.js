@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// obs runs on Node.js 22 or newer. Where the machine's node is older, hand over
+// to the Node that `npm ci` installs with the project (the npm package "node").
+const major = Number(process.versions.node.split('.')[0])
+if (major < 22) {
+  const { createRequire } = await import('node:module')
+  const { dirname, join } = await import('node:path')
+  const { spawnSync } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  let bundled
+  try {
+    bundled = join(dirname(createRequire(import.meta.url).resolve('node/package.json')), 'bin', 'node')
+  } catch {
+    process.stderr.write(`error: obs needs Node.js 22 or newer, this is ${process.version}; run npm ci in the obs checkout to install one\n`)
+    process.exit(2)
+  }
+  const child = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  process.exit(child.status ?? (child.signal === 'SIGINT' ? 130 : 1))
+}
+
+const { execute } = await import('@oclif/core')
+await execute({ dir: import.meta.url })

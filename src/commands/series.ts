@@ -1,0 +1,66 @@
+import { Args, Flags } from '@oclif/core'
+import { analyzeLabels } from '../lib/cardinality.ts'
+import { ObsCommand } from '../lib/command.ts'
+import { UsageError } from '../lib/errors.ts'
+import { jsonFlag, timeFlags } from '../lib/flags.ts'
+import { checkLogQL } from '../lib/logql.ts'
+import { formatLabels } from '../lib/output.ts'
+import { neutralize } from '../lib/terminal.ts'
+import { resolveTimeRange } from '../lib/time.ts'
+
+export default class Series extends ObsCommand {
+  static override summary = 'List the streams matching a selector, or analyze their labels'
+  static override description =
+    'With --analyze-labels, prints a table of each label with its number of distinct values and the streams it appears in, highest cardinality first: the quickest way to spot a label that should have stayed inside the log line.'
+  static override examples = [
+    '<%= config.bin %> series \'{app="cogni-template"}\'',
+    '<%= config.bin %> series \'{app="cogni-template"}\' --analyze-labels --since 24h',
+    '<%= config.bin %> series \'{env="prod"}\' --json',
+  ]
+
+  static override args = {
+    selector: Args.string({ description: 'stream selector, e.g. {app="cogni-template"}', required: true }),
+  }
+
+  static override flags = {
+    ...timeFlags('1h'),
+    'analyze-labels': Flags.boolean({ description: 'table of labels: distinct values and streams' }),
+    json: jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Series)
+    const selector = args.selector.trim()
+    if (checkLogQL(selector) !== 'log' || !/^\{[^]*\}$/.test(selector)) {
+      throw new UsageError('series takes a stream selector only', 'drop the pipeline, e.g. {app="cogni-template"}')
+    }
+    const range = resolveTimeRange(flags, '1h')
+    const client = await this.lokiClient(flags)
+    const series = (await client.series([selector], range)) ?? []
+    const show = process.stdout.isTTY ? neutralize : (value: string) => value
+
+    if (flags['analyze-labels']) {
+      const report = analyzeLabels(series)
+      if (flags.json) {
+        await this.writeJson({
+          totalStreams: report.totalStreams,
+          labels: report.labels.map(({ label, uniqueValues, streams }) => ({ label, uniqueValues, streams })),
+        })
+        return
+      }
+      const { default: Table } = await import('cli-table3')
+      const color = this.stdoutChalk.level > 0
+      const table = new Table({ head: ['label', 'unique values', 'streams'], style: color ? { head: ['cyan'] } : { head: [], border: [] } })
+      for (const stats of report.labels) table.push([show(stats.label), stats.uniqueValues, stats.streams])
+      process.stdout.write(`Total streams: ${report.totalStreams}\nUnique labels: ${report.labels.length}\n${table.toString()}\n`)
+      return
+    }
+    series.sort((a, b) => formatLabels(a).localeCompare(formatLabels(b)))
+    if (flags.json) {
+      await this.writeJson({ series })
+      return
+    }
+    const lines = series.map(formatLabels)
+    process.stdout.write(lines.map((line) => `${show(line)}\n`).join(''))
+  }
+}

@@ -1,0 +1,98 @@
+import { Command } from '@oclif/core'
+import { resolveSettings, type AppIdentity, type ConnectionFlags, type Settings } from './config.ts'
+import { ExitCode, ObsError } from './errors.ts'
+import { connectionFlags } from './flags.ts'
+import { LokiClient } from './loki-client.ts'
+import { chalkFor } from './terminal.ts'
+
+/**
+ * The base of every obs command: connection flags, settings resolution,
+ * clients, and one place that turns errors into a line on stderr and the
+ * contract's exit code.
+ */
+export abstract class ObsCommand extends Command {
+  static override baseFlags = connectionFlags
+
+  private clients: { close(): Promise<void> }[] = []
+
+  override async init(): Promise<void> {
+    // `obs … | head` closes stdout early: end quietly, as a Unix tool should.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(ExitCode.ok)
+      throw error
+    })
+    await super.init()
+  }
+
+  protected get stderrChalk() {
+    return chalkFor(process.stderr)
+  }
+
+  protected get stdoutChalk() {
+    return chalkFor(process.stdout)
+  }
+
+  protected async resolveSettings(flags: ConnectionFlags, identity?: Partial<AppIdentity>): Promise<Settings> {
+    const settings = await resolveSettings({
+      flags,
+      env: process.env,
+      cwd: process.cwd(),
+      version: this.config.version,
+      identity,
+      debug: process.env.OBS_DEBUG ? (line) => process.stderr.write(`${this.stderrChalk.dim(`debug: ${line}`)}\n`) : undefined,
+    })
+    for (const warning of settings.warnings) this.warn(warning)
+    return settings
+  }
+
+  protected async lokiClient(flags: ConnectionFlags): Promise<LokiClient> {
+    const settings = await this.resolveSettings(flags)
+    return this.track(new LokiClient(settings.loki))
+  }
+
+  protected track<T extends { close(): Promise<void> }>(client: T): T {
+    this.clients.push(client)
+    return client
+  }
+
+  /** A diagnostic line on stderr. */
+  protected note(message: string): void {
+    process.stderr.write(`${message}\n`)
+  }
+
+  override warn(input: string | Error): string | Error {
+    const message = typeof input === 'string' ? input : input.message
+    process.stderr.write(`${this.stderrChalk.yellow('warning:')} ${message}\n`)
+    return input
+  }
+
+  protected async writeJson(document: unknown): Promise<void> {
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`)
+  }
+
+  override async finally(error: Error | undefined): Promise<void> {
+    await Promise.allSettled(this.clients.map((client) => client.close()))
+    await super.finally(error)
+  }
+
+  override async catch(error: Error & { oclif?: { exit?: number }; code?: unknown }): Promise<void> {
+    const chalk = this.stderrChalk
+    // this.exit() throws to unwind; it is not an error to report.
+    if (error.code === 'EEXIT') throw error
+    if (error instanceof ObsError) {
+      process.stderr.write(`${chalk.red('error:')} ${error.render()}\n`)
+      this.exit(error.exitCode)
+    }
+    const exit = error.oclif?.exit
+    if (exit === ExitCode.ok) throw error
+    if (typeof exit === 'number') {
+      // oclif's own parse errors: bad flags or arguments, exit 2 per the contract.
+      const first = error.message.split('\n')[0]
+      process.stderr.write(`${chalk.red('error:')} ${first}; see obs ${this.id ?? ''} --help\n`)
+      this.exit(exit === 1 ? ExitCode.usage : exit)
+    }
+    if (process.env.OBS_DEBUG) throw error
+    process.stderr.write(`${chalk.red('error:')} unexpected: ${error.message} (set OBS_DEBUG=1 for details)\n`)
+    this.exit(ExitCode.failed)
+  }
+}

@@ -1,0 +1,300 @@
+import { Agent } from 'undici'
+import type { IncomingHttpHeaders } from 'undici/types/header.js'
+import { ObsError, UnreachableError, UsageError } from './errors.ts'
+
+export interface TlsFiles {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
+  rejectUnauthorized: boolean
+}
+
+export interface HttpSettings {
+  /** Base URL with any path prefix, without credentials or trailing slash. */
+  baseUrl: string
+  /** Headers sent on every request: auth, org id, user agent, extra headers. */
+  headers: Record<string, string>
+  timeoutMs: number
+  /** Further attempts for idempotent requests after the first one fails. */
+  retries: number
+  tls?: TlsFiles
+  /** What is on the other end, for messages: "Loki" or "Alloy". */
+  peer: string
+  /** Receives one line per request when debugging; never sees secrets. */
+  debug?: (line: string) => void
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'POST'
+  params?: URLSearchParams | Record<string, string | undefined>
+  body?: string | Buffer
+  contentType?: string
+  /** Statuses that are answers rather than errors (for example 503 from /ready). */
+  answerStatuses?: readonly number[]
+  /** Overrides the retry count, for example 0 for a one-shot probe. */
+  retries?: number
+  /** POSTs are not retried unless the caller knows the request is idempotent. */
+  idempotent?: boolean
+  /** Headers for this request only. */
+  headers?: Record<string, string>
+}
+
+export interface HttpResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+const RETRY_STATUSES = new Set([429, 502, 503, 504])
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+])
+const BACKOFF_BASE_MS = 500
+const BACKOFF_MAX_MS = 8_000
+const RETRY_AFTER_MAX_MS = 60_000
+
+/**
+ * One keep-alive connection pool to one server, with a per-request timeout,
+ * retries with backoff for idempotent requests, and errors reduced to the
+ * server's own one-line message.
+ */
+export class HttpClient {
+  readonly settings: HttpSettings
+  private readonly agent: Agent
+  private readonly origin: string
+  private readonly prefix: string
+
+  constructor(settings: HttpSettings) {
+    this.settings = settings
+    const url = new URL(settings.baseUrl)
+    this.origin = url.origin
+    this.prefix = url.pathname.replace(/\/+$/, '')
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: 16,
+      connect: settings.tls
+        ? {
+            ca: settings.tls.ca,
+            cert: settings.tls.cert,
+            key: settings.tls.key,
+            rejectUnauthorized: settings.tls.rejectUnauthorized,
+          }
+        : undefined,
+    })
+  }
+
+  async request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    const method = options.method ?? 'GET'
+    const idempotent = options.idempotent ?? method === 'GET'
+    const retries = idempotent ? (options.retries ?? this.settings.retries) : 0
+    const target = this.prefix + path + queryString(options.params)
+    const headers: Record<string, string> = { ...this.settings.headers, ...options.headers }
+    if (options.contentType) headers['content-type'] = options.contentType
+
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now()
+      let failure: ObsError
+      let delayMs: number
+      try {
+        const signal = AbortSignal.timeout(this.settings.timeoutMs)
+        const response = await this.agent.request({ origin: this.origin, path: target, method, headers, body: options.body, signal })
+        const body = await response.body.text()
+        this.debug(method, path, response.statusCode, started)
+        const status = response.statusCode
+        if ((status >= 200 && status < 300) || options.answerStatuses?.includes(status)) {
+          return { status, headers: response.headers, body }
+        }
+        failure = this.statusError(status, response.headers, body, path)
+        if (!RETRY_STATUSES.has(status)) throw failure
+        delayMs = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt)
+      } catch (error) {
+        if (error instanceof ObsError) throw error
+        this.debug(method, path, errorCode(error) ?? 'error', started)
+        if (isTimeout(error)) throw this.timeoutError(path)
+        failure = this.networkError(error)
+        if (!NETWORK_ERROR_CODES.has(errorCode(error) ?? '')) throw failure
+        delayMs = backoffMs(attempt)
+      }
+      if (attempt >= retries) {
+        if (attempt > 0) failure.message += ` (gave up after ${attempt + 1} attempts)`
+        throw failure
+      }
+      this.settings.debug?.(`retrying in ${delayMs}ms (attempt ${attempt + 2} of ${retries + 1})`)
+      await sleep(delayMs)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close()
+  }
+
+  /** The address for messages: scheme, host, port and prefix, never credentials. */
+  get address(): string {
+    return this.origin + this.prefix
+  }
+
+  private debug(method: string, path: string, outcome: number | string, started: number): void {
+    this.settings.debug?.(`${method} ${this.address}${path} -> ${outcome} in ${Math.round(performance.now() - started)}ms`)
+  }
+
+  private statusError(status: number, headers: IncomingHttpHeaders, body: string, path: string): ObsError {
+    const peer = this.settings.peer
+    const reason = summarizeBody(status, headers['content-type'], body)
+    if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
+    if (status === 401 || status === 403) {
+      return new UnreachableError(
+        `${peer} at ${this.address} refused the credentials: ${reason}`,
+        'check --username/--password, --bearer-token or --org-id',
+      )
+    }
+    if (status === 404) {
+      return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that --addr points at ${peer}, path prefix included`)
+    }
+    return new UnreachableError(`${peer} at ${this.address} answered ${reason}`)
+  }
+
+  private timeoutError(path: string): ObsError {
+    const seconds = this.settings.timeoutMs / 1000
+    return new UnreachableError(
+      `${this.settings.peer} did not answer ${path} within the ${seconds}s timeout`,
+      'narrow the query (a shorter range or more label matchers) or raise --timeout',
+    )
+  }
+
+  private networkError(error: unknown): ObsError {
+    return new UnreachableError(
+      `cannot reach ${this.settings.peer} at ${this.address}: ${describeNetworkError(error)}`,
+      `check --addr${this.settings.peer === 'Alloy' ? ' (--alloy-addr)' : ''} and that ${this.settings.peer} is running`,
+    )
+  }
+}
+
+function queryString(params: RequestOptions['params']): string {
+  if (!params) return ''
+  const search =
+    params instanceof URLSearchParams
+      ? params
+      : new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined))
+  const text = search.toString()
+  return text ? `?${text}` : ''
+}
+
+const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}
+
+const MAX_REASON_CHARS = 400
+
+/**
+ * Reduces an error body to one clean line: Loki's plain-text message as it is,
+ * an HTML page from a proxy as its status and title.
+ */
+export function summarizeBody(status: number, contentType: string | string[] | undefined, body: string): string {
+  const statusText = `${status} ${REASON_PHRASES[status] ?? 'Error'}`
+  const trimmed = body.trim()
+  const isHtml = /html/i.test(String(contentType ?? '')) || /^<(!doctype|html|head|body)/i.test(trimmed)
+  if (isHtml) {
+    const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(trimmed)?.[1] ?? /<h1[^>]*>([\s\S]*?)<\/h1>/i.exec(trimmed)?.[1]
+    const cleanTitle = title ? oneLine(title.replace(/<[^>]*>/g, '')) : ''
+    const shown = cleanTitle && !statusText.includes(cleanTitle) && !cleanTitle.includes(REASON_PHRASES[status] ?? '\0') ? ` (${cleanTitle})` : ''
+    return `${statusText}${shown}, an HTML page: a proxy in front of the server answered`
+  }
+  let message = trimmed
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(trimmed) as { error?: unknown; message?: unknown }
+      const field = parsed.error ?? parsed.message
+      if (typeof field === 'string') message = field
+    } catch {
+      // Not JSON after all: show the text.
+    }
+  }
+  const line = oneLine(message)
+  return line ? `${statusText}: ${line}` : statusText
+}
+
+/** Collapses whitespace and strips control characters so a message stays one safe line. */
+export function oneLine(text: string): string {
+  const clean = text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+  return clean.length > MAX_REASON_CHARS ? `${clean.slice(0, MAX_REASON_CHARS)}…` : clean
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const { code, cause } = error as { code?: unknown; cause?: unknown }
+  if (typeof code === 'string') return code
+  return cause ? errorCode(cause) : undefined
+}
+
+function isTimeout(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const { name, cause } = error as { name?: unknown; cause?: unknown }
+  return name === 'TimeoutError' || (cause !== undefined && isTimeout(cause))
+}
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed while sending',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CLOSED: 'connection closed',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed TLS certificate (use --ca-cert, or --tls-skip-verify)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate signed by an unknown CA (use --ca-cert)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate cannot be verified (use --ca-cert)',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
+  CERT_HAS_EXPIRED: 'TLS certificate has expired',
+}
+
+function describeNetworkError(error: unknown): string {
+  const code = errorCode(error)
+  if (code && NETWORK_REASONS[code]) return `${NETWORK_REASONS[code]} (${code})`
+  const message = error instanceof Error ? error.message : String(error)
+  return oneLine(code ? `${message} (${code})` : message)
+}
+
+function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  if (!value) return undefined
+  const seconds = Number(value)
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now()
+  if (!Number.isFinite(ms)) return undefined
+  return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS)
+}
+
+function backoffMs(attempt: number): number {
+  const exponential = Math.min(BACKOFF_BASE_MS * 2 ** attempt, BACKOFF_MAX_MS)
+  // Jitter keeps several clients from retrying in step.
+  return Math.round(exponential * (0.8 + Math.random() * 0.4))
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

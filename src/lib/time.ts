@@ -1,0 +1,164 @@
+import { UsageError } from './errors.ts'
+
+/**
+ * Times are nanoseconds since the Unix epoch as bigint: Loki speaks nanoseconds
+ * and a double cannot hold them exactly.
+ */
+export type Nanos = bigint
+
+const NS_PER_UNIT: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+  w: 604_800_000_000_000n,
+}
+
+const DURATION_PART = /(\d+)(?:\.(\d+))?(ns|us|µs|ms|s|m|h|d|w)/y
+const DURATION_HINT = 'use a number with a unit, like 30s, 5m, 1h30m or 2d'
+
+/** Parses `30s`, `5m`, `1h30m`, `2d`, `1.5h`, `250ms` into nanoseconds. */
+export function parseDuration(text: string, flag = 'duration'): Nanos {
+  const input = text.trim()
+  let total = 0n
+  let pos = 0
+  while (pos < input.length) {
+    DURATION_PART.lastIndex = pos
+    const match = DURATION_PART.exec(input)
+    if (!match) throw new UsageError(`invalid ${flag} "${text}"`, DURATION_HINT)
+    const [, whole, fraction = '', unit] = match
+    const perUnit = NS_PER_UNIT[unit]
+    total += BigInt(whole) * perUnit
+    if (fraction) total += (BigInt(fraction) * perUnit) / 10n ** BigInt(fraction.length)
+    pos = DURATION_PART.lastIndex
+  }
+  if (input.length === 0) throw new UsageError(`invalid ${flag} "${text}"`, DURATION_HINT)
+  if (total === 0n) throw new UsageError(`invalid ${flag} "${text}": it must be longer than zero`, DURATION_HINT)
+  return total
+}
+
+export function durationToMs(ns: Nanos): number {
+  return Number(ns / 1_000_000n)
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/
+const RELATIVE = /^now(?:([+-])(.+))?$/
+const TIME_HINT = 'use RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, ms or ns, or now-1h'
+
+/**
+ * Parses a time flag: RFC 3339 with `Z` or an offset, Unix seconds (up to 10
+ * digits, optionally with a fraction), milliseconds (13), microseconds (16) or
+ * nanoseconds (19), `now`, or `now-1h`.
+ */
+export function parseTime(text: string, now: Nanos, flag = 'time'): Nanos {
+  const input = text.trim()
+  const relative = RELATIVE.exec(input)
+  if (relative) {
+    if (!relative[1]) return now
+    const offset = parseDuration(relative[2], flag)
+    return relative[1] === '-' ? now - offset : now + offset
+  }
+  if (/^\d+(\.\d+)?$/.test(input)) return parseUnix(input, text, flag)
+  const m = RFC3339.exec(input)
+  if (!m) throw new UsageError(`invalid ${flag} "${text}"`, TIME_HINT)
+  const [, , month, day, hour, minute, second, fraction = '', zone] = m
+  if (+month < 1 || +month > 12 || +day < 1 || +day > 31 || +hour > 23 || +minute > 59 || +second > 60) {
+    throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
+  }
+  const ms = Date.parse(`${input.slice(0, 19).replace(/[t ]/, 'T')}${zone.toUpperCase()}`)
+  if (Number.isNaN(ms)) throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
+  return BigInt(ms) * 1_000_000n + BigInt(fraction.padEnd(9, '0'))
+}
+
+function parseUnix(input: string, original: string, flag: string): Nanos {
+  const [whole, fraction] = input.split('.')
+  if (fraction !== undefined) {
+    if (whole.length > 10) throw new UsageError(`invalid ${flag} "${original}": a fraction is only allowed on Unix seconds`, TIME_HINT)
+    return BigInt(whole) * 1_000_000_000n + BigInt(fraction.slice(0, 9).padEnd(9, '0'))
+  }
+  const digits = whole.replace(/^0+(?=\d)/, '').length
+  if (digits <= 10) return BigInt(whole) * 1_000_000_000n
+  if (digits === 13) return BigInt(whole) * 1_000_000n
+  if (digits === 16) return BigInt(whole) * 1_000n
+  if (digits === 19) return BigInt(whole)
+  throw new UsageError(
+    `invalid ${flag} "${original}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`,
+  )
+}
+
+export function nowNanos(): Nanos {
+  return BigInt(Date.now()) * 1_000_000n
+}
+
+export interface TimeRangeInput {
+  since?: string
+  from?: string
+  to?: string
+}
+
+export interface TimeRange {
+  /** Inclusive. */
+  start: Nanos
+  /** Exclusive. */
+  end: Nanos
+}
+
+/**
+ * Resolves the time flags into a range: `--from` is inclusive, `--to`
+ * exclusive; `--since` counts back from `--to` (or now).
+ */
+export function resolveTimeRange(input: TimeRangeInput, defaultSince: string, now = nowNanos()): TimeRange {
+  if (input.since !== undefined && input.from !== undefined) {
+    throw new UsageError('--since and --from cannot be used together', 'give a duration with --since, or a start time with --from')
+  }
+  const end = input.to === undefined ? now : parseTime(input.to, now, '--to')
+  const start =
+    input.from === undefined
+      ? end - parseDuration(input.since ?? defaultSince, '--since')
+      : parseTime(input.from, now, '--from')
+  if (start >= end) {
+    throw new UsageError(
+      `--from (${formatNanos(start)}) must be before --to (${formatNanos(end)})`,
+      'swap them or widen the range',
+    )
+  }
+  return { start, end }
+}
+
+const NS_DIGITS = 19
+
+/**
+ * Formats a Loki nanosecond timestamp (decimal string) as RFC 3339 in UTC with
+ * all nine fraction digits. Hot path: called once per printed entry.
+ */
+export function formatNanos(ns: string | Nanos): string {
+  let text = typeof ns === 'bigint' ? ns.toString() : ns
+  if (text.length < NS_DIGITS) text = text.padStart(NS_DIGITS, '0')
+  const seconds = Number(text.slice(0, -9))
+  const iso = new Date(seconds * 1000).toISOString()
+  return `${iso.slice(0, 19)}.${text.slice(-9)}Z`
+}
+
+/** Compares two non-negative nanosecond strings numerically without BigInt. */
+export function compareNanos(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Formats a nanosecond span for people: `850ms`, `12.4s`, `3m05s`, `2h10m`. */
+export function humanDuration(ns: Nanos): string {
+  const ms = Number(ns / 1_000_000n)
+  if (ms < 1000) return `${ms}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`
+  const totalSeconds = Math.round(ms / 1000)
+  const hours = Math.floor(totalSeconds / 3600)
+  const minutes = Math.floor((totalSeconds % 3600) / 60)
+  const seconds = totalSeconds % 60
+  if (hours > 0) return `${hours}h${String(minutes).padStart(2, '0')}m`
+  return `${minutes}m${String(seconds).padStart(2, '0')}s`
+}
