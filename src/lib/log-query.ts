@@ -1,4 +1,4 @@
-import { ObsError, ExitCode, UnreachableError } from './errors.ts'
+import { UnreachableError, UsageError } from './errors.ts'
 import type { Direction, EntryMetadata, Labels, LokiClient, QueryData } from './loki-client.ts'
 import { compareNanos, formatNanos, type Nanos } from './time.ts'
 
@@ -31,45 +31,65 @@ export interface LogQueryParams {
   batch: number
 }
 
+/** Windows aim at this share of a page, leaving room for bursts. */
+const TARGET_FILL = 0.75
+
 /**
- * Fetches a log query page by page and yields each page's entries in output
- * order. A full page may end in the middle of a group of entries that share a
- * timestamp (across streams, or within one), and Loki cannot say where to
- * resume inside such a group. So the group at the page's edge is held back and
- * the next request starts at that timestamp: every entry is emitted exactly
- * once, and ties come out in one deterministic order.
+ * Fetches a log query window by window and yields each window's entries in
+ * output order.
+ *
+ * Loki does not return the exact first `limit` entries of a range once the
+ * query frontend splits or shards it: a full page can miss lines of one stream
+ * that are newer than lines it returned from another (grafana/loki #19133,
+ * #17270). Resuming from the edge of a full page, as logcli does, therefore
+ * loses lines. A page with fewer entries than the limit is complete, though,
+ * so obs sizes each time window to come back below the limit, judging by the
+ * density of the window before; a window that comes back full is not used but
+ * asked again, narrower. Every entry is emitted once, windows never overlap,
+ * and entries that share a timestamp always land in the same window.
  */
 export async function* fetchLogPages(client: LokiClient, params: LogQueryParams): AsyncGenerator<LogEntry[]> {
   const streams = new StreamCache()
-  const compare = params.direction === 'forward' ? forwardOrder : backwardOrder
-  let { start, end } = params
+  const forward = params.direction === 'forward'
+  const compare = forward ? forwardOrder : backwardOrder
   let remaining = params.limit === 0 ? Number.POSITIVE_INFINITY : params.limit
+  // What is still to fetch: [low, high).
+  let low = params.start
+  let high = params.end
+  let width = high - low
 
-  while (remaining > 0) {
-    const requestLimit = Math.min(params.batch, remaining)
+  while (remaining > 0 && low < high) {
+    if (width > high - low) width = high - low
+    const start = forward ? low : high - width
+    const end = forward ? low + width : high
+    // One more than still wanted: a page short of its limit is complete. A
+    // one-nanosecond window cannot be split, so it gets the largest page.
+    const requestLimit = width === 1n ? Math.max(MAX_PAGE, params.batch) : Math.min(params.batch, remaining + 1)
     const data = await client.queryRange({ query: params.query, start, end, limit: requestLimit, direction: params.direction })
     const entries = flattenStreams(data, streams)
+    if (entries.length >= requestLimit) {
+      if (width === 1n) {
+        throw new UsageError(
+          `${requestLimit} or more entries share the timestamp ${formatNanos(start)}, more than one page can hold`,
+          `raise Loki's max_entries_limit_per_query and --batch above ${requestLimit}`,
+        )
+      }
+      width = scaleWidth(width, requestLimit * TARGET_FILL, entries.length * 2)
+      continue
+    }
     entries.sort(compare)
-    // A short page is the last one; a page of exactly what is still wanted is too.
-    if (entries.length < requestLimit || requestLimit === remaining) {
-      if (entries.length > 0) yield entries
-      return
-    }
-    const edge = entries[entries.length - 1].ts
-    let cut = entries.length - 1
-    while (cut > 0 && entries[cut - 1].ts === edge) cut--
-    if (cut === 0) {
-      throw new ObsError(
-        `more than ${requestLimit} entries share the timestamp ${formatNanos(edge)}, more than one page can hold`,
-        ExitCode.failed,
-        `raise --batch (now ${params.batch}) up to Loki's max_entries_limit_per_query`,
-      )
-    }
-    yield entries.slice(0, cut)
-    remaining -= cut
-    if (params.direction === 'forward') start = BigInt(edge)
-    else end = BigInt(edge) + 1n
+    if (entries.length > 0) yield entries.length > remaining ? entries.slice(0, remaining) : entries
+    remaining -= entries.length
+    if (forward) low = end
+    else high = start
+    width = entries.length === 0 ? width * 4n : scaleWidth(width, requestLimit * TARGET_FILL, entries.length)
   }
+}
+
+/** width × wanted / got, at least one nanosecond. */
+function scaleWidth(width: Nanos, wanted: number, got: number): Nanos {
+  const scaled = (width * BigInt(Math.max(1, Math.floor(wanted)))) / BigInt(Math.max(1, got))
+  return scaled > 0n ? scaled : 1n
 }
 
 function flattenStreams(data: QueryData, streams: StreamCache): LogEntry[] {

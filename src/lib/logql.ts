@@ -64,6 +64,9 @@ function describeError(query: string, offset: number): string {
     return open ? `unexpected end of query: "${open}" is never closed` : 'unexpected end of query'
   }
   const token = query.slice(offset).match(/^\S{1,20}/)?.[0] ?? query[offset]
+  if (token.startsWith('}') && query.slice(0, offset).trimEnd().endsWith('{')) {
+    return 'a stream selector needs at least one label matcher, like {app="cogni-template"}'
+  }
   return `unexpected "${token}"`
 }
 

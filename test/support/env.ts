@@ -1,0 +1,12 @@
+/** What the global setup prepared, for the integration test files. */
+import { readFileSync } from 'node:fs'
+import type { Dataset } from './dataset.ts'
+
+export function testLoki(): { addr: string; dataset: Dataset } {
+  const addr = process.env.OBS_TEST_LOKI_ADDR
+  const truth = process.env.OBS_TEST_TRUTH
+  if (!addr || !truth) {
+    throw new Error('no test Loki: run the integration tests through `npm test` (its global setup starts Loki)')
+  }
+  return { addr, dataset: JSON.parse(readFileSync(truth, 'utf8')) as Dataset }
+}

@@ -1,0 +1,146 @@
+/**
+ * A real Loki 3.6.2 for the tests: the stack's own config file, on free
+ * loopback ports and a temporary directory. The binary comes from LOKI_BIN or
+ * the cache that scripts/build-servers.sh fills (built on first use).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { homedir, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const REPO = resolve(import.meta.dirname, '../..')
+export const LOKI_VERSION = '3.6.2'
+
+function cacheDir(): string {
+  return process.env.OBS_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'obs')
+}
+
+/** The Loki binary, built into the cache if it is not there yet. */
+export function lokiBinary(): string {
+  if (process.env.LOKI_BIN) return process.env.LOKI_BIN
+  const binary = join(cacheDir(), `loki-${LOKI_VERSION}`, 'loki')
+  if (!existsSync(binary)) {
+    process.stderr.write(`Loki ${LOKI_VERSION} is not built yet; building it into ${cacheDir()} (a cold build takes minutes)\n`)
+    const build = spawnSync(join(REPO, 'scripts/build-servers.sh'), ['loki'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    if (build.status !== 0) throw new Error('building Loki failed; see the output above')
+  }
+  return binary
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+export interface LokiProcess {
+  addr: string
+  port: number
+  dataDir: string
+  logFile: string
+  child: ChildProcess
+  stop(): Promise<void>
+  /** Stops Loki and starts it again on the same port and data. */
+  restart(): Promise<void>
+}
+
+export interface StartOptions {
+  /** Do not wait for /ready (to test waiting for a starting Loki). */
+  noWait?: boolean
+  port?: number
+}
+
+export async function startLoki(options: StartOptions = {}): Promise<LokiProcess> {
+  const binary = lokiBinary()
+  const port = options.port ?? (await freePort())
+  const grpcPort = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'obs-loki-'))
+  const logFile = join(dataDir, 'loki.log')
+  const env = {
+    ...process.env,
+    LOKI_HTTP_ADDRESS: '127.0.0.1',
+    LOKI_HTTP_PORT: String(port),
+    LOKI_GRPC_ADDRESS: '127.0.0.1',
+    LOKI_GRPC_PORT: String(grpcPort),
+    LOKI_INSTANCE_ADDR: '127.0.0.1',
+    LOKI_DATA_DIR: join(dataDir, 'data'),
+    LOKI_LOG_LEVEL: 'warn',
+  }
+  const launch = () =>
+    spawn(binary, [`-config.file=${join(REPO, 'stack/loki-config.yaml')}`, '-config.expand-env=true'], {
+      env,
+      stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')],
+    })
+
+  const loki: LokiProcess = {
+    addr: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    logFile,
+    child: launch(),
+    async stop() {
+      await stopChild(loki.child)
+    },
+    async restart() {
+      await stopChild(loki.child)
+      loki.child = launch()
+      await waitReady(loki)
+    },
+  }
+  if (!options.noWait) await waitReady(loki)
+  return loki
+}
+
+export async function stopAndRemove(loki: LokiProcess): Promise<void> {
+  await loki.stop()
+  rmSync(loki.dataDir, { recursive: true, force: true })
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((done) => child.once('exit', () => done()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+}
+
+export async function waitReady(loki: LokiProcess, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    if (loki.child.exitCode !== null) throw new Error(`Loki exited with ${loki.child.exitCode}; see ${loki.logFile}`)
+    try {
+      const response = await fetch(`${loki.addr}/ready`)
+      last = await response.text()
+      if (response.status === 200) return
+    } catch (error) {
+      last = String(error)
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  throw new Error(`Loki at ${loki.addr} not ready after ${timeoutMs}ms: ${last}`)
+}
+
+/** Pushes batches with Loki's push API, retrying when its rate limit answers 429. */
+export async function pushAll(addr: string, batches: unknown[][], headers: Record<string, string> = {}): Promise<void> {
+  for (const streams of batches) {
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(`${addr}/loki/api/v1/push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ streams }),
+      })
+      if (response.status === 204) break
+      const text = await response.text()
+      if (response.status !== 429 || attempt > 20) throw new Error(`push failed: ${response.status} ${text}`)
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+}
