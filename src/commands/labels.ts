@@ -6,6 +6,7 @@ import { neutralize } from '../lib/terminal.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Labels extends ObsCommand {
+  static override usage = '<%= command.id %> [NAME] [FLAGS]'
   static override summary = 'List label names, or the values of one label'
   static override description = 'One per line, sorted. The default window is the last hour, as in Loki.'
   static override examples = [

@@ -8,7 +8,8 @@ import { Progress } from '../lib/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
 
 export default class QueryRange extends ObsCommand {
-  static override aliases = ['query_range']
+  static override hiddenAliases = ['query_range']
+  static override usage = '<%= command.id %> LOGQL [FLAGS]'
   static override summary = 'Run a LogQL query over a time range'
   static override description =
     'Log queries print entries as they arrive, paging past Loki\'s per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal.'

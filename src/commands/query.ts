@@ -7,6 +7,7 @@ import { defaultOutputMode, renderMetric, type OutputMode } from '../lib/output.
 import { nowNanos, parseTime } from '../lib/time.ts'
 
 export default class Query extends ObsCommand {
+  static override usage = '<%= command.id %> LOGQL [FLAGS]'
   static override summary = 'Run an instant metric query'
   static override description =
     'Evaluates a LogQL metric query at one point in time and prints the result as a table (JSON with -o json or jsonl). Log queries need a range: use query-range.'

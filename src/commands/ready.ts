@@ -6,6 +6,7 @@ import { waitForReady } from '../lib/ready.ts'
 import { durationToMs, parseDuration } from '../lib/time.ts'
 
 export default class Ready extends ObsCommand {
+  static override usage = '<%= command.id %> [FLAGS]'
   static override summary = "Check that Loki is ready to serve (GET /ready)"
   static override description =
     'Prints "ready", or Loki\'s own reason when it is not. Exit 0 when ready, 1 when Loki answers but is not ready, 3 when it cannot be reached. With --wait, polls until Loki is ready or the time is up, which is what a deploy script wants right after starting Loki.'

@@ -9,6 +9,7 @@ import { neutralize } from '../lib/terminal.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Series extends ObsCommand {
+  static override usage = '<%= command.id %> SELECTOR [FLAGS]'
   static override summary = 'List the streams matching a selector, or analyze their labels'
   static override description =
     'With --analyze-labels, prints a table of each label with its number of distinct values and the streams it appears in, highest cardinality first: the quickest way to spot a label that should have stayed inside the log line.'
