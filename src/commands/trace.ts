@@ -1,0 +1,66 @@
+import { Args, Flags } from '@oclif/core'
+import { ObsCommand } from '../lib/command.ts'
+import { ExitCode, UsageError } from '../lib/errors.ts'
+import { jsonFlag } from '../lib/flags.ts'
+import { entryLabelsJson } from '../lib/output.ts'
+import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
+import { formatNanos, nowNanos, parseDuration } from '../lib/time.ts'
+
+export default class Trace extends ObsCommand {
+  static override usage = '<%= command.id %> REQID [FLAGS]'
+  static override summary = 'Show every log line of one request, across services, as a timeline'
+  static override description = `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. When nothing is found in --since, the window widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
+  static override examples = [
+    '<%= config.bin %> trace req-7f3a9c',
+    '<%= config.bin %> trace req-7f3a9c --since 24h --app cogni-template',
+    '<%= config.bin %> trace req-7f3a9c --json | jq \'.entries[].fields.msg\'',
+  ]
+
+  static override args = {
+    reqId: Args.string({ description: 'the request id, as logged in the JSON field reqId', required: true }),
+  }
+
+  static override flags = {
+    since: Flags.string({ description: `where to start looking, widened automatically up to ${WIDENING.at(-1)} (default: 1h)` }),
+    app: Flags.string({ description: 'the app label to search (default: from the profile, else cogni-template)' }),
+    json: jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Trace)
+    if (args.reqId.trim() === '') throw new UsageError('the request id is empty', 'give the reqId to trace')
+    const since = flags.since ?? '1h'
+    parseDuration(since, '--since')
+    const settings = await this.resolveSettings(flags, { app: flags.app })
+    const client = this.track(new (await import('../lib/loki-client.ts')).LokiClient(settings.loki))
+    const trace = await findTrace(client, {
+      reqId: args.reqId,
+      app: settings.identity.app,
+      since,
+      end: nowNanos(),
+      onWiden: (wider, searched) => this.note(`nothing in the last ${searched}; widening to ${wider}`),
+    })
+    if (flags.json) {
+      await this.writeJson({
+        reqId: trace.reqId,
+        from: formatNanos(trace.start),
+        to: formatNanos(trace.end),
+        entries: trace.entries.map(({ entry, fields }) => ({
+          timestamp: formatNanos(entry.ts),
+          labels: JSON.parse(entryLabelsJson(entry)) as Record<string, string>,
+          line: entry.line,
+          fields,
+        })),
+      })
+    } else if (trace.entries.length > 0) {
+      process.stdout.write(renderTimeline(trace, this.stdoutChalk))
+    }
+    if (trace.entries.length === 0) {
+      this.note(
+        `no lines for reqId ${JSON.stringify(trace.reqId)} in app "${settings.identity.app}" in the last ${trace.widenedTo ?? since}; ` +
+          'check the id (it is matched exactly), the app (--app), or look further back with --since',
+      )
+      this.exit(ExitCode.failed)
+    }
+  }
+}
