@@ -173,7 +173,9 @@ export class HttpClient {
   private networkError(error: unknown): ObsError {
     return new UnreachableError(
       `cannot reach ${this.settings.peer} at ${this.address}: ${describeNetworkError(error)}`,
-      `check --addr${this.settings.peer === 'Alloy' ? ' (--alloy-addr)' : ''} and that ${this.settings.peer} is running`,
+      this.settings.peer === 'Alloy'
+        ? 'check --alloy-addr and that Alloy is running (obs smoke --no-alloy skips Alloy)'
+        : 'check --addr and that Loki is running',
     )
   }
 }

@@ -1,0 +1,208 @@
+import { formatDistanceStrict } from 'date-fns'
+import { componentField, type AlloyClient } from './alloy-client.ts'
+import type { Check, CheckOutcome } from './checks.ts'
+import type { AppIdentity, LabelPolicy } from './config.ts'
+import { fetchLogPages, type LogEntry } from './log-query.ts'
+import type { LokiClient } from './loki-client.ts'
+import { streamSelector } from './logql.ts'
+import { findTrace } from './trace.ts'
+import { formatNanos, type Nanos } from './time.ts'
+
+export interface SmokeContext {
+  loki: LokiClient
+  /** Absent when the user opted out of the Alloy check. */
+  alloy?: AlloyClient
+  identity: AppIdentity
+  policy: LabelPolicy
+  since: string
+  sinceNs: Nanos
+  now: () => Nanos
+}
+
+const REQUIRED_FIELDS = ['level', 'msg', 'reqId', 'time'] as const
+const SAMPLE_SIZE = 10
+
+/** The design doc's validation checklist, one check per item, with the contract's ids. */
+export function smokeChecks(context: SmokeContext): Check[] {
+  const { loki, identity } = context
+  const appSelector = streamSelector({ app: identity.app, env: identity.env })
+  const serviceSelector = streamSelector({ app: identity.app, env: identity.env, service: identity.service })
+  const range = () => ({ start: context.now() - context.sinceNs, end: context.now() })
+  const recent = async (query: string, limit: number): Promise<LogEntry[]> => {
+    const entries: LogEntry[] = []
+    for await (const page of fetchLogPages(loki, { query, ...range(), direction: 'backward', limit, batch: 5000 })) entries.push(...page)
+    return entries
+  }
+
+  return [
+    {
+      id: 'loki-ready',
+      title: 'Loki responds to /ready',
+      async run() {
+        const state = await loki.ready()
+        return state.ready
+          ? { status: 'pass', detail: `ready at ${loki.address}` }
+          : { status: 'fail', detail: `not ready: ${state.message}`, hint: 'wait for Loki to finish starting (obs ready --wait 60s), then check its logs' }
+      },
+    },
+    {
+      id: 'logs-ingested',
+      title: `Query 1: logs arrive for ${appSelector}`,
+      async run(): Promise<CheckOutcome> {
+        const query = `sum(count_over_time(${appSelector}[${context.since}]))`
+        const data = await loki.queryInstant({ query, time: context.now() })
+        const count = data.resultType === 'vector' ? Number(data.result[0]?.value?.[1] ?? 0) : 0
+        if (count > 0) return { status: 'pass', detail: `${count} lines in the last ${context.since}` }
+        return {
+          status: 'fail',
+          detail: `no lines from ${appSelector} in the last ${context.since}`,
+          hint: 'check that the app is logging (docker logs app), that Alloy discovered it (obs doctor), and that APP_ENV is set; right after a deploy, retry with --wait 60s',
+        }
+      },
+    },
+    {
+      id: 'service-logs-json',
+      title: `Query 2: recent lines of ${serviceSelector} are JSON with ${REQUIRED_FIELDS.join(', ')}`,
+      async run(): Promise<CheckOutcome> {
+        const entries = await recent(serviceSelector, SAMPLE_SIZE)
+        if (entries.length === 0) {
+          return { status: 'fail', detail: `no lines from ${serviceSelector} in the last ${context.since}`, hint: `check the service name (--service) and that it is running` }
+        }
+        const problems: string[] = []
+        let reqId: string | undefined
+        for (const entry of entries) {
+          let fields: Record<string, unknown>
+          try {
+            fields = JSON.parse(entry.line) as Record<string, unknown>
+          } catch {
+            problems.push(`not JSON: ${entry.line.slice(0, 80)}`)
+            continue
+          }
+          const missing = REQUIRED_FIELDS.filter((name) => name !== 'reqId' && fields[name] === undefined)
+          if (missing.length > 0) problems.push(`missing ${missing.join(', ')}: ${entry.line.slice(0, 80)}`)
+          if (typeof fields.reqId === 'string' && fields.reqId !== '') reqId ??= fields.reqId
+        }
+        const newest = new Date(Number(BigInt(entries[0].ts) / 1_000_000n))
+        const age = formatDistanceStrict(newest, new Date(Number(context.now() / 1_000_000n)), { addSuffix: true })
+        if (problems.length > 0) {
+          return {
+            status: 'fail',
+            detail: `${problems.length} of ${entries.length} recent lines are not pino JSON with level, msg, time; first: ${problems[0]}`,
+            hint: 'log with pino to stdout as JSON (no pino-pretty in containers)',
+          }
+        }
+        if (!reqId) {
+          return { status: 'fail', detail: `none of the ${entries.length} newest lines carries a reqId`, hint: 'bind reqId to each request\'s child logger (pino-http genReqId, or logger.child({ reqId }))' }
+        }
+        return { status: 'pass', detail: `${entries.length} newest lines parse as JSON, newest ${age}`, data: { reqId } }
+      },
+    },
+    {
+      id: 'error-filter',
+      title: 'Query 3: level="error" returns only error lines',
+      async run(): Promise<CheckOutcome> {
+        const numeric = await recent(`${serviceSelector} | json | level=~"[0-9]+"`, 1)
+        if (numeric.length > 0) {
+          return {
+            status: 'fail',
+            detail: `levels are pino numbers (e.g. ${JSON.stringify(numeric[0].line.match(/"level":\s*(\d+)/)?.[1] ?? '?')}), so level="error" finds nothing`,
+            hint: "log level names: pino({ formatters: { level: (label) => ({ level: label }) } })",
+          }
+        }
+        const errors = await recent(`${serviceSelector} | json | level="error"`, 50)
+        const wrong = errors.filter((entry) => {
+          try {
+            return (JSON.parse(entry.line) as { level?: unknown }).level !== 'error'
+          } catch {
+            return true
+          }
+        })
+        if (wrong.length > 0) {
+          return { status: 'fail', detail: `${wrong.length} of ${errors.length} lines returned for level="error" do not have "level":"error"`, hint: 'a label named level overrides the JSON field: drop it from the Alloy relabel rules' }
+        }
+        return { status: 'pass', detail: errors.length > 0 ? `${errors.length} error lines, all with "level":"error"` : `no error lines in the last ${context.since}; the filter works` }
+      },
+    },
+    {
+      id: 'reqid-trace',
+      title: 'Query 4: a request id finds its lines',
+      dependsOn: ['service-logs-json'],
+      async run(inputs): Promise<CheckOutcome> {
+        const { reqId } = inputs['service-logs-json'] as { reqId: string }
+        const trace = await findTrace(loki, { reqId, app: identity.app, since: context.since, end: context.now() })
+        if (trace.entries.length === 0) {
+          return { status: 'fail', detail: `reqId ${reqId} from Query 2 was not found by the trace query`, hint: 'check that reqId is a JSON field of the line, not a label' }
+        }
+        const services = new Set(trace.entries.map(({ entry }) => entry.stream.labels.service))
+        return { status: 'pass', detail: `reqId ${reqId}: ${trace.entries.length} lines in ${[...services].join(', ')}` }
+      },
+    },
+    {
+      id: 'label-policy',
+      title: `labels follow the policy (${context.policy.allowedLabels.join(', ')})`,
+      run: () => checkLabelPolicy(loki, context.policy, appSelector, range()),
+    },
+    {
+      id: 'alloy-targets',
+      title: 'Alloy discovered Docker targets',
+      async run(): Promise<CheckOutcome> {
+        if (!context.alloy) return { status: 'skip', detail: 'skipped (--no-alloy)' }
+        return checkAlloyTargets(context.alloy)
+      },
+    },
+  ]
+}
+
+/** Loki 3's automatic label; explained, never counted against the policy. */
+const SERVICE_NAME = 'service_name'
+
+export async function checkLabelPolicy(
+  loki: LokiClient,
+  policy: LabelPolicy,
+  selector: string,
+  range: { start: Nanos; end: Nanos },
+): Promise<CheckOutcome> {
+  const names = await loki.labels({ ...range, query: selector })
+  const counts = new Map<string, number>()
+  await Promise.all(names.map(async (name) => counts.set(name, (await loki.labelValues(name, { ...range, query: selector })).length)))
+  const problems: string[] = []
+  for (const name of names) {
+    const values = counts.get(name) ?? 0
+    if (policy.forbiddenLabels.includes(name)) problems.push(`${name} is a label with ${values} values (it must stay a JSON field)`)
+    else if (name !== SERVICE_NAME && !policy.allowedLabels.includes(name)) problems.push(`${name} is not an allowed label (${values} values)`)
+    else if (values > policy.maxValuesPerLabel) problems.push(`${name} has ${values} values, above the limit of ${policy.maxValuesPerLabel}`)
+  }
+  const notes = names.includes(SERVICE_NAME)
+    ? `; service_name is added by Loki 3 itself (limits_config.discover_service_name), informational`
+    : ''
+  if (problems.length > 0) {
+    return {
+      status: 'fail',
+      detail: `${problems.join('; ')}${notes}`,
+      hint: 'remove the relabel rule that creates it in the Alloy config; query such fields with | json instead',
+    }
+  }
+  const summary = names.filter((n) => n !== SERVICE_NAME).map((n) => `${n} (${counts.get(n)})`).join(', ')
+  if (!names.includes('env')) {
+    return { status: 'warn', detail: `labels ${summary}: no env label${notes}`, hint: 'set APP_ENV for Alloy (compose environment), or env disappears from every stream' }
+  }
+  return { status: 'pass', detail: `labels ${summary}${notes}` }
+}
+
+export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcome> {
+  const components = await alloy.components()
+  const discovery = components.filter((c) => c.name === 'discovery.docker')
+  if (discovery.length === 0) {
+    return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: 'load the stack\'s Alloy config (stack/alloy-config.alloy)' }
+  }
+  let targets = 0
+  for (const component of discovery) {
+    const detail = await alloy.component(component.localID)
+    const exported = componentField(detail.exports, 'targets')
+    targets += Array.isArray(exported) ? exported.length : 0
+  }
+  if (targets === 0) {
+    return { status: 'fail', detail: 'discovery.docker found no containers', hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more' }
+  }
+  return { status: 'pass', detail: `${targets} Docker targets discovered (checked at ${formatNanos(BigInt(Date.now()) * 1_000_000n).slice(11, 19)}Z)` }
+}
