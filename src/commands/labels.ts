@@ -32,7 +32,7 @@ export default class Labels extends ObsCommand {
     const range = resolveTimeRange(flags, '1h')
     const client = await this.lokiClient(flags)
     const query = { ...range, query: flags.query }
-    const values = (args.name === undefined ? await client.labels(query) : await client.labelValues(args.name, query)) ?? []
+    const values = (args.name === undefined ? await client.labels(query) : await client.labelValues(args.name, query))
     values.sort()
     if (flags.json) {
       await this.writeJson(args.name === undefined ? { labels: values } : { label: args.name, values })

@@ -149,10 +149,11 @@ export class LokiClient {
   ): Promise<T> {
     const response = await this.http.request(path, { params, headers })
     const envelope = parseJson<Envelope<T>>(response.body, path)
-    if (envelope.status !== 'success' || envelope.data === undefined) {
-      throw new UnreachableError(`Loki answered ${path} with status "${envelope.status}" and no data`)
+    if (envelope.status !== 'success') {
+      throw new UnreachableError(`Loki answered ${path} with status "${envelope.status}"`)
     }
-    return envelope.data
+    // Loki leaves `data` out when a list is empty (no labels in the window).
+    return envelope.data ?? ([] as T)
   }
 }
 

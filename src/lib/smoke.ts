@@ -163,6 +163,7 @@ export async function checkLabelPolicy(
   range: { start: Nanos; end: Nanos },
 ): Promise<CheckOutcome> {
   const names = await loki.labels({ ...range, query: selector })
+  if (names.length === 0) return { status: 'skip', detail: `no streams match ${selector} in the window, so no labels to check` }
   const counts = new Map<string, number>()
   await Promise.all(names.map(async (name) => counts.set(name, (await loki.labelValues(name, { ...range, query: selector })).length)))
   const problems: string[] = []
