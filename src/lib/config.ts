@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from './errors.ts'
@@ -139,15 +140,18 @@ async function readConfigFile(path: string): Promise<ConfigFile> {
     try {
       data = JSON.parse(text)
     } catch (error) {
-      throw new UsageError(`malformed config file ${path}: ${(error as Error).message}`, 'fix the JSON or remove the file')
+      // JSON.parse quotes the text around the error, which may hold a secret: keep only the position.
+      const position = /line (\d+) column (\d+)/.exec((error as Error).message)
+      const where = position ? ` at line ${position[1]}, col ${position[2]}` : ''
+      throw new UsageError(`malformed config file ${path}${where}: not valid JSON`, 'fix the JSON or remove the file')
     }
   } else {
     const { parseDocument } = await import('yaml')
-    const doc = parseDocument(text, { prettyErrors: false })
+    const doc = parseDocument(text)
     if (doc.errors.length > 0) {
       const first = doc.errors[0]
       const where = first.linePos ? ` at line ${first.linePos[0].line}, col ${first.linePos[0].col}` : ''
-      throw new UsageError(`malformed config file ${path}${where}: ${first.message.split('\n')[0]}`, 'fix the YAML or remove the file')
+      throw new UsageError(`malformed config file ${path}${where}: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, 'fix the YAML or remove the file')
     }
     data = doc.toJS()
   }
@@ -168,7 +172,7 @@ function validateConfig(path: string, data: unknown): ConfigFile {
   for (const [name, profile] of Object.entries(profiles)) {
     if (!isRecord(profile)) return bad(`profile "${name}" must be a mapping`)
     for (const [key, value] of Object.entries(profile)) {
-      const type = PROFILE_KEYS[key as keyof Profile]
+      const type = Object.hasOwn(PROFILE_KEYS, key) ? PROFILE_KEYS[key as keyof Profile] : undefined
       if (!type) bad(`profile "${name}" has unknown key "${key}"`)
       if (type === 'object' ? !isRecord(value) : typeof value !== type) bad(`profile "${name}": ${key} must be a ${type}`)
     }
@@ -178,7 +182,7 @@ function validateConfig(path: string, data: unknown): ConfigFile {
     if (!isRecord(data.policy)) return bad('policy must be a mapping')
     validatePolicy(data.policy, bad, '')
   }
-  if (typeof data.defaultProfile === 'string' && !(data.defaultProfile in profiles)) {
+  if (typeof data.defaultProfile === 'string' && !Object.hasOwn(profiles, data.defaultProfile)) {
     bad(`defaultProfile "${data.defaultProfile}" is not among the profiles`)
   }
   return {
@@ -224,7 +228,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   let profile: Profile = {}
   if (profileName !== undefined) {
     const known = config ? Object.keys(config.profiles) : []
-    if (!config || !(profileName in config.profiles)) {
+    if (!config || !Object.hasOwn(config.profiles, profileName)) {
       throw new UsageError(
         `unknown profile "${profileName}"`,
         known.length > 0 ? `profiles in ${configPath}: ${known.join(', ')}` : 'no config file defines profiles; see "Configuration" in the README',
@@ -238,6 +242,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   const alloyAddr = checkAddress(pick(flags['alloy-addr'], env.ALLOY_ADDR, profile.alloyAddr) ?? DEFAULTS.alloyAddr, '--alloy-addr')
   const timeout = pick(flags.timeout, env.OBS_TIMEOUT, profile.timeout) ?? DEFAULTS.timeout
   const timeoutMs = durationToMs(parseDuration(timeout, '--timeout'))
+  if (timeoutMs < 1) throw new UsageError(`invalid --timeout "${timeout}": it must be at least 1ms`, 'use a duration like 30s')
   const retries = parseRetries(pick<number | string>(flags.retries, env.OBS_RETRIES, profile.retries) ?? DEFAULTS.retries)
 
   const headers: Record<string, string> = { 'user-agent': `obs/${options.version}` }
@@ -305,11 +310,13 @@ function pickBool(flag: boolean | undefined, env: string | undefined, profile: b
 }
 
 function checkAddress(value: string, flag: string): string {
+  // Never echo credentials that were put into the URL by mistake.
+  const shown = value.replace(/\/\/[^/@]*@/, '//…@')
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new UsageError(`invalid ${flag} "${value}": not a URL`, 'use a base URL like http://localhost:3100')
+    throw new UsageError(`invalid ${flag} "${shown}": not a URL`, 'use a base URL like http://localhost:3100')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`invalid ${flag} "${url.protocol}//…": only http:// and https:// are supported`, 'use a base URL like http://localhost:3100')
@@ -318,13 +325,13 @@ function checkAddress(value: string, flag: string): string {
     throw new UsageError(`${flag} must not carry credentials`, 'use --username/--password or --bearer-token instead')
   }
   if (url.search || url.hash) {
-    throw new UsageError(`invalid ${flag} "${value}": a base URL has no query or fragment`, 'use a base URL like http://localhost:3100')
+    throw new UsageError(`invalid ${flag} "${shown}": a base URL has no query or fragment`, 'use a base URL like http://localhost:3100')
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }
 
 function parseRetries(value: number | string): number {
-  const n = typeof value === 'number' ? value : Number(value)
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN
   if (!Number.isInteger(n) || n < 0 || n > 20) throw new UsageError(`invalid retries "${value}"`, 'use a whole number from 0 to 20')
   return n
 }
@@ -338,7 +345,8 @@ function checkHeaderName(name: string): string {
 
 function parseHeader(text: string): [string, string] {
   const colon = text.indexOf(':')
-  if (colon <= 0) throw new UsageError(`invalid --header "${text}"`, "use --header 'Name: value'")
+  // The value may be a secret: messages name the header at most, never its value.
+  if (colon <= 0) throw new UsageError('invalid --header: no ":" between name and value', "use --header 'Name: value'")
   const value = text.slice(colon + 1).trim()
   if (/[\r\n\0]/.test(value)) throw new UsageError('invalid --header: the value holds a line break', "use --header 'Name: value'")
   return [checkHeaderName(text.slice(0, colon).trim()), value]
@@ -393,5 +401,5 @@ function readSetupFile(path: string, flag: string): Buffer {
 }
 
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\./.test(host)
+  return host === 'localhost' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'))
 }

@@ -93,7 +93,7 @@ function unbalanced(query: string): string | undefined {
  * so before sending, as a syntax error would be.
  */
 function checkSelectorHasMatcher(query: string, selector: SyntaxNode): void {
-  const matchers = selector.getChild('Matchers')?.getChildren('Matcher') ?? []
+  const matchers = matchersOf(selector)
   const selective = matchers.some((matcher) => {
     const value = matcher.getChild('String')
     if (!value) return false
@@ -110,6 +110,16 @@ function checkSelectorHasMatcher(query: string, selector: SyntaxNode): void {
       'the selector needs a label matcher that cannot match an empty value, like {app="cogni-template"}',
     )
   }
+}
+
+/** The matchers of a selector; the grammar nests them as Matchers(Matchers(Matcher), Matcher). */
+function matchersOf(node: SyntaxNode): SyntaxNode[] {
+  const matchers: SyntaxNode[] = []
+  for (let child = node.firstChild; child; child = child.nextSibling) {
+    if (child.name === 'Matcher') matchers.push(child)
+    else if (child.name === 'Matchers') matchers.push(...matchersOf(child))
+  }
+  return matchers
 }
 
 function unquote(literal: string): string | undefined {
@@ -135,7 +145,8 @@ function regexMatchesEmpty(pattern: string): boolean {
  * the Go string literals Loki unquotes, so no value can end the string early.
  */
 export function quoteLogQL(value: string): string {
-  return JSON.stringify(value)
+  // A lone surrogate would become an escape Loki refuses; it cannot be in a log line anyway.
+  return JSON.stringify(value.toWellFormed())
 }
 
 /** Builds a stream selector from label/value pairs, skipping empty values. */
@@ -161,7 +172,7 @@ export function pinnedLabels(query: string): Record<string, string> {
   const pinned: Record<string, string> = {}
   const selectors = parser.parse(query).topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
   if (selectors.length !== 1) return pinned
-  for (const matcher of selectors[0].getChild('Matchers')?.getChildren('Matcher') ?? []) {
+  for (const matcher of matchersOf(selectors[0])) {
     const name = matcher.getChild('Identifier')
     const value = matcher.getChild('String')
     if (!matcher.getChild('Eq') || !name || !value) continue

@@ -191,5 +191,5 @@ function formatSeconds(seconds: number): string {
 
 function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return ''
-  return Number.isInteger(value) ? String(value) : value.toPrecision(6).replace(/\.?0+$/, '')
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)))
 }

@@ -60,7 +60,12 @@ export function parseTime(text: string, now: Nanos, flag = 'time'): Nanos {
   const relative = RELATIVE.exec(input)
   if (relative) {
     if (!relative[1]) return now
-    const offset = parseDuration(relative[2], flag)
+    let offset: Nanos
+    try {
+      offset = parseDuration(relative[2], flag)
+    } catch {
+      throw new UsageError(`invalid ${flag} "${text}"`, TIME_HINT)
+    }
     return relative[1] === '-' ? now - offset : now + offset
   }
   if (/^\d+(\.\d+)?$/.test(input)) return parseUnix(input, text, flag)
@@ -68,6 +73,11 @@ export function parseTime(text: string, now: Nanos, flag = 'time'): Nanos {
   if (!m) throw new UsageError(`invalid ${flag} "${text}"`, TIME_HINT)
   const [, , month, day, hour, minute, second, fraction = '', zone] = m
   if (+month < 1 || +month > 12 || +day < 1 || +day > 31 || +hour > 23 || +minute > 59 || +second > 60) {
+    throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
+  }
+  const [year, monthNumber, dayNumber] = [Number(m[1]), Number(month), Number(day)]
+  const calendar = new Date(Date.UTC(year, monthNumber - 1, dayNumber))
+  if (calendar.getUTCMonth() !== monthNumber - 1 || calendar.getUTCDate() !== dayNumber || +second > 59) {
     throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
   }
   const ms = Date.parse(`${input.slice(0, 19).replace(/[t ]/, 'T')}${zone.toUpperCase()}`)
@@ -88,6 +98,7 @@ function parseUnix(input: string, original: string, flag: string): Nanos {
   if (digits === 19) return BigInt(whole)
   throw new UsageError(
     `invalid ${flag} "${original}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`,
+    TIME_HINT,
   )
 }
 
@@ -154,7 +165,9 @@ export function compareNanos(a: string, b: string): number {
 export function humanDuration(ns: Nanos): string {
   const ms = Number(ns / 1_000_000n)
   if (ms < 1000) return `${ms}ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`
+  const exact = ms / 1000
+  const shown = exact.toFixed(exact < 10 && exact.toFixed(2) !== '10.00' ? 2 : 1)
+  if (Number(shown) < 60) return `${shown}s`
   const totalSeconds = Math.round(ms / 1000)
   const hours = Math.floor(totalSeconds / 3600)
   const minutes = Math.floor((totalSeconds % 3600) / 60)

@@ -54,13 +54,17 @@ export interface StartOptions {
   /** Do not wait for /ready (to test waiting for a starting Loki). */
   noWait?: boolean
   port?: number
+  /** Keep the data here instead of a new temporary directory. */
+  dataDir?: string
+  /** Let Loki outlive this process (the sandbox). */
+  detached?: boolean
 }
 
 export async function startLoki(options: StartOptions = {}): Promise<LokiProcess> {
   const binary = lokiBinary()
   const port = options.port ?? (await freePort())
   const grpcPort = await freePort()
-  const dataDir = mkdtempSync(join(tmpdir(), 'obs-loki-'))
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'obs-loki-'))
   const logFile = join(dataDir, 'loki.log')
   const env = {
     ...process.env,
@@ -76,6 +80,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
     spawn(binary, [`-config.file=${join(REPO, 'stack/loki-config.yaml')}`, '-config.expand-env=true'], {
       env,
       stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')],
+      detached: options.detached,
     })
 
   const loki: LokiProcess = {
@@ -93,6 +98,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
       await waitReady(loki)
     },
   }
+  if (options.detached) loki.child.unref()
   if (!options.noWait) await waitReady(loki)
   return loki
 }

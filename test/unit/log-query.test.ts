@@ -11,11 +11,18 @@ interface Row {
   meta?: EntryMetadata
 }
 
+const keys = new WeakMap<Labels, string>()
+
 /** Canonical label text, as obs orders streams: JSON of the labels sorted by name. */
 function streamKey(labels: Labels): string {
-  const sorted: Labels = {}
-  for (const name of Object.keys(labels).sort()) sorted[name] = labels[name]
-  return JSON.stringify(sorted)
+  let key = keys.get(labels)
+  if (key === undefined) {
+    const sorted: Labels = {}
+    for (const name of Object.keys(labels).sort()) sorted[name] = labels[name]
+    key = JSON.stringify(sorted)
+    keys.set(labels, key)
+  }
+  return key
 }
 
 function cmp(a: string, b: string): number {
@@ -379,12 +386,13 @@ describe('fetchLogPages: entries', () => {
 
 /** A random dataset with many shared timestamps and repeated lines across streams. */
 function randomRows(random: () => number): Row[] {
-  const streams: Labels[] = [
+  const all: Labels[] = [
     { app: 'x', stream: 'stdout' },
     { app: 'x', stream: 'stderr' },
     { app: 'x', service: 'w', stream: 'stdout' },
     { app: 'y', stream: 'stdout' },
-  ].slice(0, 1 + Math.floor(random() * 4))
+  ]
+  const streams = all.slice(0, 1 + Math.floor(random() * 4))
   const count = Math.floor(random() * 80)
   const spread = 1 + Math.floor(random() * count * 1.2)
   const lines = ['same', 'other', 'x', 'y', 'z', '{"level":"info"}']
