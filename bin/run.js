@@ -5,7 +5,7 @@ const major = Number(process.versions.node.split('.')[0])
 if (major < 22) {
   const { createRequire } = await import('node:module')
   const { dirname, join } = await import('node:path')
-  const { spawnSync } = await import('node:child_process')
+  const { spawn } = await import('node:child_process')
   const { fileURLToPath } = await import('node:url')
   let bundled
   try {
@@ -14,8 +14,11 @@ if (major < 22) {
     process.stderr.write(`error: obs needs Node.js 22 or newer, this is ${process.version}; run npm ci in the obs checkout to install one\n`)
     process.exit(2)
   }
-  const child = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
-  process.exit(child.status ?? (child.signal === 'SIGINT' ? 130 : 1))
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  // Signals sent to this launcher (kill, timeout, a supervisor) belong to obs.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)))
+  await new Promise(() => {})
 }
 
 const { execute } = await import('@oclif/core')

@@ -137,6 +137,11 @@ export class HttpClient {
     await this.agent.close()
   }
 
+  /** The connection pool, for other protocols to the same server (the tail's WebSocket). */
+  get dispatcher(): Agent {
+    return this.agent
+  }
+
   /** The address for messages: scheme, host, port and prefix, never credentials. */
   get address(): string {
     return this.origin + this.prefix

@@ -1,5 +1,5 @@
 import { UnreachableError, UsageError } from './errors.ts'
-import type { Direction, EntryMetadata, Labels, LokiClient, QueryData } from './loki-client.ts'
+import type { Direction, EntryMetadata, Labels, LokiClient, QueryData, StreamResult } from './loki-client.ts'
 import { compareNanos, formatNanos, type Nanos } from './time.ts'
 
 /** Loki's default max_entries_limit_per_query: the largest page it serves. */
@@ -96,8 +96,13 @@ function flattenStreams(data: QueryData, streams: StreamCache): LogEntry[] {
   if (data.resultType !== 'streams') {
     throw new UnreachableError(`Loki answered a log query with a ${data.resultType} result`)
   }
+  return streamEntries(data.result, streams)
+}
+
+/** The entries of stream results, each stream's labels interned in `streams`. */
+export function streamEntries(results: StreamResult[], streams: StreamCache): LogEntry[] {
   const entries: LogEntry[] = []
-  for (const result of data.result) {
+  for (const result of results) {
     const stream = streams.get(result.stream)
     for (const value of result.values) {
       entries.push({ ts: value[0], line: value[1], stream, meta: value[2] })
@@ -107,7 +112,7 @@ function flattenStreams(data: QueryData, streams: StreamCache): LogEntry[] {
 }
 
 /** Interns stream label sets so every entry of a stream shares one object. */
-class StreamCache {
+export class StreamCache {
   private readonly byJson = new Map<string, StreamInfo>()
 
   get(labels: Labels): StreamInfo {
@@ -128,7 +133,7 @@ function tieBreak(a: LogEntry, b: LogEntry): number {
   return a.line < b.line ? -1 : a.line > b.line ? 1 : 0
 }
 
-function forwardOrder(a: LogEntry, b: LogEntry): number {
+export function forwardOrder(a: LogEntry, b: LogEntry): number {
   return compareNanos(a.ts, b.ts) || tieBreak(a, b)
 }
 

@@ -26,3 +26,40 @@ export function runObs(args: string[], options: { env?: Record<string, string | 
     child.once('close', (code) => resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }))
   })
 }
+
+export interface RunningObs {
+  stdout: () => string
+  stderr: () => string
+  /** Sends the signal and waits for the exit. */
+  stop: (signal?: NodeJS.Signals) => Promise<CliResult>
+  /** Resolves once stdout or stderr holds text matching the pattern. */
+  waitFor: (pattern: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number) => Promise<void>
+}
+
+/** Starts a long-running command (tail) to be stopped with a signal, as Ctrl-C would. */
+export function startObs(args: string[], options: { env?: Record<string, string | undefined> } = {}): RunningObs {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...options.env }
+  const child = spawn(process.execPath, [OBS, ...args], { cwd: REPO, env: env as NodeJS.ProcessEnv })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const code = await exited
+      return { code, stdout: out, stderr: err }
+    },
+    async waitFor(pattern, stream = 'stdout', timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(stream === 'stdout' ? out : err)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${stream}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`)
+        if (child.exitCode !== null) throw new Error(`obs exited with ${child.exitCode} before ${pattern}; stderr: ${err}`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    },
+  }
+}

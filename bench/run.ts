@@ -1,0 +1,926 @@
+/**
+ * The obs benchmark: one real Loki 3.6.2, one reproducible million-line
+ * dataset, and obs measured against logcli, `node -e 0` and a raw-HTTP
+ * baseline in the same run on the same machine. Writes bench/RESULTS.md and
+ * bench/results.json; progress goes to stderr.
+ *
+ *   node_modules/.bin/node bench/run.ts        (npm run bench)
+ *
+ * Environment (for quick trial runs; the defaults are the benchmark):
+ *   BENCH_LINES=1000000  BENCH_EXPORT_ROUNDS=3  BENCH_FAST_ROUNDS=7
+ *   BENCH_STARTUP_ROUNDS=10  BENCH_PROFILE=1  BENCH_RESULTS=bench/RESULTS.md
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer, request as httpRequest, Agent as HttpAgent } from 'node:http'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import { lokiBinary, REPO } from '../test/support/loki.ts'
+import { APP } from './dataset.ts'
+import {
+  HAVE_TIME,
+  interleaved,
+  loadDataset,
+  log,
+  procMemory,
+  removeScratch,
+  runMeasured,
+  scratchDir,
+  startBenchLoki,
+  stats,
+  type BenchLoki,
+  type LoadResult,
+  type Run,
+  type Stats,
+} from './lib.ts'
+
+const BENCH = import.meta.dirname
+const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback)
+const SETTINGS = {
+  seed: 20261124,
+  lines: env('BENCH_LINES', 1_000_000),
+  spanMin: 50,
+  subSpanMin: 5,
+  perBatch: 10_000,
+  pushConcurrency: 4,
+  startupRounds: env('BENCH_STARTUP_ROUNDS', 10),
+  fastRounds: env('BENCH_FAST_ROUNDS', 7),
+  exportRounds: env('BENCH_EXPORT_ROUNDS', 3),
+  profile: env('BENCH_PROFILE', 1) === 1,
+  /** logcli's parallel modes tried once each; the fastest is measured with the others. */
+  logcliParallel: [
+    ['10m', '2'],
+    ['5m', '4'],
+    ['2m', '8'],
+  ] as [string, string][],
+}
+const RESULTS_FILE = process.env.BENCH_RESULTS ?? join(BENCH, 'RESULTS.md')
+const NODE = process.execPath
+const OBS = join(REPO, 'bin/run.js')
+const LOGCLI = join(dirname(lokiBinary()), 'logcli')
+const SELECTOR = `{app="${APP}"}`
+const NOTES_MARKER = '<!-- notes: everything below this line is kept when bench/run.ts rewrites this file -->'
+
+// ------------------------------------------------------------ bookkeeping
+
+interface Measurement {
+  id: string
+  label: string
+  /** The command as a user types it. */
+  display: string
+  runs: Run[]
+  wall: Stats
+  rss: Stats
+  /** Lines the command outputs (for throughput). */
+  lines?: number
+  note?: string
+}
+
+interface Ratio {
+  name: string
+  value: number
+  /** Per-round ratios of the interleaved runs: the spread. */
+  range?: [number, number]
+  target?: string
+  pass?: boolean
+  how: string
+  /** Absent: a ratio, printed as 1.23×. */
+  unit?: 'MB'
+}
+
+const measurements = new Map<string, Measurement>()
+const ratios: Ratio[] = []
+const correctness: { what: string; expected: string; got: string; ok: boolean }[] = []
+const analysis: string[] = []
+const traceAnalysis: string[] = []
+const timings: Record<string, number> = {}
+
+function record(id: string, label: string, display: string, runs: Run[], extra: Partial<Measurement> = {}): Measurement {
+  const m: Measurement = {
+    id,
+    label,
+    display,
+    runs,
+    wall: stats(runs.map((r) => r.wallMs)),
+    rss: stats(runs.map((r) => r.maxRssKb)),
+    ...extra,
+  }
+  measurements.set(id, m)
+  return m
+}
+
+function ratio(name: string, numerator: string, denominator: string, how: string, target?: { op: '>=' | '<='; value: number }): Ratio {
+  const a = measurements.get(numerator)!
+  const b = measurements.get(denominator)!
+  const value = a.wall.median / b.wall.median
+  const perRound = a.runs.length === b.runs.length ? a.runs.map((run, i) => run.wallMs / b.runs[i].wallMs) : []
+  const r: Ratio = {
+    name,
+    value,
+    range: perRound.length ? [Math.min(...perRound), Math.max(...perRound)] : undefined,
+    how,
+  }
+  if (target) {
+    r.target = `${target.op} ${target.value}`
+    r.pass = target.op === '>=' ? value >= target.value : value <= target.value
+  }
+  ratios.push(r)
+  return r
+}
+
+const q = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
+const shell = (args: string[]) => args.map(q).join(' ')
+
+function obsArgs(args: string[]): [string, string[]] {
+  return [NODE, [OBS, ...args]]
+}
+
+let runEnv: Record<string, string> = {}
+
+async function obs(args: string[], options: Parameters<typeof runMeasured>[2] = {}): Promise<Run & { stdoutText?: string }> {
+  const [command, argv] = obsArgs(args)
+  return runMeasured(command, argv, { ...options, env: { ...runEnv, ...options.env } })
+}
+
+async function logcli(args: string[], options: Parameters<typeof runMeasured>[2] = {}): Promise<Run & { stdoutText?: string }> {
+  return runMeasured(LOGCLI, args, { ...options, env: { ...runEnv, ...options.env } })
+}
+
+function checkExit(name: string, run: Run): void {
+  if (run.code !== 0) throw new Error(`${name} exited with ${run.code}: ${run.stderr.trim().split('\n').slice(-5).join(' | ')}`)
+}
+
+const fmtS = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`)
+const fmtMB = (kb: number) => `${((kb * 1024) / 1e6).toFixed(0)} MB`
+const fmtN = (n: number) => Math.round(n).toLocaleString('en-US')
+const fmtX = (x: number) => `${x.toFixed(2)}×`
+const spread = (s: Stats, f: (n: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`
+
+// ------------------------------------------------------------ machine and versions
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  const osRelease = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : ''
+  const os = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(osRelease)?.[1] ?? process.platform
+  const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()
+  return {
+    cpu: model,
+    cores: cpus().length,
+    ramGB: +(totalmem() / 1e9).toFixed(1),
+    os: `${os}, Linux ${kernel}`,
+  }
+}
+
+function gitRevision(): string {
+  try {
+    const head = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['-C', REPO, 'status', '--porcelain', '--', 'src', 'bin', 'package.json'], { encoding: 'utf8' }).trim()
+    return dirty ? `${head} (with uncommitted changes in src/bin)` : head
+  } catch {
+    return 'unknown'
+  }
+}
+
+// ------------------------------------------------------------ request capture
+
+interface Capture {
+  targets: string[]
+  headers: Record<string, string>
+  /** Entries in each response and the limit asked for. */
+  pages: { entries: number; limit: number; bytes: number }[]
+}
+
+/**
+ * A recording proxy: forwards to Loki and notes each request target, the
+ * headers obs sent, and how many entries each answer held. Only used for an
+ * untimed run, when OBS_DEBUG's lines do not carry the query string.
+ */
+async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: string) => Promise<Run>): Promise<Capture> {
+  const upstream = new URL(lokiAddr)
+  const agent = new HttpAgent({ keepAlive: true })
+  const capture: Capture = { targets: [], headers: {}, pages: [] }
+  const server = createServer((req, res) => {
+    const target = req.url ?? '/'
+    if (target.startsWith('/loki/api/v1/query_range')) {
+      capture.targets.push(target)
+      if (capture.targets.length === 1) {
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (!['host', 'connection', 'keep-alive'].includes(name) && typeof value === 'string') capture.headers[name] = value
+        }
+      }
+    }
+    const forward = httpRequest(
+      { host: upstream.hostname, port: upstream.port, path: target, method: req.method, headers: req.headers, agent },
+      (answer) => {
+        const chunks: Buffer[] = []
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk))
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks)
+          if (target.startsWith('/loki/api/v1/query_range') && answer.statusCode === 200) {
+            const limit = Number(new URL(target, 'http://x').searchParams.get('limit'))
+            const data = JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }
+            const entries = data.data.result.reduce((sum, stream) => sum + stream.values.length, 0)
+            capture.pages.push({ entries, limit, bytes: body.length })
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          res.end(body)
+        })
+      },
+    )
+    forward.on('error', (error) => {
+      res.writeHead(502)
+      res.end(String(error))
+    })
+    req.pipe(forward)
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  try {
+    checkExit('obs (through the recording proxy)', await runThrough(`http://127.0.0.1:${port}`))
+  } finally {
+    server.closeAllConnections()
+    await new Promise<void>((done) => server.close(() => done()))
+    agent.destroy()
+  }
+  return capture
+}
+
+/** OBS_DEBUG lines: `debug: GET <url> -> <status> in <ms>ms`. */
+function debugRequests(stderr: string): { url: string; status: string; ms: number }[] {
+  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, '')
+  const found: { url: string; status: string; ms: number }[] = []
+  for (const match of plain.matchAll(/debug: GET (\S+) -> (\S+) in (\d+)ms/g)) {
+    found.push({ url: match[1], status: match[2], ms: Number(match[3]) })
+  }
+  return found
+}
+
+// ------------------------------------------------------------ CPU profile
+
+/** Self time by function from a .cpuprofile, and the idle share (waiting on I/O). */
+function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs: number; top: { name: string; ms: number }[]; byArea: Record<string, number> } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+    samples: number[]
+    timeDeltas: number[]
+  }
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const selfUs = new Map<number, number>()
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const byName = new Map<string, number>()
+  const byArea: Record<string, number> = {}
+  let totalUs = 0
+  let idleUs = 0
+  let gcUs = 0
+  for (const [id, us] of selfUs) {
+    const frame = byId.get(id)!.callFrame
+    totalUs += us
+    if (frame.functionName === '(idle)') idleUs += us
+    if (frame.functionName === '(garbage collector)') gcUs += us
+    const url = frame.url.replace(/^file:\/\//, '')
+    const where = url.includes('/node_modules/')
+      ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
+      : url.startsWith(REPO)
+        ? relative(REPO, url)
+        : url || 'native'
+    const area = frame.functionName.startsWith('(')
+      ? frame.functionName
+      : url.includes('/node_modules/')
+        ? `package ${where}`
+        : url.startsWith(REPO)
+          ? 'obs code (dist/)'
+          : url.startsWith('node:internal/modules')
+            ? 'module loading (node:internal/modules)'
+            : url.startsWith('node:')
+              ? 'other Node.js internals'
+            : 'native / builtins'
+    byArea[area] = (byArea[area] ?? 0) + us / 1000
+    const name = `${frame.functionName || '(anonymous)'} ${where}${frame.lineNumber >= 0 && url ? `:${frame.lineNumber + 1}` : ''}`
+    byName.set(name, (byName.get(name) ?? 0) + us)
+  }
+  const top = [...byName.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([name, us]) => ({ name, ms: us / 1000 }))
+  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, gcMs: gcUs / 1000, top, byArea }
+}
+
+// ------------------------------------------------------------ the benchmark
+
+let loki: BenchLoki | undefined
+let cleaning: Promise<void> | undefined
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (loki) {
+      log(`stopping Loki (pid ${loki.child.pid})`)
+      await loki.stop()
+    }
+    removeScratch()
+  })()
+  return cleaning
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+async function main(): Promise<void> {
+  const began = performance.now()
+  const date = new Date()
+  const load0 = loadavg()
+  if (!existsSync(join(REPO, 'dist/commands'))) throw new Error('obs is not built: run `npm run build` first')
+  if (!existsSync(LOGCLI)) throw new Error(`no logcli beside Loki at ${LOGCLI}: run scripts/build-servers.sh loki`)
+  const mach = machine()
+  log(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.ramGB} GB, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
+  if (!HAVE_TIME) log('no /usr/bin/time: peak RSS is sampled from /proc/<pid>/status VmHWM')
+
+  // ---------------------------------------------------------- Loki and data
+  const configFile = join(BENCH, 'loki-bench.yaml')
+  log(`starting Loki ${relative(REPO, lokiBinary())} with ${relative(REPO, configFile)}`)
+  let t = performance.now()
+  loki = await startBenchLoki(configFile)
+  log(`Loki ready at ${loki.addr} in ${fmtS(performance.now() - t)} (log: ${loki.logFile})`)
+  runEnv = { LOKI_ADDR: loki.addr, XDG_CONFIG_HOME: join(scratchDir(), 'xdg') }
+
+  const endMs = Math.floor(Date.now() / 60_000) * 60_000
+  const startMs = endMs - SETTINGS.spanMin * 60_000
+  const from = new Date(startMs).toISOString().replace('.000Z', 'Z')
+  const to = new Date(endMs).toISOString().replace('.000Z', 'Z')
+  const subTo = new Date(startMs + SETTINGS.subSpanMin * 60_000).toISOString().replace('.000Z', 'Z')
+  log(`loading ${fmtN(SETTINGS.lines)} lines into [${from}, ${to}) with ${SETTINGS.pushConcurrency} parallel pushes of ${fmtN(SETTINGS.perBatch)} lines`)
+  const loaded: LoadResult = await loadDataset(
+    loki.addr,
+    { seed: SETTINGS.seed, total: SETTINGS.lines, startNs: BigInt(startMs) * 1_000_000n, spanMs: SETTINGS.spanMin * 60_000, perBatch: SETTINGS.perBatch },
+    SETTINGS.subSpanMin * 60_000,
+    SETTINGS.pushConcurrency,
+  )
+  const data = loaded.summary
+  const lokiAfterLoad = procMemory(loki.child.pid!)
+  log(
+    `loaded ${fmtN(data.total)} lines (${(data.bytes / 1e6).toFixed(0)} MB, ${Object.keys(data.perStream).length} streams, ` +
+      `${fmtN(data.requests)} requests) in ${fmtS(loaded.ms)}: ${fmtN(data.total / (loaded.ms / 1000))} lines/s, ` +
+      `${(data.bytes / 1e6 / (loaded.ms / 1000)).toFixed(1)} MB/s; ${loaded.retries} pushes retried`,
+  )
+  const buildInfo = (await (await fetch(`${loki.addr}/loki/api/v1/status/buildinfo`)).json()) as { version: string; revision: string }
+
+  const versions = {
+    node: process.version,
+    obs: (await obs(['--version'], { stdout: 'capture' })).stdoutText!.trim(),
+    obsRevision: gitRevision(),
+    loki: `${buildInfo.version} (${buildInfo.revision})`,
+    logcli: await (async () => {
+      // logcli prints its version on stderr.
+      const run = await logcli(['--version'], { stdout: 'capture' })
+      return `${run.stdoutText}${run.stderr}`.split('\n')[0].trim() || 'unknown'
+    })(),
+    obsBuild: `dist/ built ${statSync(join(REPO, 'dist/commands')).mtime.toISOString()}`,
+  }
+  log(`versions: ${JSON.stringify(versions)}`)
+
+  // ---------------------------------------------------------- trace (first, while the 1h window holds all the data)
+  t = performance.now()
+  const reqId = data.traceReqId
+  const designQuery = `{service="app"} | json | reqId="${reqId}"`
+  const allServicesQuery = `${SELECTOR} | json | reqId="${reqId}"`
+  const obsTraceQuery = `${SELECTOR} |= "${reqId}" | json | reqId="${reqId}"`
+  const traceArgs = ['trace', reqId, '--since', '1h']
+  const logcliTrace = (query: string) => ['query', query, '--since', '1h', '--limit', '0', '--batch', '5000', '--quiet', '-o', 'raw']
+  const designArgs = logcliTrace(designQuery)
+  const allServicesArgs = logcliTrace(allServicesQuery)
+  const obsQueryArgs = logcliTrace(obsTraceQuery)
+  log(`trace ${reqId} (${data.traceLines} lines in all services, ${data.traceAppLines} in service="app"), ${SETTINGS.fastRounds} rounds`)
+  let traceDebug: { wallMs: number; requestMs: number; requests: number }
+  {
+    const obsJson = await obs([...traceArgs, '--json'], { stdout: 'capture', env: { OBS_DEBUG: '1' } })
+    checkExit('obs trace --json', obsJson)
+    const requests = debugRequests(obsJson.stderr)
+    traceDebug = { wallMs: obsJson.wallMs, requestMs: requests.reduce((sum, r) => sum + r.ms, 0), requests: requests.length }
+    const found = (JSON.parse(obsJson.stdoutText!) as { entries: unknown[] }).entries.length
+    correctness.push({ what: `obs trace ${reqId}: lines found`, expected: `${data.traceLines} (all services)`, got: String(found), ok: found === data.traceLines })
+    for (const [what, args, expected, detail] of [
+      ["logcli, the design doc's trace query", designArgs, data.traceAppLines, 'service="app" only, by the query\'s design'],
+      ['logcli, the design query over all services', allServicesArgs, data.traceLines, 'all services'],
+      ["logcli, obs's trace query", obsQueryArgs, data.traceLines, 'all services'],
+    ] as const) {
+      const run = await logcli([...args], { stdout: 'capture' })
+      checkExit(what, run)
+      const got = run.stdoutText!.split('\n').filter(Boolean).length
+      correctness.push({ what: `${what}: lines found`, expected: `${expected} (${detail})`, got: String(got), ok: got === expected })
+    }
+  }
+  const traces = await interleaved(SETTINGS.fastRounds, {
+    obsTrace: () => obs(traceArgs),
+    logcliDesign: () => logcli(designArgs),
+    logcliAllServices: () => logcli(allServicesArgs),
+    logcliObsQuery: () => logcli(obsQueryArgs),
+  })
+  record('obsTrace', 'obs trace', `obs ${shell(traceArgs)}`, traces.obsTrace)
+  record('logcliDesign', "logcli, the design doc's query (service=app only)", `logcli ${shell(designArgs)}`, traces.logcliDesign)
+  record('logcliAllServices', 'logcli, the design query over all services', `logcli ${shell(allServicesArgs)}`, traces.logcliAllServices)
+  record('logcliObsQuery', "logcli with obs's trace query", `logcli ${shell(obsQueryArgs)}`, traces.logcliObsQuery)
+  ratio("trace: logcli (design doc's query) ÷ obs trace", 'logcliDesign', 'obsTrace', 'time ratio, medians', { op: '>=', value: 5 })
+  ratio('trace: logcli (design query, all services) ÷ obs trace', 'logcliAllServices', 'obsTrace', 'time ratio, medians: the same lines found')
+  ratio("trace: logcli (obs's query) ÷ obs trace", 'logcliObsQuery', 'obsTrace', 'time ratio, medians: the tools alone')
+  timings.trace = performance.now() - t
+
+  // ---------------------------------------------------------- cardinality
+  t = performance.now()
+  const seriesObs = ['series', SELECTOR, '--analyze-labels', '--from', from, '--to', to]
+  const seriesLogcli = ['series', SELECTOR, '--analyze-labels', '--from', from, '--to', to, '--quiet']
+  log(`cardinality, ${SETTINGS.fastRounds} rounds`)
+  const seriesOutputs = {
+    obs: (await obs(seriesObs, { stdout: 'capture' })).stdoutText!,
+    logcli: (await logcli(seriesLogcli, { stdout: 'capture' })).stdoutText!,
+  }
+  const seriesDebugRun = await obs(seriesObs, { env: { OBS_DEBUG: '1' } })
+  const seriesDebug = { wallMs: seriesDebugRun.wallMs, requestMs: debugRequests(seriesDebugRun.stderr).reduce((sum, r) => sum + r.ms, 0) }
+  const series = await interleaved(SETTINGS.fastRounds, {
+    obsSeries: () => obs(seriesObs),
+    logcliSeries: () => logcli(seriesLogcli),
+  })
+  record('obsSeries', 'obs series --analyze-labels', `obs ${shell(seriesObs)}`, series.obsSeries)
+  record('logcliSeries', 'logcli series --analyze-labels', `logcli ${shell(seriesLogcli)}`, series.logcliSeries)
+  ratio('cardinality: obs ÷ logcli', 'obsSeries', 'logcliSeries', 'time ratio, medians (below 1: obs faster)')
+  timings.cardinality = performance.now() - t
+
+  // ---------------------------------------------------------- startup
+  t = performance.now()
+  log(`startup, ${SETTINGS.startupRounds} rounds`)
+  const startupCommands: Record<string, () => Promise<Run>> = {
+    nodeE0: () => runMeasured(NODE, ['-e', '0']),
+    obsVersion: () => obs(['--version']),
+    obsReady: () => obs(['ready']),
+    logcliVersion: () => logcli(['--version']),
+  }
+  const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => existsSync(path))
+  let systemNodeVersion = ''
+  if (systemNode) {
+    systemNodeVersion = execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim()
+    if (Number(systemNodeVersion.slice(1).split('.')[0]) < 22) {
+      startupCommands.obsVersionSystemNode = () => runMeasured(systemNode, [OBS, '--version'], { env: runEnv })
+    }
+  }
+  const startup = await interleaved(SETTINGS.startupRounds, startupCommands)
+  record('nodeE0', 'node -e 0', `node -e 0   (${NODE})`, startup.nodeE0)
+  record('obsVersion', 'obs --version', 'obs --version', startup.obsVersion)
+  record('obsReady', 'obs ready', 'obs ready', startup.obsReady)
+  record('logcliVersion', 'logcli --version', 'logcli --version', startup.logcliVersion)
+  if (startup.obsVersionSystemNode) {
+    record('obsVersionSystemNode', `obs --version under the system's Node ${systemNodeVersion}`, `${systemNode} bin/run.js --version`, startup.obsVersionSystemNode, {
+      note: `bin/run.js hands over to Node 24 from node_modules: two Node startups`,
+    })
+  }
+  ratio('startup: obs --version ÷ node -e 0', 'obsVersion', 'nodeE0', 'time ratio, medians', { op: '<=', value: 2.5 })
+  ratio('startup: obs ready ÷ node -e 0', 'obsReady', 'nodeE0', 'time ratio, medians')
+  ratio('startup: obs --version ÷ logcli --version', 'obsVersion', 'logcliVersion', 'time ratio, medians')
+  ratio('startup: obs ready ÷ logcli --version', 'obsReady', 'logcliVersion', 'time ratio, medians')
+  // What each runtime dependency costs to import, on its own (a diagnostic for startup and trace).
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+  const deps = Object.keys(pkg.dependencies).filter((name) => name !== 'node')
+  log(`startup: import cost of each runtime dependency (${deps.join(', ')}), 3 rounds`)
+  const importRuns = await interleaved(
+    3,
+    Object.fromEntries(deps.map((name) => [name, () => runMeasured(NODE, ['--input-type=module', '-e', `await import(${JSON.stringify(name)})`], { cwd: REPO })])),
+  )
+  for (const name of deps) record(`import:${name}`, `import('${name}')`, `node --input-type=module -e "await import('${name}')"`, importRuns[name])
+  timings.startup = performance.now() - t
+
+  // ---------------------------------------------------------- bulk export
+  t = performance.now()
+  const exportObs = ['query-range', SELECTOR, '--from', from, '--to', to, '--limit', '0', '-o', 'raw']
+  const exportObs100k = ['query-range', SELECTOR, '--from', from, '--to', subTo, '--limit', '0', '-o', 'raw']
+  const exportLogcli = ['query', SELECTOR, '--from', from, '--to', to, '--limit', '0', '--batch', '5000', '-o', 'raw', '--quiet']
+  const loadDuringExport = loadavg()
+  const short = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n % 1000 === 0 ? `${n / 1000}k` : fmtN(n))
+  const big = short(data.total)
+  const sub = `${Math.round(data.subRangeLines / 1000)}k`
+
+  log('export: obs, a counted run with OBS_DEBUG=1 (correctness and per-request times)')
+  const obsCounted = await obs(exportObs, { stdout: 'count', total: data.total, env: { OBS_DEBUG: '1' } })
+  checkExit('obs export', obsCounted)
+  const seqOk = (run: Run, expected: number) =>
+    run.lines === expected && run.seq!.distinct === expected && run.seq!.repeated === 0 && run.seq!.noSeq === 0 && run.seq!.outOfRange === 0
+  const describeCount = (run: Run, expected: number) => {
+    const lost = expected - run.seq!.distinct
+    return `${fmtN(run.lines!)} lines: ${fmtN(run.seq!.distinct)} distinct, ${fmtN(lost)} lost, ${fmtN(run.seq!.repeated)} repeated`
+  }
+  correctness.push({
+    what: `obs query-range, ${big} export`,
+    expected: `${fmtN(data.total)} lines, each once`,
+    got: describeCount(obsCounted, data.total),
+    ok: seqOk(obsCounted, data.total),
+  })
+  const debug = debugRequests(obsCounted.stderr)
+  const debugMs = debug.reduce((sum, r) => sum + r.ms, 0)
+  log(`  ${describeCount(obsCounted, data.total)}; ${debug.length} requests, ${fmtS(debugMs)} of ${fmtS(obsCounted.wallMs)} inside requests`)
+
+  // The requests to replay: from OBS_DEBUG when its lines carry the query
+  // string, else from a recording proxy (an extra, untimed obs run).
+  let capture: Capture
+  const debugHasQuery = debug.length > 0 && debug.every((r) => r.url.includes('?'))
+  if (debugHasQuery) {
+    capture = {
+      targets: debug.map((r) => {
+        const url = new URL(r.url)
+        return url.pathname + url.search
+      }),
+      headers: { 'x-loki-response-encoding-flags': 'categorize-labels', 'user-agent': `obs/${versions.obs.split(/[/ ]/)[1]}` },
+      pages: [],
+    }
+  } else {
+    log("  OBS_DEBUG's lines carry no query string: capturing obs's requests through a recording proxy (untimed run)")
+    capture = await captureThroughProxy(loki.addr, (proxy) => obs(exportObs, { env: { LOKI_ADDR: proxy } }))
+  }
+  if (capture.targets.length !== debug.length) {
+    log(`  note: the capture saw ${capture.targets.length} requests, OBS_DEBUG ${debug.length}`)
+  }
+  const requestsFile = join(scratchDir(), 'requests.txt')
+  writeFileSync(requestsFile, `${capture.targets.join('\n')}\n`)
+  const rawArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, requestsFile, JSON.stringify(capture.headers)]
+  const fullPages = capture.pages.filter((p) => p.entries >= p.limit)
+  const fetchedEntries = capture.pages.reduce((sum, p) => sum + p.entries, 0)
+  const fetchedBytes = capture.pages.reduce((sum, p) => sum + p.bytes, 0)
+
+  log('export: logcli, a counted run (correctness), sequential --batch 5000')
+  const logcliCounted = await logcli(exportLogcli, { stdout: 'count', total: data.total })
+  checkExit('logcli export', logcliCounted)
+  correctness.push({
+    what: `logcli query --batch 5000, ${big} export`,
+    expected: `${fmtN(data.total)} lines, each once`,
+    got: describeCount(logcliCounted, data.total),
+    ok: seqOk(logcliCounted, data.total),
+  })
+  log(`  ${describeCount(logcliCounted, data.total)} in ${fmtS(logcliCounted.wallMs)}`)
+
+  let bestParallel: { args: string[]; wallMs: number; label: string; lines: number } | undefined
+  const parallelTrials: { label: string; wallMs: number; count: string; ok: boolean }[] = []
+  for (const [duration, workers] of SETTINGS.logcliParallel) {
+    const args = [...exportLogcli, '--parallel-duration', duration, '--parallel-max-workers', workers]
+    const label = `--parallel-duration ${duration} --parallel-max-workers ${workers}`
+    log(`export: logcli ${label}, a counted trial run`)
+    const run = await logcli(args, { stdout: 'count', total: data.total })
+    checkExit(`logcli ${label}`, run)
+    const ok = seqOk(run, data.total)
+    parallelTrials.push({ label, wallMs: run.wallMs, count: describeCount(run, data.total), ok })
+    correctness.push({ what: `logcli query ${label}, ${big} export`, expected: `${fmtN(data.total)} lines, each once`, got: describeCount(run, data.total), ok })
+    log(`  ${describeCount(run, data.total)} in ${fmtS(run.wallMs)}`)
+    if (!bestParallel || run.wallMs < bestParallel.wallMs) bestParallel = { args, wallMs: run.wallMs, label, lines: run.lines! }
+  }
+
+  log(`export: ${SETTINGS.exportRounds} interleaved rounds of obs, logcli, logcli ${bestParallel!.label}, raw HTTP`)
+  const exports = await interleaved(
+    SETTINGS.exportRounds,
+    {
+      obsExport: () => obs(exportObs),
+      logcliExport: () => logcli(exportLogcli),
+      logcliParallel: () => logcli(bestParallel!.args),
+      rawExport: () => runMeasured(NODE, rawArgs),
+    },
+    (key, run, round) => log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}, ${fmtMB(run.maxRssKb)}`),
+  )
+  const rawInside = exports.rawExport.map((run) => (JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number }).ms)
+  record('obsExport', `obs query-range, ${big} lines`, `obs ${shell(exportObs)} > /dev/null`, exports.obsExport, { lines: obsCounted.lines })
+  record('logcliExport', `logcli query --batch 5000, ${big} lines`, `logcli ${shell(exportLogcli)} > /dev/null`, exports.logcliExport, {
+    lines: logcliCounted.lines,
+  })
+  record('logcliParallel', `logcli query ${bestParallel!.label}`, `logcli ${shell(bestParallel!.args)} > /dev/null`, exports.logcliParallel, {
+    lines: bestParallel!.lines,
+    note: `fastest of the parallel modes tried (${parallelTrials.map((p) => `${p.label}: ${fmtS(p.wallMs)}`).join('; ')}); output out of order`,
+  })
+  record('rawExport', "raw HTTP: obs's requests replayed, bodies read", `node bench/raw-replay.ts <loki> <${capture.targets.length} captured requests> <obs's headers>`, exports.rawExport, {
+    lines: data.total,
+    note: `in-process time of the requests alone: ${spread(stats(rawInside), fmtS)}`,
+  })
+  // Throughput ratio = time ratio, when both print every line.
+  const throughput = (id: string) => measurements.get(id)!.lines! / (measurements.get(id)!.wall.median / 1000)
+  const tr = ratio('export throughput: obs ÷ logcli (--batch 5000)', 'logcliExport', 'obsExport', 'lines/s ratio = time ratio, medians', {
+    op: '>=',
+    value: 1.5,
+  })
+  if (logcliCounted.lines !== obsCounted.lines) {
+    tr.value = throughput('obsExport') / throughput('logcliExport')
+    tr.how = "lines/s ratio, each tool's own line count"
+  }
+  ratio(`export throughput: obs ÷ logcli (${bestParallel!.label})`, 'logcliParallel', 'obsExport', 'lines/s ratio = time ratio, medians')
+  ratio('export time: obs ÷ raw HTTP', 'obsExport', 'rawExport', 'time ratio, medians, both whole processes', { op: '<=', value: 1.15 })
+
+  log(`export: obs over the first ${SETTINGS.subSpanMin} minutes (${fmtN(data.subRangeLines)} lines), peak RSS, ${SETTINGS.exportRounds} runs`)
+  const small = await obs(exportObs100k, { stdout: 'count', total: data.total })
+  checkExit('obs sub-range export', small)
+  correctness.push({
+    what: `obs query-range, ${fmtN(data.subRangeLines)}-line sub-range`,
+    expected: `${fmtN(data.subRangeLines)} lines, each once`,
+    got: `${fmtN(small.lines!)} lines: ${fmtN(small.seq!.distinct)} distinct, ${fmtN(small.seq!.repeated)} repeated`,
+    ok: small.lines === data.subRangeLines && small.seq!.distinct === data.subRangeLines,
+  })
+  const smallRuns = await interleaved(SETTINGS.exportRounds, { obsExport100k: () => obs(exportObs100k) })
+  record('obsExport100k', `obs query-range, ${fmtN(data.subRangeLines)} lines`, `obs ${shell(exportObs100k)} > /dev/null`, smallRuns.obsExport100k, {
+    lines: data.subRangeLines,
+  })
+  const rss1M = measurements.get('obsExport')!.rss.median
+  const rss100k = measurements.get('obsExport100k')!.rss.median
+  ratios.push({
+    name: `export peak RSS: obs, ${big} lines`,
+    unit: 'MB',
+    value: (rss1M * 1024) / 1e6,
+    target: '<= 150 MB',
+    pass: (rss1M * 1024) / 1e6 <= 150,
+    how: 'MB (10^6 bytes), median of the timed runs',
+  })
+  ratios.push({
+    name: `export peak RSS: obs, ${big} ÷ ${sub} lines`,
+    value: rss1M / rss100k,
+    target: '<= 1.10 (flat)',
+    pass: rss1M / rss100k <= 1.1,
+    how: 'ratio of median peak RSS; flat means within 10%',
+  })
+  timings.export = performance.now() - t
+
+  // ---------------------------------------------------------- where obs spends its time
+  let profile: ReturnType<typeof summarizeProfile> | undefined
+  let traceProfile: ReturnType<typeof summarizeProfile> | undefined
+  if (SETTINGS.profile) {
+    t = performance.now()
+    const profiled = async (what: string, args: string[]) => {
+      log(`profile: one ${what} under node --cpu-prof`)
+      const dir = join(scratchDir(), 'prof')
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+      const run = await runMeasured(NODE, ['--cpu-prof', `--cpu-prof-dir=${dir}`, OBS, ...args], { env: runEnv })
+      checkExit(`${what} --cpu-prof`, run)
+      const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
+      return file ? summarizeProfile(join(dir, file)) : undefined
+    }
+    profile = await profiled('obs export', exportObs)
+    // The trace window is the last hour: by now the oldest lines have left it, which does not matter for a profile.
+    traceProfile = await profiled('obs trace', traceArgs)
+    timings.profile = performance.now() - t
+  }
+  const obsExport = measurements.get('obsExport')!
+  const cpuS = (run: Run) => run.userS + run.sysS
+  analysis.push(
+    `obs issued ${fmtN(debug.length)} query_range requests for ${fmtN(data.total)} lines` +
+      (capture.pages.length
+        ? `; ${fullPages.length} came back full (a window too wide: asked again narrower, as designed), so Loki served ${fmtN(fetchedEntries)} entries ` +
+          `(${((fetchedEntries / data.total - 1) * 100).toFixed(1)}% more than printed) in ${(fetchedBytes / 1e6).toFixed(0)} MB of JSON`
+        : '') +
+      '.',
+    `In the OBS_DEBUG run (${fmtS(obsCounted.wallMs)} wall), ${fmtS(debugMs)} (${((debugMs / obsCounted.wallMs) * 100).toFixed(0)}%) was inside HTTP requests ` +
+      `(sent until the body was read), the rest (${fmtS(obsCounted.wallMs - debugMs)}) startup, JSON parsing, sorting and writing.`,
+    `The raw replay of the same requests: ${spread(stats(rawInside), fmtS)} inside requests; obs's CPU per export ${spread(stats(obsExport.runs.map(cpuS)), (s) => `${s.toFixed(1)} s`)} ` +
+      `user+sys, logcli's ${spread(stats(measurements.get('logcliExport')!.runs.map(cpuS)), (s) => `${s.toFixed(1)} s`)}.`,
+  )
+  const describeProfile = (what: string, p: NonNullable<typeof profile>) => {
+    const pct = (ms: number) => `${((ms / p.totalMs) * 100).toFixed(0)}%`
+    return (
+      `CPU profile of one ${what} (node --cpu-prof, ${fmtS(p.totalMs)} sampled), by area: ` +
+      Object.entries(p.byArea)
+        .sort((a, b) => b[1] - a[1])
+        .filter(([, ms]) => ms >= 5)
+        .map(([area, ms]) => `${area === '(idle)' ? '(idle: waiting, mostly for Loki)' : area} ${fmtS(ms)} (${pct(ms)})`)
+        .join(', ') +
+      '.'
+    )
+  }
+  if (profile) analysis.push(describeProfile('obs export', profile))
+  const obsTraceM = measurements.get('obsTrace')!
+  traceAnalysis.push(
+    `In an OBS_DEBUG run of obs trace (${fmtS(traceDebug.wallMs)} wall), ${traceDebug.requests} request(s) to Loki took ${fmtS(traceDebug.requestMs)}; ` +
+      `the rest, ${fmtS(traceDebug.wallMs - traceDebug.requestMs)}, is obs itself (Node and oclif startup, loading the command's modules, rendering). ` +
+      `Timed runs: ${spread(obsTraceM.wall, fmtS)}, peak RSS ${spread(obsTraceM.rss, fmtMB)}.`,
+    `obs series --analyze-labels: ${fmtS(seriesDebug.requestMs)} of ${fmtS(seriesDebug.wallMs)} in requests to Loki.`,
+  )
+  if (traceProfile) traceAnalysis.push(describeProfile('obs trace', traceProfile))
+
+  // ---------------------------------------------------------- report
+  const load1 = loadavg()
+  const totalMs = performance.now() - began
+  const lokiAtEnd = procMemory(loki.child.pid!)
+  const results = {
+    date: date.toISOString(),
+    machine: mach,
+    loadAverage: { start: load0, beforeExport: loadDuringExport, end: load1 },
+    versions,
+    settings: SETTINGS,
+    window: { from, to, subTo },
+    load: { ms: loaded.ms, retries: loaded.retries, pushRequests: loaded.requests, ...data },
+    loki: { addr: loki.addr, config: relative(REPO, configFile), rssAfterLoadKb: lokiAfterLoad?.rssKb, peakRssKb: lokiAtEnd?.hwmKb },
+    measurements: Object.fromEntries(
+      [...measurements.values()].map((m) => [
+        m.id,
+        { label: m.label, command: m.display, wallMs: m.wall, maxRssKb: m.rss, lines: m.lines, note: m.note, runs: m.runs.map((r) => ({ wallMs: r.wallMs, maxRssKb: r.maxRssKb, userS: r.userS, sysS: r.sysS })) },
+      ]),
+    ),
+    ratios,
+    correctness,
+    analysis,
+    traceAnalysis,
+    profile,
+    traceProfile,
+    capture: { requests: capture.targets.length, fullPages: fullPages.length, fetchedEntries, fetchedBytes, headers: capture.headers },
+    parallelTrials,
+    timings: { ...timings, totalMs },
+    seriesOutputs,
+  }
+  writeFileSync(join(BENCH, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+  writeResults(results, { throughput, systemNodeVersion })
+  log(`done in ${fmtS(totalMs)}; wrote ${relative(REPO, RESULTS_FILE)} and bench/results.json`)
+
+  const table = ratios.map((r) => {
+    const verdict = r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'
+    const range = r.range ? ` (${fmtX(r.range[0])}–${fmtX(r.range[1])})` : ''
+    const value = r.unit === 'MB' ? `${r.value.toFixed(0)} MB` : fmtX(r.value)
+    return `${r.name.padEnd(62)} ${value}${range}${r.target ? `  target ${r.target}` : ''}${verdict}`
+  })
+  process.stdout.write(`${table.join('\n')}\n`)
+}
+
+// ------------------------------------------------------------ RESULTS.md
+
+function topFrames(what: string, p: { top: { name: string; ms: number }[] }): string[] {
+  return [
+    `Top self time in the profiled ${what}:`,
+    '',
+    '| function | self time |',
+    '|---|---|',
+    ...p.top.map((f) => `| \`${f.name}\` | ${fmtS(f.ms)} |`),
+    '',
+  ]
+}
+
+function writeResults(r: any, helpers: { throughput: (id: string) => number; systemNodeVersion: string }): void {
+  const m = (id: string) => measurements.get(id)
+  const row = (id: string, withLines = false) => {
+    const x = m(id)
+    if (!x) return ''
+    const lines = withLines && x.lines ? ` | ${fmtN(helpers.throughput(id))}` : withLines ? ' | –' : ''
+    return `| ${x.label} | ${spread(x.wall, fmtS)}${lines} | ${spread(x.rss, fmtMB)} | ${x.runs.length} |`
+  }
+  const ratioRows = ratios.map((x: Ratio) => {
+    const isMB = x.unit === 'MB'
+    const value = isMB ? `${x.value.toFixed(0)} MB` : fmtX(x.value)
+    const range = x.range ? `${fmtX(x.range[0])}–${fmtX(x.range[1])}` : ''
+    const verdict = x.pass === undefined ? '' : x.pass ? '**met**' : '**missed**'
+    return `| ${x.name} | ${value} | ${range} | ${x.target ?? ''} | ${verdict} |`
+  })
+  const commands = [...measurements.values()].map((x) => `# ${x.label}\n${x.display}`).join('\n\n')
+  const lines = [
+    '# obs benchmark results',
+    '',
+    `Generated by \`bench/run.ts\` (\`npm run bench\`) on ${r.date}. Every figure is a median over`,
+    'interleaved runs (tools alternate, starting order rotated each round) with the spread',
+    '(min–max); ratios are ratios of medians, with the range of the per-round ratios.',
+    '',
+    '## Machine and versions',
+    '',
+    `- CPU: ${r.machine.cpu}, ${r.machine.cores} cores; RAM ${r.machine.ramGB} GB; ${r.machine.os}`,
+    `- Load average (1/5/15 min): ${r.loadAverage.start.map((l: number) => l.toFixed(2)).join(' / ')} at the start, ` +
+      `${r.loadAverage.beforeExport.map((l: number) => l.toFixed(2)).join(' / ')} before the exports, ${r.loadAverage.end.map((l: number) => l.toFixed(2)).join(' / ')} at the end. ` +
+      `Other work may share this machine; a load above its ${r.machine.cores} cores means runs waited for CPU. The tools ran interleaved, so figures compare with each other within this run, less so across runs.`,
+    `- Node ${r.versions.node} (${NODE}); ${r.versions.obs}, commit ${r.versions.obsRevision}`,
+    `- Loki ${r.versions.loki}, config \`${r.loki.config}\` (the stack's config with higher ingestion limits and no stream sharding; see its header); Loki RSS ${fmtMB(r.loki.rssAfterLoadKb ?? 0)} after the load`,
+    `- ${r.versions.logcli}`,
+    `- Peak RSS from ${HAVE_TIME ? 'GNU time (`/usr/bin/time -f %M`)' : '/proc/<pid>/status VmHWM, sampled every 5 ms'}; wall time from spawn to exit in the harness. MB = 10^6 bytes.`,
+    '',
+    '## Dataset',
+    '',
+    `${fmtN(r.load.total)} pino JSON lines (${(r.load.bytes / 1e6).toFixed(0)} MB, ${(r.load.bytes / r.load.total).toFixed(0)} bytes a line on average; fields level, time, pid, hostname, reqId, userId, msg, seq and context/padding fields), ` +
+      `${fmtN(r.load.requests)} requests whose lines span gateway, app and worker, seed ${SETTINGS.seed}. ` +
+      `Streams {app="${APP}", env="bench", service, stream}: ${Object.entries(r.load.perStream as Record<string, number>)
+        .map(([k, v]) => `${k} ${fmtN(v)}`)
+        .join(', ')}.`,
+    '',
+    `Window: the last ${SETTINGS.spanMin} minutes before a minute boundary at load time, [${r.window.from}, ${r.window.to}) in this run ` +
+      '(Loki only queries its ingesters for recent data, so the window moves with the clock; lines, streams and offsets are identical from run to run, only the `time` field follows the window).',
+    '',
+    `Loaded through the push API, ${SETTINGS.pushConcurrency} parallel pushes of ${fmtN(SETTINGS.perBatch)} lines: **${fmtS(r.load.ms)}**, ` +
+      `${fmtN(r.load.total / (r.load.ms / 1000))} lines/s, ${(r.load.bytes / 1e6 / (r.load.ms / 1000)).toFixed(1)} MB/s, ${r.load.retries} pushes retried.`,
+    '',
+    '## Targets and ratios',
+    '',
+    '| measure | value | per-round range | target | |',
+    '|---|---|---|---|---|',
+    ...ratioRows,
+    '',
+    '## Figures',
+    '',
+    '### Bulk export, every line of the window',
+    '',
+    '| command | wall time | lines/s | peak RSS | runs |',
+    '|---|---|---|---|---|',
+    row('obsExport', true),
+    row('logcliExport', true),
+    row('logcliParallel', true),
+    row('rawExport', true),
+    row('obsExport100k', true),
+    '',
+    ...[...measurements.values()].filter((x) => x.id.includes('xport') || x.id.includes('Parallel')).filter((x) => x.note).map((x) => `- ${x.label}: ${x.note}.`),
+    '',
+    '### Trace of one request',
+    '',
+    `Request \`${r.load.traceReqId}\`: ${r.load.traceLines} lines in gateway, app and worker, ${r.load.traceAppLines} of them in service="app". ` +
+      "The design doc's query only looks at service=\"app\" and JSON-parses every line of it; obs's query filters on the id before parsing and covers every service.",
+    '',
+    '| command | wall time | peak RSS | runs |',
+    '|---|---|---|---|',
+    row('obsTrace'),
+    row('logcliDesign'),
+    row('logcliAllServices'),
+    row('logcliObsQuery'),
+    '',
+    ...r.traceAnalysis.map((a: string) => `- ${a}`),
+    '',
+    ...(r.traceProfile ? topFrames('obs trace', r.traceProfile) : []),
+    '### Cardinality',
+    '',
+    '| command | wall time | peak RSS | runs |',
+    '|---|---|---|---|',
+    row('obsSeries'),
+    row('logcliSeries'),
+    '',
+    '<details><summary>What each printed</summary>',
+    '',
+    '```',
+    `$ obs series … --analyze-labels\n${r.seriesOutputs.obs.trimEnd()}\n\n$ logcli series … --analyze-labels\n${r.seriesOutputs.logcli.trimEnd()}`,
+    '```',
+    '',
+    '</details>',
+    '',
+    '### Startup',
+    '',
+    '| command | wall time | peak RSS | runs |',
+    '|---|---|---|---|',
+    row('nodeE0'),
+    row('obsVersion'),
+    row('obsReady'),
+    row('logcliVersion'),
+    row('obsVersionSystemNode'),
+    '',
+    'What importing each runtime dependency of obs costs on its own (`node --input-type=module -e "await import(…)"`, 3 runs; compare with `node -e 0` above):',
+    '',
+    '| import | wall time | peak RSS | runs |',
+    '|---|---|---|---|',
+    ...[...measurements.keys()].filter((id) => id.startsWith('import:')).map((id) => row(id)),
+    '',
+    m('obsVersionSystemNode') ? `- ${m('obsVersionSystemNode')!.label}: ${m('obsVersionSystemNode')!.note}. \`npm run\` puts node_modules/.bin first on PATH, so \`npm run obs\` and the measured rows use Node 24 directly.` : '',
+    '',
+    '## Correctness',
+    '',
+    '| what | expected | got | |',
+    '|---|---|---|---|',
+    ...correctness.map((c) => `| ${c.what} | ${c.expected} | ${c.got} | ${c.ok ? 'ok' : '**wrong**'} |`),
+    '',
+    "Lines are told apart by their `seq` field: distinct values seen, values missing (lost) and values seen again (repeated).",
+    '',
+    '## Where the export time goes',
+    '',
+    ...r.analysis.map((a: string) => `- ${a}`),
+    '',
+    ...(r.profile ? topFrames('obs export', r.profile) : []),
+    '## Commands',
+    '',
+    '`obs` is `' + `${NODE} ${OBS}` + '`, `logcli` is `' + LOGCLI + '`; LOKI_ADDR points at the benchmark\'s Loki.',
+    '',
+    '```sh',
+    commands,
+    '```',
+    '',
+    '## Reproduce',
+    '',
+    '```sh',
+    'scripts/build-servers.sh loki   # Loki and logcli 3.6.2, cached in ~/.cache/obs (once)',
+    'npm run build',
+    'npm run bench                   # node_modules/.bin/node bench/run.ts',
+    '```',
+    '',
+    `This run took ${fmtS(r.timings.totalMs)} in all (` +
+      Object.entries(r.timings as Record<string, number>)
+        .filter(([k]) => k !== 'totalMs')
+        .map(([k, v]) => `${k} ${fmtS(v)}`)
+        .join(', ') +
+      `, plus Loki's start and the load). The raw figures are in bench/results.json.`,
+    '',
+  ]
+  let notes = `${NOTES_MARKER}\n`
+  if (existsSync(RESULTS_FILE)) {
+    const old = readFileSync(RESULTS_FILE, 'utf8')
+    const at = old.indexOf(NOTES_MARKER)
+    if (at !== -1) notes = old.slice(at)
+  }
+  writeFileSync(RESULTS_FILE, `${lines.filter((line, i, all) => !(line === '' && all[i - 1] === '')).join('\n')}\n${notes}`)
+}
+
+try {
+  await main()
+} catch (error) {
+  log(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+}

@@ -1,0 +1,63 @@
+import { Args, Flags } from '@oclif/core'
+import { ObsCommand } from '../lib/command.ts'
+import { UsageError } from '../lib/errors.ts'
+import { outputFlag } from '../lib/flags.ts'
+import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
+import { defaultOutputMode, EntryPrinter, type OutputMode } from '../lib/output.ts'
+import { tailPoll, tailWebSocket } from '../lib/tail.ts'
+import { durationToMs, nowNanos, parseDuration } from '../lib/time.ts'
+
+export default class Tail extends ObsCommand {
+  static override usage = '<%= command.id %> LOGQL [FLAGS]'
+  static override summary = 'Follow a log query live, until Ctrl-C'
+  static override description =
+    "Streams new lines over Loki's WebSocket tail. When the connection drops (network loss, a Loki restart, Loki's one-hour tail limit), obs reconnects with backoff and resumes from the last line it printed: nothing is skipped, nothing repeats. Loki's dropped_entries are reported on stderr. Ctrl-C ends with exit 0 and a summary. Where a proxy blocks WebSockets, --poll follows with range queries instead, with the same guarantee."
+  static override examples = [
+    '<%= config.bin %> tail \'{app="cogni-template"}\'',
+    '<%= config.bin %> tail \'{service="app"} | json | level="error"\' --since 10m --limit 50',
+    '<%= config.bin %> tail \'{app="cogni-template"}\' -o jsonl > live.jsonl',
+    '<%= config.bin %> tail \'{app="cogni-template"}\' --poll --interval 2s',
+  ]
+
+  static override args = {
+    logql: Args.string({ description: 'LogQL log query', required: true }),
+  }
+
+  static override flags = {
+    since: Flags.string({ description: 'start with the lines of this last stretch (default: 1h, at most --limit lines)' }),
+    'delay-for': Flags.integer({ description: 'seconds Loki waits for late lines before sending, 0 to 5 (default: 0)', min: 0, max: 5 }),
+    limit: Flags.integer({ description: 'lines of history shown on start (default: 100)', min: 1, max: 5000 }),
+    poll: Flags.boolean({ description: 'follow with range queries instead of a WebSocket' }),
+    interval: Flags.string({ description: 'pause between polls with --poll (default: 1s)' }),
+    output: outputFlag,
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Tail)
+    if (checkLogQL(args.logql) !== 'log') throw new UsageError('tail follows log queries only', 'drop the metric function, or use obs query-range')
+    const since = parseDuration(flags.since ?? '1h', '--since')
+    const intervalMs = durationToMs(parseDuration(flags.interval ?? '1s', '--interval'))
+    const mode = (flags.output ?? defaultOutputMode(process.stdout)) as OutputMode
+    const client = await this.lokiClient(flags)
+    const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: pinnedLabels(args.logql) })
+    const controller = new AbortController()
+    const stop = () => controller.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    const chalk = this.stderrChalk
+    const options = {
+      query: args.logql,
+      start: nowNanos() - since,
+      limit: flags.limit ?? 100,
+      delayForSeconds: flags['delay-for'] ?? 0,
+      signal: controller.signal,
+      onEntries: (entries: Parameters<EntryPrinter['page']>[0]) => printer.page(entries),
+      onDropped: (count: number) => this.warn(`Loki dropped ${count} entries: the tail could not keep up (narrow the query, or raise --delay-for)`),
+      onReconnect: (reason: string, attempt: number, delayMs: number) =>
+        this.note(chalk.yellow(`tail ${reason}; reconnecting in ${delayMs}ms (reconnect ${attempt})`)),
+    }
+    const stats = flags.poll ? await tailPoll(client, { ...options, intervalMs }) : await tailWebSocket(client, options)
+    await printer.end()
+    this.note(chalk.dim(`tail stopped: ${stats.lines} lines, ${stats.reconnects} reconnects, ${stats.dropped} dropped`))
+  }
+}
