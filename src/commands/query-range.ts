@@ -15,6 +15,7 @@ export default class QueryRange extends ObsCommand {
     'Log queries print entries as they arrive, paging past Loki\'s per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal.'
   static override examples = [
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 1h --limit 0 -o jsonl > export.jsonl',
+    '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 24h --limit 0 --parallel 4 -o raw > day.log',
     '<%= config.bin %> query-range \'{service="app"} | json | level="error"\' --since 30m',
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --from 2026-11-24T10:00:00Z --to 2026-11-24T11:00:00Z --forward -o raw',
     '<%= config.bin %> query-range \'sum by (service) (rate({app="cogni-template"}[1m]))\' --since 3h --step 5m',
@@ -30,6 +31,7 @@ export default class QueryRange extends ObsCommand {
     batch: Flags.integer({ description: 'entries per request to Loki', default: MAX_PAGE, min: 1 }),
     forward: Flags.boolean({ description: 'oldest entries first (default: newest first)' }),
     step: Flags.string({ description: 'resolution of metric queries, e.g. 1m (default: chosen by Loki)' }),
+    parallel: Flags.integer({ description: 'time windows fetched concurrently; the output is the same, in the same order', default: 1, min: 1, max: 16 }),
     output: outputFlag,
   }
 
@@ -55,6 +57,7 @@ export default class QueryRange extends ObsCommand {
       direction: flags.forward ? 'forward' : 'backward',
       limit: flags.limit,
       batch: flags.batch,
+      parallel: flags.parallel,
     })
     try {
       for await (const page of pages) {

@@ -29,10 +29,20 @@ export interface LogQueryParams {
   limit: number
   /** Entries per request, at most what Loki serves in one query. */
   batch: number
+  /** Windows fetched concurrently; output order does not change. */
+  parallel?: number
 }
 
 /** Windows aim at this share of a page, leaving room for bursts. */
 const TARGET_FILL = 0.75
+
+/** A time window [start, end) asked of Loki, and its answer once it comes. */
+interface Window {
+  start: Nanos
+  end: Nanos
+  requestLimit: number
+  response: Promise<LogEntry[]>
+}
 
 /**
  * Fetches a log query window by window and yields each window's entries in
@@ -44,45 +54,76 @@ const TARGET_FILL = 0.75
  * #17270). Resuming from the edge of a full page, as logcli does, therefore
  * loses lines. A page with fewer entries than the limit is complete, though,
  * so obs sizes each time window to come back below the limit, judging by the
- * density of the window before; a window that comes back full is not used but
- * asked again, narrower. Every entry is emitted once, windows never overlap,
- * and entries that share a timestamp always land in the same window.
+ * density seen so far; a window that comes back full is not used but asked
+ * again in narrower parts. Windows never overlap and entries that share a
+ * timestamp always land in the same window, so every entry is emitted once,
+ * and the output is the same sorted sequence however the range was cut.
+ *
+ * With `parallel` > 1, that many windows ahead are in flight at once; they are
+ * still emitted strictly in order, and memory holds at most that many pages.
  */
 export async function* fetchLogPages(client: LokiClient, params: LogQueryParams): AsyncGenerator<LogEntry[]> {
   const streams = new StreamCache()
   const forward = params.direction === 'forward'
   const compare = forward ? forwardOrder : backwardOrder
+  const parallel = Math.max(1, params.parallel ?? 1)
   let remaining = params.limit === 0 ? Number.POSITIVE_INFINITY : params.limit
-  // What is still to fetch: [low, high).
+  // The part of the range no window covers yet: [low, high).
   let low = params.start
   let high = params.end
   let width = high - low
+  const pending: Window[] = []
 
-  while (remaining > 0 && low < high) {
-    if (width > high - low) width = high - low
-    const start = forward ? low : high - width
-    const end = forward ? low + width : high
+  const request = (start: Nanos, end: Nanos): Window => {
     // One more than still wanted: a page short of its limit is complete. A
     // one-nanosecond window cannot be split, so it gets the largest page.
-    const requestLimit = width === 1n ? Math.max(MAX_PAGE, params.batch) : Math.min(params.batch, remaining + 1)
-    const data = await client.queryRange({ query: params.query, start, end, limit: requestLimit, direction: params.direction })
-    const entries = flattenStreams(data, streams)
-    if (entries.length >= requestLimit) {
-      if (width === 1n) {
+    const requestLimit = end - start === 1n ? Math.max(MAX_PAGE, params.batch) : Math.min(params.batch, remaining + 1)
+    const response = client
+      .queryRange({ query: params.query, start, end, limit: requestLimit, direction: params.direction })
+      .then((data) => flattenStreams(data, streams))
+    // Windows fetched ahead may be abandoned when the limit is reached.
+    response.catch(() => undefined)
+    return { start, end, requestLimit, response }
+  }
+  const planAhead = () => {
+    while (pending.length < parallel && low < high) {
+      const span = width < high - low ? width : high - low
+      if (forward) {
+        pending.push(request(low, low + span))
+        low += span
+      } else {
+        pending.push(request(high - span, high))
+        high -= span
+      }
+    }
+  }
+
+  while (remaining > 0) {
+    planAhead()
+    const window = pending.shift()
+    if (!window) return
+    const entries = await window.response
+    const span = window.end - window.start
+    if (entries.length >= window.requestLimit) {
+      if (span === 1n) {
         throw new UsageError(
-          `${requestLimit} or more entries share the timestamp ${formatNanos(start)}, more than one page can hold`,
-          `raise Loki's max_entries_limit_per_query and --batch above ${requestLimit}`,
+          `${window.requestLimit} or more entries share the timestamp ${formatNanos(window.start)}, more than one page can hold`,
+          `raise Loki's max_entries_limit_per_query and --batch above ${window.requestLimit}`,
         )
       }
-      width = scaleWidth(width, requestLimit * TARGET_FILL, entries.length * 2)
+      // Too dense: ask again in two parts, the first one narrow enough to fit.
+      width = scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length * 2)
+      const narrow = width < span ? width : span / 2n
+      const parts = forward
+        ? [request(window.start, window.start + narrow), request(window.start + narrow, window.end)]
+        : [request(window.end - narrow, window.end), request(window.start, window.end - narrow)]
+      pending.unshift(...parts)
       continue
     }
     entries.sort(compare)
     if (entries.length > 0) yield entries.length > remaining ? entries.slice(0, remaining) : entries
     remaining -= entries.length
-    if (forward) low = end
-    else high = start
-    width = entries.length === 0 ? width * 4n : scaleWidth(width, requestLimit * TARGET_FILL, entries.length)
+    width = entries.length === 0 ? span * 4n : scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length)
   }
 }
 

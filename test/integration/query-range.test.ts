@@ -83,6 +83,18 @@ describe('query-range against the real Loki', () => {
     assertOrdered(entries, 'forward')
   })
 
+  test('--parallel 4 is byte-identical to the sequential export', async () => {
+    for (const direction of [[], ['--forward']]) {
+      const args = ['query-range', ALL, '--from', sortedTruth[0].ts, '--to', 'now', '--limit', '0', '--batch', '1500', ...direction, '-o', 'jsonl']
+      const sequential = await runObs(args, { env })
+      const parallel = await runObs([...args, '--parallel', '4'], { env })
+      assert.equal(sequential.code, 0, sequential.stderr)
+      assert.equal(parallel.code, 0, parallel.stderr)
+      assert.equal(parallel.stdout.split('\n').length - 1, dataset.entries.length)
+      assert.ok(parallel.stdout === sequential.stdout, 'byte-identical output')
+    }
+  })
+
   test('tiny pages across lines sharing a nanosecond in four streams lose and repeat nothing', async () => {
     const tie = sortedTruth.find((e) => e.line.includes('heartbeat'))
     assert.ok(tie)

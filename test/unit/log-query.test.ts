@@ -416,7 +416,7 @@ function randomRows(random: () => number): Row[] {
 describe('fetchLogPages: randomized against ground truth', () => {
   const range = { start: 999_999_990n, end: 1_000_000_200n }
 
-  async function randomized(seed: number, count: number, options: (random: () => number) => FakeOptions): Promise<void> {
+  async function randomized(seed: number, count: number, options: (random: () => number) => FakeOptions, parallel = 1): Promise<void> {
     const random = prng(seed)
     for (let i = 0; i < count; i++) {
       const rows = randomRows(random)
@@ -427,8 +427,8 @@ describe('fetchLogPages: randomized against ground truth', () => {
       const start = wide ? 0n : range.start
       const end = wide ? 3_600_000_000_000n : range.end
       const fake = new FakeLoki(rows, { maxCalls: 50_000, ...options(random) })
-      const context = `seed ${seed}, dataset ${i}: ${rows.length} rows, batch ${batch}, limit ${limit}, ${direction}, [${start}, ${end})`
-      const { entries } = await collect(fake, { start, end, batch, limit, direction })
+      const context = `seed ${seed}, dataset ${i}: ${rows.length} rows, batch ${batch}, limit ${limit}, ${direction}, [${start}, ${end}), parallel ${parallel}`
+      const { entries } = await collect(fake, { start, end, batch, limit, direction, parallel })
       assert.deepEqual(entries.map(entryKey), truth(rows, { start, end, direction, limit }), context)
     }
   }
@@ -444,5 +444,9 @@ describe('fetchLogPages: randomized against ground truth', () => {
 
   test('300 datasets where full pages are arbitrary subsets (sharded frontend)', async () => {
     await randomized(4242, 300, (random) => ({ sloppy: random }))
+  })
+
+  test('--parallel 2..8: the same entries in the same order as sequential, on 300 datasets', async () => {
+    for (const parallel of [2, 3, 8]) await randomized(777, 100, (random) => ({ sloppy: random }), parallel)
   })
 })
