@@ -21,5 +21,16 @@ if (major < 22) {
   await new Promise(() => {})
 }
 
-const { execute } = await import('@oclif/core')
-await execute({ dir: import.meta.url })
+// obs is typed during incidents: answer --version without loading the CLI
+// framework, and keep compiled code on disk so later starts skip compiling.
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  const { readFileSync } = await import('node:fs')
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  process.stdout.write(`obs/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
+} else {
+  const { enableCompileCache } = await import('node:module')
+  enableCompileCache?.()
+  const { execute } = await import('@oclif/core')
+  await execute({ dir: import.meta.url })
+}

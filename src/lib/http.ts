@@ -1,4 +1,6 @@
-import { Agent } from 'undici'
+import type { Agent as AgentType } from 'undici'
+import Agent from 'undici/lib/dispatcher/agent.js'
+import undiciRequest from 'undici/lib/api/api-request.js'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { ObsError, UnreachableError, UsageError } from './errors.ts'
 
@@ -69,7 +71,7 @@ const RETRY_AFTER_MAX_MS = 60_000
  */
 export class HttpClient {
   readonly settings: HttpSettings
-  private readonly agent: Agent
+  private readonly agent: AgentType
   private readonly origin: string
   private readonly prefix: string
 
@@ -106,7 +108,7 @@ export class HttpClient {
       let delayMs: number
       try {
         const signal = AbortSignal.timeout(this.settings.timeoutMs)
-        const response = await this.agent.request({ origin: this.origin, path: target, method, headers, body: options.body, signal })
+        const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
         const body = await response.body.text()
         this.debug(method, path, response.statusCode, started)
         const status = response.statusCode
@@ -138,7 +140,7 @@ export class HttpClient {
   }
 
   /** The connection pool, for other protocols to the same server (the tail's WebSocket). */
-  get dispatcher(): Agent {
+  get dispatcher(): AgentType {
     return this.agent
   }
 

@@ -1,4 +1,4 @@
-import { formatDistanceStrict } from 'date-fns'
+import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
 import { componentField, type AlloyClient } from './alloy-client.ts'
 import type { Check, CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'

@@ -1,4 +1,3 @@
-import { WebSocket } from 'undici'
 import { UnreachableError } from './errors.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
 import type { LokiClient, StreamResult } from './loki-client.ts'
@@ -158,7 +157,7 @@ function openTail(
   url.searchParams.set('limit', String(options.limit))
   url.searchParams.set('start', options.start.toString())
   url.searchParams.set('delay_for', String(options.delayForSeconds))
-  return new Promise((resolve) => {
+  return import('undici').then(({ WebSocket }) => new Promise((resolve) => {
     const socket = new WebSocket(url, { headers: client.http.settings.headers, dispatcher: client.http.dispatcher })
     let opened = false
     let openedAt = 0n
@@ -177,7 +176,7 @@ function openTail(
       options.signal.removeEventListener('abort', abort)
       void queue.then(() => resolve({ opened, openedAt, code: event.code, reason: event.reason }))
     })
-  })
+  }))
 }
 
 /**

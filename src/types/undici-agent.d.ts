@@ -1,0 +1,13 @@
+// undici's index loads every part of it (fetch, caches, WebSocket, mocks):
+// about twice the start-up time of the two parts obs needs for every request.
+// The package has no exports map, so those modules can be loaded alone; the
+// index would attach `request` to every dispatcher, here it is called directly.
+declare module 'undici/lib/dispatcher/agent.js' {
+  import { Agent } from 'undici'
+  export default Agent
+}
+
+declare module 'undici/lib/api/api-request.js' {
+  import type { Dispatcher } from 'undici'
+  export default function request(this: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>
+}
