@@ -28,6 +28,15 @@ export class AlloyClient {
     return this.http.address
   }
 
+  /** True once Alloy loaded its config (/-/ready answers 200). */
+  async ready(): Promise<boolean> {
+    return (await this.http.request('/-/ready', { answerStatuses: [503], retries: 0 })).status === 200
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.http.request('/metrics')).body
+  }
+
   async components(): Promise<AlloyComponent[]> {
     return this.getJson<AlloyComponent[]>('/api/v0/web/components')
   }

@@ -29,8 +29,9 @@ function adapt(block: string): string {
     .filter((line) => !/^export (LOKI_ADDR|ALLOY_ADDR)=/.test(line))
     .join('\n')
     .replaceAll('http://localhost:3100', addr)
-    // No Alloy runs beside the test Loki: its check is skipped rather than failed.
-    .replace(/\bobs smoke\b(?![^\n]*--no-alloy)/g, 'obs smoke --no-alloy')
+    .replaceAll(' stack/', ` ${join(REPO, 'stack')}/`)
+    // No Alloy runs beside the test Loki: its checks are skipped rather than failed.
+    .replace(/\bobs (smoke|doctor)\b(?![^\n]*--no-alloy)/g, 'obs $1 --no-alloy')
 }
 
 describe('runbooks', () => {

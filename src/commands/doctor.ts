@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs'
+import { Flags } from '@oclif/core'
+import { AlloyClient } from '../lib/alloy-client.ts'
+import { checksExitCode, renderChecklist, runChecks } from '../lib/checks.ts'
+import { ObsCommand } from '../lib/command.ts'
+import { doctorChecks } from '../lib/doctor.ts'
+import { UsageError } from '../lib/errors.ts'
+import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
+import { LokiClient } from '../lib/loki-client.ts'
+import { nowNanos, parseDuration } from '../lib/time.ts'
+
+export default class Doctor extends ObsCommand {
+  static override usage = '<%= command.id %> [FLAGS]'
+  static override summary = 'Inspect Loki, Alloy and the stack\'s files; say what is wrong and how to fix it'
+  static override description =
+    "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label), streams without env, lines Loki discarded (by reason, each with its fix). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails."
+  static override examples = [
+    '<%= config.bin %> doctor',
+    '<%= config.bin %> doctor --compose stack/docker-compose.yml --alloy-config stack/alloy-config.alloy',
+    '<%= config.bin %> doctor --no-alloy --since 24h --json',
+  ]
+
+  static override flags = {
+    compose: Flags.string({ description: 'the compose file to inspect' }),
+    'alloy-config': Flags.string({ description: 'the Alloy config file to inspect' }),
+    since: Flags.string({ description: 'window for label and stream checks (default: 1h)' }),
+    alloy: Flags.boolean({ description: 'inspect Alloy (--no-alloy skips it)', default: true, allowNo: true }),
+    'alloy-addr': alloyAddrFlag,
+    json: jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Doctor)
+    const sinceNs = parseDuration(flags.since ?? '1h', '--since')
+    for (const [flag, path] of [['--compose', flags.compose], ['--alloy-config', flags['alloy-config']]] as const) {
+      if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag} file ${path} does not exist`, `check the path given to ${flag}`)
+    }
+    const settings = await this.resolveSettings(flags)
+    const loki = this.track(new LokiClient(settings.loki))
+    const alloy = flags.alloy ? this.track(new AlloyClient(settings.alloy)) : undefined
+    const checks = doctorChecks({
+      loki,
+      alloy,
+      policy: settings.policy,
+      range: () => ({ start: nowNanos() - sinceNs, end: nowNanos() }),
+      composeFile: flags.compose,
+      alloyConfigFile: flags['alloy-config'],
+    })
+    const results = await runChecks(checks, { waitMs: 0, intervalMs: 0 })
+    const ok = results.every((r) => r.status !== 'fail')
+    if (flags.json) await this.writeJson({ ok, checks: results.map(({ unreachable: _, ...result }) => result) })
+    else process.stdout.write(renderChecklist(results, this.stdoutChalk))
+    const code = checksExitCode(results)
+    if (code !== 0) this.exit(code)
+  }
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict'
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { runObs } from '../support/cli.ts'
+import { testLoki } from '../support/env.ts'
+import { pushAll, REPO, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+
+const shared = testLoki()
+const COMPOSE = join(REPO, 'stack/docker-compose.yml')
+const ALLOY_CONFIG = join(REPO, 'stack/alloy-config.alloy')
+
+interface Document {
+  ok: boolean
+  checks: { id: string; status: string; detail: string; hint?: string }[]
+}
+
+function byId(stdout: string): Map<string, Document['checks'][number]> {
+  const document = JSON.parse(stdout) as Document
+  return new Map(document.checks.map((c) => [c.id, c]))
+}
+
+describe('obs doctor', () => {
+  test("the stack's own files and the loaded test Loki are healthy: exit 0", async () => {
+    const result = await runObs(['doctor', '--no-alloy', '--compose', COMPOSE, '--alloy-config', ALLOY_CONFIG, '--json'], { env: { LOKI_ADDR: shared.addr } })
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    const checks = byId(result.stdout)
+    for (const id of ['loki-ready', 'loki-version', 'loki-labels', 'loki-env-label', 'loki-ingestion', 'compose-docker-socket', 'compose-ports', 'compose-images', 'compose-app-env', 'alloy-config-labels']) {
+      assert.equal(checks.get(id)?.status, 'pass', `${id}: ${checks.get(id)?.detail}`)
+    }
+    assert.match(checks.get('loki-labels')?.detail ?? '', /service 3\/\d+/)
+  })
+
+  test('a compose file with :latest, a writable socket and 0.0.0.0:12345 names all three', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'obs-compose-'))
+    const broken = readFileSync(COMPOSE, 'utf8')
+      .replace('grafana/alloy:v1.9.2', 'grafana/alloy:latest')
+      .replace('/var/run/docker.sock:/var/run/docker.sock:ro', '/var/run/docker.sock:/var/run/docker.sock')
+      .replace('"127.0.0.1:12345:12345"', '"0.0.0.0:12345:12345"')
+      .replace(/\n\s+- APP_ENV=.*\n/, '\n')
+    const file = join(dir, 'docker-compose.yml')
+    writeFileSync(file, broken)
+    const result = await runObs(['doctor', '--no-alloy', '--compose', file, '--json'], { env: { LOKI_ADDR: shared.addr } })
+    assert.equal(result.code, 1)
+    const checks = byId(result.stdout)
+    assert.equal(checks.get('compose-images')?.status, 'fail')
+    assert.match(checks.get('compose-images')?.detail ?? '', /alloy: grafana\/alloy:latest/)
+    assert.equal(checks.get('compose-docker-socket')?.status, 'fail')
+    assert.match(checks.get('compose-docker-socket')?.hint ?? '', /:ro .*TROUBLESHOOTING\.md#docker-socket/)
+    assert.equal(checks.get('compose-ports')?.status, 'fail')
+    assert.match(checks.get('compose-ports')?.detail ?? '', /alloy: 0\.0\.0\.0:12345:12345/)
+    assert.equal(checks.get('compose-app-env')?.status, 'fail')
+    const text = await runObs(['doctor', '--no-alloy', '--compose', file], { env: { LOKI_ADDR: shared.addr } })
+    assert.match(text.stdout, /✖ compose-images/)
+  })
+
+  test('an Alloy config whose relabel rule turns reqId into a label is named', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'obs-alloy-'))
+    const file = join(dir, 'config.alloy')
+    copyFileSync(ALLOY_CONFIG, file)
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '  rule {\n    target_label = "app"',
+        '  rule {\n    source_labels = ["__meta_docker_container_label_req"]\n    target_label  = "reqId"\n  }\n\n  rule {\n    target_label = "app"',
+      ),
+    )
+    const result = await runObs(['doctor', '--no-alloy', '--alloy-config', file, '--json'], { env: { LOKI_ADDR: shared.addr } })
+    assert.equal(result.code, 1)
+    assert.match(byId(result.stdout).get('alloy-config-labels')?.detail ?? '', /sets the label reqId/)
+  })
+
+  test('an unreachable Alloy: exit 3, naming the address', async () => {
+    const result = await runObs(['doctor', '--alloy-addr', 'http://127.0.0.1:1', '--retries', '0', '--json'], { env: { LOKI_ADDR: shared.addr } })
+    assert.equal(result.code, 3)
+    assert.match(byId(result.stdout).get('alloy-ready')?.detail ?? '', /cannot reach Alloy at http:\/\/127\.0\.0\.1:1/)
+  })
+
+  describe('on a Loki with faults', () => {
+    let loki: LokiProcess
+    before(async () => {
+      loki = await startLoki()
+      const now = BigInt(Date.now()) * 1_000_000n
+      const line = (reqId: string) => JSON.stringify({ level: 'info', time: Date.now(), reqId, msg: 'hi' })
+      const streams = Array.from({ length: 12 }, (_, i) => ({
+        stream: { app: 'cogni-template', env: 'test', service: 'app', stream: 'stdout', reqId: `r-${i}` },
+        values: [[(now - BigInt(i) * 1_000_000n).toString(), line(`r-${i}`)]],
+      }))
+      streams.push({ stream: { app: 'cogni-template', service: 'worker', stream: 'stdout' } as never, values: [[now.toString(), line('no-env')]] })
+      await pushAll(loki.addr, [streams])
+      // Ten days old: Loki refuses it (reject_old_samples_max_age is 7 days).
+      const old = (now - 10n * 86_400_000_000_000n).toString()
+      const response = await fetch(`${loki.addr}/loki/api/v1/push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ streams: [{ stream: { app: 'cogni-template', env: 'test', service: 'app', stream: 'stdout' }, values: [[old, 'old'], [old, 'older']] }] }),
+      })
+      assert.equal(response.status, 400)
+    })
+    after(async () => {
+      await stopAndRemove(loki)
+    })
+
+    test('reqId as a label, a stream without env and discarded lines are each named with the fix', async () => {
+      const result = await runObs(['doctor', '--no-alloy', '--json'], { env: { LOKI_ADDR: loki.addr } })
+      assert.equal(result.code, 1)
+      const checks = byId(result.stdout)
+      assert.equal(checks.get('loki-labels')?.status, 'fail')
+      assert.match(checks.get('loki-labels')?.detail ?? '', /reqId is a label \(12 values in 12 streams\)/)
+      assert.equal(checks.get('loki-env-label')?.status, 'fail')
+      assert.match(checks.get('loki-env-label')?.detail ?? '', /1 of 13 streams have no env label/)
+      assert.equal(checks.get('loki-ingestion')?.status, 'fail')
+      assert.match(checks.get('loki-ingestion')?.detail ?? '', /2 lines discarded for greater_than_max_sample_age/)
+      assert.match(checks.get('loki-ingestion')?.hint ?? '', /clock or the timestamp stage.*#rejected-lines/)
+    })
+  })
+})
