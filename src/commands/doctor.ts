@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
-import { checksExitCode, renderChecklist, runChecks } from '../lib/checks.ts'
+import { runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
 import { doctorChecks } from '../lib/doctor.ts'
 import { UsageError } from '../lib/errors.ts'
@@ -47,10 +47,6 @@ export default class Doctor extends ObsCommand {
       alloyConfigFile: flags['alloy-config'],
     })
     const results = await runChecks(checks, { waitMs: 0, intervalMs: 0 })
-    const ok = results.every((r) => r.status !== 'fail')
-    if (flags.json) await this.writeJson({ ok, checks: results.map(({ unreachable: _, ...result }) => result) })
-    else process.stdout.write(renderChecklist(results, this.stdoutChalk))
-    const code = checksExitCode(results)
-    if (code !== 0) this.exit(code)
+    await this.reportChecks(results, flags.json)
   }
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
-import { checksExitCode, renderChecklist, renderJUnit, runChecks } from '../lib/checks.ts'
+import { renderJUnit, runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
 import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
@@ -48,11 +48,7 @@ export default class Smoke extends ObsCommand {
       intervalMs: 2000,
       onRetry: (failing, elapsedMs) => this.note(this.stderrChalk.dim(`waiting (${Math.round(elapsedMs / 1000)}s of ${flags.wait}): ${failing.join(', ')} not passing yet`)),
     })
-    const ok = results.every((r) => r.status !== 'fail')
     if (flags.junit) writeFileSync(flags.junit, renderJUnit('obs smoke', results))
-    if (flags.json) await this.writeJson({ ok, checks: results.map(({ unreachable: _, ...result }) => result) })
-    else process.stdout.write(renderChecklist(results, this.stdoutChalk))
-    const code = checksExitCode(results)
-    if (code !== 0) this.exit(code)
+    await this.reportChecks(results, flags.json)
   }
 }

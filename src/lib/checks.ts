@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk'
 import { ExitCode, ObsError, UnreachableError, type ExitCodeValue } from './errors.ts'
+import type { LokiClient } from './loki-client.ts'
 import { neutralize } from './terminal.ts'
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
@@ -94,6 +95,24 @@ export async function runChecks(checks: Check[], options: RunOptions): Promise<C
     await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, options.waitMs - elapsed)))
   }
   return checks.map((check) => kept.get(check.id)!.result)
+}
+
+/** Loki's /ready as a check: the first item of both smoke and doctor. */
+export function lokiReadyCheck(loki: LokiClient): Check {
+  return {
+    id: 'loki-ready',
+    title: 'Loki responds to /ready',
+    async run() {
+      const state = await loki.ready()
+      return state.ready
+        ? { status: 'pass', detail: `ready at ${loki.address}` }
+        : {
+            status: 'fail',
+            detail: `not ready: ${state.message} — queries and pushes may fail`,
+            hint: 'wait for Loki to finish starting (obs ready --wait 60s), then read its log (runbooks/TROUBLESHOOTING.md#loki-not-ready)',
+          }
+    },
+  }
 }
 
 /** 0 when nothing failed; 3 when a failure was an unreachable server; else 1. */

@@ -1,4 +1,5 @@
 import { Command } from '@oclif/core'
+import { checksExitCode, renderChecklist, type CheckResult } from './checks.ts'
 import { resolveSettings, type AppIdentity, type ConnectionFlags, type Settings } from './config.ts'
 import { ExitCode, ObsError } from './errors.ts'
 import { connectionFlags } from './flags.ts'
@@ -68,6 +69,15 @@ export abstract class ObsCommand extends Command {
 
   protected async writeJson(document: unknown): Promise<void> {
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`)
+  }
+
+  /** Prints check results (checklist, or the contract's JSON document) and exits with their code. */
+  protected async reportChecks(results: CheckResult[], json: boolean | undefined): Promise<void> {
+    const ok = results.every((r) => r.status !== 'fail')
+    if (json) await this.writeJson({ ok, checks: results.map(({ unreachable: _, ...result }) => result) })
+    else process.stdout.write(renderChecklist(results, this.stdoutChalk))
+    const code = checksExitCode(results)
+    if (code !== ExitCode.ok) this.exit(code)
   }
 
   override async finally(error: Error | undefined): Promise<void> {

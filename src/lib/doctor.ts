@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { componentField, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
 import { analyzeLabels } from './cardinality.ts'
-import type { Check, CheckOutcome } from './checks.ts'
+import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
 import { UsageError } from './errors.ts'
 import type { LokiClient } from './loki-client.ts'
@@ -51,16 +51,7 @@ export function doctorChecks(context: DoctorContext): Check[] {
 
 function lokiChecks({ loki, policy, range }: DoctorContext): Check[] {
   return [
-    {
-      id: 'loki-ready',
-      title: 'Loki is ready',
-      async run() {
-        const state = await loki.ready()
-        return state.ready
-          ? { status: 'pass', detail: `ready at ${loki.address}` }
-          : { status: 'fail', detail: `not ready: ${state.message} — queries and pushes may fail`, hint: `wait (obs ready --wait 60s), then read Loki's log ${see('loki-not-ready')}` }
-      },
-    },
+    lokiReadyCheck(loki),
     {
       id: 'loki-version',
       title: `Loki runs the pinned ${PINNED.loki}`,

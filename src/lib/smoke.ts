@@ -1,6 +1,6 @@
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
 import { componentField, type AlloyClient } from './alloy-client.ts'
-import type { Check, CheckOutcome } from './checks.ts'
+import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
 import { fetchLogPages, type LogEntry } from './log-query.ts'
 import type { LokiClient } from './loki-client.ts'
@@ -35,16 +35,7 @@ export function smokeChecks(context: SmokeContext): Check[] {
   }
 
   return [
-    {
-      id: 'loki-ready',
-      title: 'Loki responds to /ready',
-      async run() {
-        const state = await loki.ready()
-        return state.ready
-          ? { status: 'pass', detail: `ready at ${loki.address}` }
-          : { status: 'fail', detail: `not ready: ${state.message}`, hint: 'wait for Loki to finish starting (obs ready --wait 60s), then check its logs' }
-      },
-    },
+    lokiReadyCheck(loki),
     {
       id: 'logs-ingested',
       title: `Query 1: logs arrive for ${appSelector}`,
