@@ -71,7 +71,9 @@ export async function* fetchLogPages(client: LokiClient, params: LogQueryParams)
   // The part of the range no window covers yet: [low, high).
   let low = params.start
   let high = params.end
-  let width = high - low
+  // Sequentially the first window is the whole range: often it fits. In
+  // parallel, the range is cut so that every worker has a window from the start.
+  let width = (high - low) / BigInt(parallel) || 1n
   const pending: Window[] = []
 
   const request = (start: Nanos, end: Nanos): Window => {
@@ -111,13 +113,13 @@ export async function* fetchLogPages(client: LokiClient, params: LogQueryParams)
           `raise Loki's max_entries_limit_per_query and --batch above ${window.requestLimit}`,
         )
       }
-      // Too dense: ask again in two parts, the first one narrow enough to fit.
+      // Too dense: ask again from this window on, narrower. Windows planned
+      // after it were sized by the same wrong estimate, so they are dropped.
       width = scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length * 2)
-      const narrow = width < span ? width : span / 2n
-      const parts = forward
-        ? [request(window.start, window.start + narrow), request(window.start + narrow, window.end)]
-        : [request(window.end - narrow, window.end), request(window.start, window.end - narrow)]
-      pending.unshift(...parts)
+      if (width >= span) width = span / 2n
+      pending.length = 0
+      if (forward) low = window.start
+      else high = window.end
       continue
     }
     entries.sort(compare)
