@@ -7,13 +7,28 @@ export interface AlloyValue {
   value?: unknown
 }
 
+/** A field of a component's arguments, exports or debug info: an attribute, or a block of fields. */
+export interface AlloyField {
+  name: string
+  type?: 'attr' | 'block'
+  value?: AlloyValue
+  body?: AlloyField[]
+}
+
 export interface AlloyComponent {
   name: string
   localID: string
   label?: string
   health?: { state: string; message?: string; updatedTime?: string }
-  exports?: { name: string; value: AlloyValue }[]
-  debugInfo?: { name: string; value: AlloyValue }[]
+  exports?: AlloyField[]
+  debugInfo?: AlloyField[]
+}
+
+/** One target of loki.source.docker, from its debug info. */
+export interface DockerTarget {
+  id: string
+  running: boolean
+  lastError: string
 }
 
 /** Alloy's HTTP API: readiness and the components of its running config. */
@@ -76,7 +91,33 @@ export function decodeAlloyValue(encoded: AlloyValue | undefined): unknown {
   }
 }
 
-/** A named export or debug-info field of a component, decoded. */
-export function componentField(fields: { name: string; value: AlloyValue }[] | undefined, name: string): unknown {
-  return decodeAlloyValue(fields?.find((field) => field.name === name)?.value)
+/** A named attribute of a component's fields, decoded. */
+export function componentField(fields: AlloyField[] | undefined, name: string): unknown {
+  return decodeAlloyValue(fields?.find((field) => field.name === name && field.type !== 'block')?.value)
+}
+
+/** Every block of that name among a component's fields, each decoded into an object of its attributes. */
+export function componentBlocks(fields: AlloyField[] | undefined, name: string): Record<string, unknown>[] {
+  return (fields ?? []).filter((field) => field.name === name && field.type === 'block').map((block) => decodeBlock(block.body ?? []))
+}
+
+function decodeBlock(fields: AlloyField[]): Record<string, unknown> {
+  const object: Record<string, unknown> = {}
+  for (const field of fields) object[field.name] = field.type === 'block' ? decodeBlock(field.body ?? []) : decodeAlloyValue(field.value)
+  return object
+}
+
+/** The targets every loki.source.docker reads, with their state. Alloy encodes is_running as a string. */
+export async function dockerTargets(alloy: AlloyClient, components: AlloyComponent[]): Promise<DockerTarget[]> {
+  const targets: DockerTarget[] = []
+  for (const source of components.filter((c) => c.name === 'loki.source.docker')) {
+    for (const info of componentBlocks((await alloy.component(source.localID)).debugInfo, 'targets_info')) {
+      targets.push({
+        id: String(info.id ?? '?').slice(0, 12),
+        running: info.is_running === true || info.is_running === 'true',
+        lastError: typeof info.last_error === 'string' ? info.last_error : '',
+      })
+    }
+  }
+  return targets
 }

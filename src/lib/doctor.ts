@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { componentField, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
+import { componentField, dockerTargets, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
 import { analyzeLabels } from './cardinality.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
 import { UsageError } from './errors.ts'
 import type { LokiClient } from './loki-client.ts'
-import { parseMetrics, sumBy } from './metrics.ts'
+import { parseMetrics, sumBy, type Sample } from './metrics.ts'
 import type { Nanos } from './time.ts'
 
 /** The versions the stack pins. */
@@ -123,11 +123,25 @@ function components(list: AlloyComponent[], name: string): AlloyComponent[] {
   return list.filter((component) => component.name === name)
 }
 
-function alloyChecks(alloy: AlloyClient): Check[] {
+/**
+ * Alloy's counters add up since it started, so a failure an hour ago looks
+ * like one now. Two readings this far apart tell what is happening now.
+ */
+export const LIVE_WINDOW_MS = 3000
+
+function total(samples: Sample[], name: string, keep: (labels: Record<string, string>) => boolean = () => true): number {
+  return samples.filter((s) => s.name === name && keep(s.labels)).reduce((sum, s) => sum + s.value, 0)
+}
+
+function describeStatus(code: string): string {
+  return code === '-1' ? 'connection failed' : `HTTP ${code}`
+}
+
+export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): Check[] {
   let listing: Promise<AlloyComponent[]> | undefined
-  let metricText: Promise<string> | undefined
+  let firstReading: Promise<Sample[]> | undefined
   const list = () => (listing ??= alloy.components())
-  const metrics = async () => parseMetrics(await (metricText ??= alloy.metrics()))
+  const metrics = () => (firstReading ??= alloy.metrics().then((text) => parseMetrics(text)))
   return [
     {
       id: 'alloy-ready',
@@ -140,7 +154,11 @@ function alloyChecks(alloy: AlloyClient): Check[] {
         if (lastLoad && lastLoad.value !== 1) {
           return { status: 'fail', detail: 'the last config reload failed — Alloy runs an older config', hint: `fix the config and reload ${see('alloy-not-ready')}` }
         }
-        return { status: 'pass', detail: `ready at ${alloy.address}` }
+        const version = (await metrics()).find((s) => s.name === 'alloy_build_info')?.labels.version ?? ''
+        if (version && version.replace(/-.*$/, '') !== PINNED.alloy) {
+          return { status: 'warn', detail: `Alloy ${version} runs, the stack pins ${PINNED.alloy}`, hint: `deploy grafana/alloy:${PINNED.alloy} ${see('versions')}` }
+        }
+        return { status: 'pass', detail: `ready at ${alloy.address}${version ? `, ${version}` : ''}` }
       },
     },
     {
@@ -168,40 +186,34 @@ function alloyChecks(alloy: AlloyClient): Check[] {
           const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
           targets += Array.isArray(exported) ? exported.length : 0
         }
-        const failures = [...sumBy(await metrics(), 'prometheus_sd_refresh_failures_total', 'mechanism')].find(([m]) => m === 'docker')?.[1] ?? 0
+        const failures = total(await metrics(), 'prometheus_sd_refresh_failures_total', (labels) => labels.mechanism === 'docker')
+        const history = failures > 0 ? `; ${failures} refreshes failed since Alloy started` : ''
         if (targets === 0) {
           return {
             status: 'fail',
-            detail: `discovery.docker found no containers${failures ? ` (${failures} failed refreshes: Docker unreachable)` : ''} — no logs are collected`,
-            hint: `mount /var/run/docker.sock:/var/run/docker.sock:ro into the alloy container and check the app runs ${see('docker-socket')}`,
+            detail: `discovery.docker lists no containers${history} — no logs are collected`,
+            hint: `check that the app containers run and that /var/run/docker.sock is mounted into alloy (read-only) ${see('docker-socket')}`,
           }
         }
-        return failures > 0
-          ? { status: 'warn', detail: `${targets} targets, but ${failures} refreshes failed since start`, hint: `check the Docker socket ${see('docker-socket')}` }
-          : { status: 'pass', detail: `${targets} Docker targets discovered` }
+        return { status: 'pass', detail: `${targets} Docker targets discovered${history}` }
       },
     },
     {
       id: 'alloy-docker-targets',
       title: 'loki.source.docker reads every target',
       async run(): Promise<CheckOutcome> {
-        const sources = components(await list(), 'loki.source.docker')
-        if (sources.length === 0) return { status: 'fail', detail: 'no loki.source.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
-        const targets: { id: string; running: boolean; error: string }[] = []
-        for (const source of sources) {
-          const info = (await alloy.component(source.localID)).debugInfo ?? []
-          for (const block of info.filter((field) => field.name === 'targets_info')) {
-            const target = (componentField([block], 'targets_info') ?? {}) as Record<string, unknown>
-            targets.push({ id: String(target.id ?? '?').slice(0, 12), running: target.is_running === true, error: String(target.last_error ?? '') })
-          }
+        const all = await list()
+        if (components(all, 'loki.source.docker').length === 0) {
+          return { status: 'fail', detail: 'no loki.source.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
         }
+        const targets = await dockerTargets(alloy, all)
         if (targets.length === 0) return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
-        const broken = targets.filter((t) => !t.running || (t.error && t.error !== 'n/a'))
+        const broken = targets.filter((t) => !t.running || t.lastError)
         if (broken.length > 0) {
           return {
             status: 'fail',
-            detail: broken.map((t) => `${t.id}: ${t.running ? 'running' : 'not running'}${t.error ? `, last error: ${t.error}` : ''}`).join('; '),
-            hint: `check the container and the Docker socket ${see('docker-socket')}`,
+            detail: `${broken.map((t) => `${t.id}: ${t.running ? 'running' : 'not running'}${t.lastError ? `, last error: ${t.lastError}` : ''}`).join('; ')} — their logs are not read (Alloy keeps listing targets it can no longer reach)`,
+            hint: `check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`,
           }
         }
         return { status: 'pass', detail: `${targets.length} targets read: ${targets.map((t) => t.id).join(', ')}` }
@@ -211,22 +223,30 @@ function alloyChecks(alloy: AlloyClient): Check[] {
       id: 'alloy-loki-write',
       title: 'loki.write delivers to Loki',
       async run(): Promise<CheckOutcome> {
-        const samples = await metrics()
-        const total = (name: string) => samples.filter((s) => s.name === name).reduce((sum, s) => sum + s.value, 0)
-        const sent = total('loki_write_sent_entries_total')
-        const dropped = total('loki_write_dropped_entries_total')
-        const retries = total('loki_write_batch_retries_total')
-        const failedCodes = [...sumBy(samples, 'loki_write_request_duration_seconds_count', 'status_code')].filter(([code, n]) => n > 0 && !code.startsWith('2'))
-        const codes = failedCodes.map(([code, n]) => `${n}× ${code}`).join(', ')
-        if (dropped > 0 || failedCodes.length > 0) {
+        const before = await metrics()
+        await new Promise((resolve) => setTimeout(resolve, liveWindowMs))
+        const after = parseMetrics(await alloy.metrics())
+        const requests = (samples: Sample[], ok: boolean) =>
+          total(samples, 'loki_write_request_duration_seconds_count', (labels) => (labels.status_code ?? '').startsWith('2') === ok)
+        const failedCodes = [...sumBy(after, 'loki_write_request_duration_seconds_count', 'status_code')].filter(([code, n]) => n > 0 && !code.startsWith('2'))
+        const sent = total(after, 'loki_write_sent_entries_total')
+        const dropped = total(after, 'loki_write_dropped_entries_total')
+        const droppedNow = dropped - total(before, 'loki_write_dropped_entries_total')
+        const failingNow = requests(after, false) - requests(before, false)
+        const succeedingNow = requests(after, true) - requests(before, true)
+        const history = `${sent} entries sent, ${dropped} dropped${failedCodes.length ? `, failed pushes: ${failedCodes.map(([code, n]) => `${n}× ${describeStatus(code)}`).join(', ')}` : ''} since Alloy started`
+        if (droppedNow > 0 || (failingNow > 0 && succeedingNow === 0)) {
           return {
             status: 'fail',
-            detail: `${sent} entries sent, ${dropped} dropped, ${retries} batch retries${codes ? `; failed pushes: ${codes}` : ''} — dropped lines never reach Loki`,
-            hint: `check that Loki is up and reachable from Alloy (loki.write url), and Loki's limits ${see('pushes-failing')}`,
+            detail: `pushes are failing now (${failingNow} failed, ${droppedNow} entries dropped in ${liveWindowMs / 1000}s); ${history} — dropped lines never reach Loki`,
+            hint: `check that Loki is up and reachable from Alloy (the url of loki.write), and Loki's limits ${see('pushes-failing')}`,
           }
         }
+        if (dropped > 0 || failedCodes.length > 0) {
+          return { status: 'warn', detail: `pushes work now; ${history}`, hint: `look back at what failed then ${see('pushes-failing')}` }
+        }
         if (sent === 0) return { status: 'warn', detail: 'nothing sent to Loki yet', hint: `check the targets above ${see('no-logs-ingested')}` }
-        return { status: 'pass', detail: `${sent} entries sent, none dropped${retries ? `, ${retries} batch retries` : ''}` }
+        return { status: 'pass', detail: `${history}, every push accepted` }
       },
     },
   ]

@@ -1,12 +1,12 @@
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
-import { componentField, type AlloyClient } from './alloy-client.ts'
+import { componentField, dockerTargets, type AlloyClient } from './alloy-client.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
 import { fetchLogPages, type LogEntry } from './log-query.ts'
 import type { LokiClient } from './loki-client.ts'
 import { streamSelector } from './logql.ts'
 import { findTrace } from './trace.ts'
-import { formatNanos, type Nanos } from './time.ts'
+import type { Nanos } from './time.ts'
 
 export interface SmokeContext {
   loki: LokiClient
@@ -187,14 +187,19 @@ export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcom
   if (discovery.length === 0) {
     return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: 'load the stack\'s Alloy config (stack/alloy-config.alloy)' }
   }
-  let targets = 0
+  let discovered = 0
   for (const component of discovery) {
-    const detail = await alloy.component(component.localID)
-    const exported = componentField(detail.exports, 'targets')
-    targets += Array.isArray(exported) ? exported.length : 0
+    const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
+    discovered += Array.isArray(exported) ? exported.length : 0
   }
-  if (targets === 0) {
+  if (discovered === 0) {
     return { status: 'fail', detail: 'discovery.docker found no containers', hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more' }
   }
-  return { status: 'pass', detail: `${targets} Docker targets discovered (checked at ${formatNanos(BigInt(Date.now()) * 1_000_000n).slice(11, 19)}Z)` }
+  // Alloy keeps listing the last targets when Docker goes away: only the readers know.
+  const targets = await dockerTargets(alloy, components)
+  const running = targets.filter((t) => t.running).length
+  if (targets.length > 0 && running === 0) {
+    return { status: 'fail', detail: `${discovered} Docker targets discovered, but none is being read`, hint: 'check that Docker runs and its socket is mounted into alloy; obs doctor says more' }
+  }
+  return { status: 'pass', detail: `${discovered} Docker targets discovered, ${running} read` }
 }
