@@ -7,6 +7,9 @@ import { defaultOutputMode, EntryPrinter, renderMetric, type OutputMode } from '
 import { Progress } from '../lib/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
 
+/** Windows in flight for a full export: enough to keep a small Loki busy, not to flood a big one. */
+const EXPORT_PARALLEL = 4
+
 export default class QueryRange extends ObsCommand {
   static override hiddenAliases = ['query_range']
   static override usage = '<%= command.id %> LOGQL [FLAGS]'
@@ -31,7 +34,7 @@ export default class QueryRange extends ObsCommand {
     batch: Flags.integer({ description: 'entries per request to Loki', default: MAX_PAGE, min: 1 }),
     forward: Flags.boolean({ description: 'oldest entries first (default: newest first)' }),
     step: Flags.string({ description: 'resolution of metric queries, e.g. 1m (default: chosen by Loki)' }),
-    parallel: Flags.integer({ description: 'time windows fetched concurrently; the output is the same, in the same order', default: 1, min: 1, max: 16 }),
+    parallel: Flags.integer({ description: 'time windows fetched concurrently; the output is the same, in the same order (default: 4 with --limit 0, else 1)', min: 1, max: 16 }),
     output: outputFlag,
   }
 
@@ -57,7 +60,9 @@ export default class QueryRange extends ObsCommand {
       direction: flags.forward ? 'forward' : 'backward',
       limit: flags.limit,
       batch: flags.batch,
-      parallel: flags.parallel,
+      // A full export wants every window anyway: fetch ahead. A limited query
+      // usually ends with its first window, so it does not ask for more.
+      parallel: flags.parallel ?? (flags.limit === 0 ? EXPORT_PARALLEL : 1),
     })
     try {
       for await (const page of pages) {
