@@ -167,6 +167,8 @@ export interface Run {
   lines?: number
   /** Counting runs: distinct and repeated `seq` values, lines without one. */
   seq?: SeqCount
+  /** With stampStderr: each stderr line and when it arrived, ms since spawn. */
+  stderrLines?: { at: number; line: string }[]
 }
 
 export interface SeqCount {
@@ -183,6 +185,8 @@ export interface RunOptions {
   stdout?: 'null' | 'count' | 'capture'
   /** For 'count': the number of distinct seq values expected (0..total-1). */
   total?: number
+  /** Note when each stderr line arrived (ms since spawn), e.g. to place OBS_DEBUG's request lines in time. */
+  stampStderr?: boolean
 }
 
 const TIME = '/usr/bin/time'
@@ -206,9 +210,17 @@ export async function runMeasured(command: string, args: string[], options: RunO
   })
   if (devNull !== undefined) closeSync(devNull)
   let stderr = ''
+  const stderrLines: { at: number; line: string }[] = []
+  let partial = ''
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (chunk: string) => {
     if (stderr.length < 4_000_000) stderr += chunk
+    if (options.stampStderr) {
+      const at = performance.now() - started
+      const parts = (partial + chunk).split('\n')
+      partial = parts.pop()!
+      for (const line of parts) stderrLines.push({ at, line })
+    }
   })
   let stdoutText = ''
   let counter: LineCounter | undefined
@@ -241,6 +253,7 @@ export async function runMeasured(command: string, args: string[], options: RunO
     ;[maxRssKb, userS, sysS] = fields
   }
   const run: Run & { stdoutText?: string } = { wallMs, maxRssKb, userS, sysS, code, stderr }
+  if (options.stampStderr) run.stderrLines = stderrLines
   if (counter) {
     run.lines = counter.lines
     run.seq = counter.result()

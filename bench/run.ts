@@ -8,10 +8,12 @@
  *
  * Environment (for quick trial runs; the defaults are the benchmark):
  *   BENCH_LINES=1000000  BENCH_EXPORT_ROUNDS=3  BENCH_FAST_ROUNDS=7
- *   BENCH_STARTUP_ROUNDS=10  BENCH_PROFILE=1  BENCH_RESULTS=bench/RESULTS.md
+ *   BENCH_STARTUP_ROUNDS=10  BENCH_PROFILE=1  BENCH_OBS_PARALLEL=4
+ *   BENCH_RESULTS=bench/RESULTS.md  (bench/results.json is always written)
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { createServer, request as httpRequest, Agent as HttpAgent } from 'node:http'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
@@ -46,6 +48,8 @@ const SETTINGS = {
   startupRounds: env('BENCH_STARTUP_ROUNDS', 10),
   fastRounds: env('BENCH_FAST_ROUNDS', 7),
   exportRounds: env('BENCH_EXPORT_ROUNDS', 3),
+  /** obs query-range --parallel N, measured as well when the build has the flag. */
+  obsParallel: env('BENCH_OBS_PARALLEL', 4),
   profile: env('BENCH_PROFILE', 1) === 1,
   /** logcli's parallel modes tried once each; the fastest is measured with the others. */
   logcliParallel: [
@@ -56,7 +60,9 @@ const SETTINGS = {
 }
 const RESULTS_FILE = process.env.BENCH_RESULTS ?? join(BENCH, 'RESULTS.md')
 const NODE = process.execPath
-const OBS = join(REPO, 'bin/run.js')
+/** The CLI under test: a snapshot of the build, taken at the start (see snapshotObs). */
+let OBS = join(REPO, 'bin/run.js')
+let OBS_ROOT = REPO
 const LOGCLI = join(dirname(lokiBinary()), 'logcli')
 const SELECTOR = `{app="${APP}"}`
 const NOTES_MARKER = '<!-- notes: everything below this line is kept when bench/run.ts rewrites this file -->'
@@ -86,6 +92,8 @@ interface Ratio {
   how: string
   /** Absent: a ratio, printed as 1.23×. */
   unit?: 'MB'
+  /** What the verdict does not say. */
+  caveat?: string
 }
 
 const measurements = new Map<string, Measurement>()
@@ -182,6 +190,54 @@ function gitRevision(): string {
   }
 }
 
+// ------------------------------------------------------------ a stable build
+
+/**
+ * Copies the built CLI (bin/, dist/, package.json, oclif.manifest.json, with
+ * node_modules linked) into the scratch directory and runs that copy all
+ * along. Others rebuild dist/ while they work (npm test builds first); without
+ * the copy one benchmark run could measure several builds. A copy taken while
+ * dist/ was being rebuilt is detected (dist/ changed during the copy, or a
+ * command of the manifest is missing) and taken again.
+ */
+async function snapshotObs(): Promise<{ bin: string; distHash: string; builtAt: string; commit: string }> {
+  const dir = join(scratchDir(), 'obs')
+  for (let attempt = 0; ; attempt++) {
+    const before = existsSync(join(REPO, 'dist/commands')) ? statSync(join(REPO, 'dist')).mtimeMs : 0
+    const commit = gitRevision()
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    let complete = before > 0
+    if (complete) {
+      for (const name of ['bin', 'dist', 'package.json', 'oclif.manifest.json']) cpSync(join(REPO, name), join(dir, name), { recursive: true })
+      symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'))
+      const after = statSync(join(REPO, 'dist')).mtimeMs
+      const manifest = JSON.parse(readFileSync(join(dir, 'oclif.manifest.json'), 'utf8')) as { commands: Record<string, { relativePath?: string[] }> }
+      const missing = Object.values(manifest.commands).filter((c) => c.relativePath && !existsSync(join(dir, ...c.relativePath)))
+      complete = after === before && missing.length === 0
+    }
+    if (complete) {
+      const hash = createHash('sha256')
+      const walk = (path: string) => {
+        for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+          const full = join(path, entry.name)
+          if (entry.isDirectory()) walk(full)
+          else hash.update(relative(dir, full)).update(readFileSync(full))
+        }
+      }
+      for (const name of ['bin', 'dist', 'package.json', 'oclif.manifest.json']) {
+        const full = join(dir, name)
+        if (statSync(full).isDirectory()) walk(full)
+        else hash.update(name).update(readFileSync(full))
+      }
+      return { bin: join(dir, 'bin/run.js'), distHash: hash.digest('hex').slice(0, 12), builtAt: new Date(before).toISOString(), commit }
+    }
+    if (attempt >= 20) throw new Error('dist/ is missing or keeps changing: run `npm run build` and try again')
+    log('dist/ is being rebuilt; waiting to copy a complete build')
+    await new Promise((done) => setTimeout(done, 3000))
+  }
+}
+
 // ------------------------------------------------------------ request capture
 
 interface Capture {
@@ -202,6 +258,7 @@ async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: str
   const capture: Capture = { targets: [], headers: {}, pages: [] }
   const server = createServer((req, res) => {
     const target = req.url ?? '/'
+    const index = capture.targets.length
     if (target.startsWith('/loki/api/v1/query_range')) {
       capture.targets.push(target)
       if (capture.targets.length === 1) {
@@ -221,7 +278,7 @@ async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: str
             const limit = Number(new URL(target, 'http://x').searchParams.get('limit'))
             const data = JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }
             const entries = data.data.result.reduce((sum, stream) => sum + stream.values.length, 0)
-            capture.pages.push({ entries, limit, bytes: body.length })
+            capture.pages[index] = { entries, limit, bytes: body.length }
           }
           res.writeHead(answer.statusCode ?? 502, answer.headers)
           res.end(body)
@@ -247,14 +304,31 @@ async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: str
   return capture
 }
 
-/** OBS_DEBUG lines: `debug: GET <url> -> <status> in <ms>ms`. */
-function debugRequests(stderr: string): { url: string; status: string; ms: number }[] {
-  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, '')
-  const found: { url: string; status: string; ms: number }[] = []
-  for (const match of plain.matchAll(/debug: GET (\S+) -> (\S+) in (\d+)ms/g)) {
-    found.push({ url: match[1], status: match[2], ms: Number(match[3]) })
+/** OBS_DEBUG lines: `debug: GET <url> -> <status> in <ms>ms`, placed in time when the lines were stamped. */
+function debugRequests(run: Run): { url: string; status: string; ms: number; end?: number }[] {
+  const lines = run.stderrLines ?? run.stderr.split('\n').map((line) => ({ at: undefined as number | undefined, line }))
+  const found: { url: string; status: string; ms: number; end?: number }[] = []
+  for (const { at, line } of lines) {
+    const match = /debug: GET (\S+) -> (\S+) in (\d+)ms/.exec(line.replace(/\x1b\[[0-9;]*m/g, ''))
+    if (match) found.push({ url: match[1], status: match[2], ms: Number(match[3]), end: at })
   }
   return found
+}
+
+/** Time with at least one request in flight: the union of [end - ms, end]. */
+function inFlightMs(requests: { ms: number; end?: number }[]): number | undefined {
+  if (requests.some((r) => r.end === undefined)) return undefined
+  const spans = requests.map((r) => [r.end! - r.ms, r.end!] as const).sort((a, b) => a[0] - b[0])
+  let total = 0
+  let [from, to] = spans[0] ?? [0, 0]
+  for (const [start, end] of spans) {
+    if (start > to) {
+      total += to - from
+      from = start
+      to = end
+    } else if (end > to) to = end
+  }
+  return total + (to - from)
 }
 
 // ------------------------------------------------------------ CPU profile
@@ -280,17 +354,18 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
     if (frame.functionName === '(idle)') idleUs += us
     if (frame.functionName === '(garbage collector)') gcUs += us
     const url = frame.url.replace(/^file:\/\//, '')
+    const root = url.startsWith(OBS_ROOT) ? OBS_ROOT : url.startsWith(REPO) ? REPO : undefined
     const where = url.includes('/node_modules/')
       ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
-      : url.startsWith(REPO)
-        ? relative(REPO, url)
+      : root
+        ? relative(root, url)
         : url || 'native'
     const area = frame.functionName.startsWith('(')
       ? frame.functionName
       : url.includes('/node_modules/')
         ? `package ${where}`
-        : url.startsWith(REPO)
-          ? 'obs code (dist/)'
+        : root
+          ? 'obs code (dist/, bin/)'
           : url.startsWith('node:internal/modules')
             ? 'module loading (node:internal/modules)'
             : url.startsWith('node:')
@@ -335,6 +410,10 @@ async function main(): Promise<void> {
   const date = new Date()
   const load0 = loadavg()
   if (!existsSync(join(REPO, 'dist/commands'))) throw new Error('obs is not built: run `npm run build` first')
+  const snapshot = await snapshotObs()
+  OBS = snapshot.bin
+  OBS_ROOT = dirname(dirname(OBS))
+  log(`obs under test: a copy of the build at commit ${snapshot.commit}, dist/ of ${snapshot.builtAt} (sha256 ${snapshot.distHash}), in ${dirname(dirname(OBS))}`)
   if (!existsSync(LOGCLI)) throw new Error(`no logcli beside Loki at ${LOGCLI}: run scripts/build-servers.sh loki`)
   const mach = machine()
   log(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.ramGB} GB, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
@@ -372,14 +451,14 @@ async function main(): Promise<void> {
   const versions = {
     node: process.version,
     obs: (await obs(['--version'], { stdout: 'capture' })).stdoutText!.trim(),
-    obsRevision: gitRevision(),
+    obsRevision: snapshot.commit,
     loki: `${buildInfo.version} (${buildInfo.revision})`,
     logcli: await (async () => {
       // logcli prints its version on stderr.
       const run = await logcli(['--version'], { stdout: 'capture' })
       return `${run.stdoutText}${run.stderr}`.split('\n')[0].trim() || 'unknown'
     })(),
-    obsBuild: `dist/ built ${statSync(join(REPO, 'dist/commands')).mtime.toISOString()}`,
+    obsBuild: `dist/ of ${snapshot.builtAt}, sha256 ${snapshot.distHash} (bin, dist, package.json, manifest)`,
   }
   log(`versions: ${JSON.stringify(versions)}`)
 
@@ -397,10 +476,10 @@ async function main(): Promise<void> {
   log(`trace ${reqId} (${data.traceLines} lines in all services, ${data.traceAppLines} in service="app"), ${SETTINGS.fastRounds} rounds`)
   let traceDebug: { wallMs: number; requestMs: number; requests: number }
   {
-    const obsJson = await obs([...traceArgs, '--json'], { stdout: 'capture', env: { OBS_DEBUG: '1' } })
+    const obsJson = await obs([...traceArgs, '--json'], { stdout: 'capture', env: { OBS_DEBUG: '1' }, stampStderr: true })
     checkExit('obs trace --json', obsJson)
-    const requests = debugRequests(obsJson.stderr)
-    traceDebug = { wallMs: obsJson.wallMs, requestMs: requests.reduce((sum, r) => sum + r.ms, 0), requests: requests.length }
+    const requests = debugRequests(obsJson)
+    traceDebug = { wallMs: obsJson.wallMs, requestMs: inFlightMs(requests) ?? requests.reduce((sum, r) => sum + r.ms, 0), requests: requests.length }
     const found = (JSON.parse(obsJson.stdoutText!) as { entries: unknown[] }).entries.length
     correctness.push({ what: `obs trace ${reqId}: lines found`, expected: `${data.traceLines} (all services)`, got: String(found), ok: found === data.traceLines })
     for (const [what, args, expected, detail] of [
@@ -438,8 +517,8 @@ async function main(): Promise<void> {
     obs: (await obs(seriesObs, { stdout: 'capture' })).stdoutText!,
     logcli: (await logcli(seriesLogcli, { stdout: 'capture' })).stdoutText!,
   }
-  const seriesDebugRun = await obs(seriesObs, { env: { OBS_DEBUG: '1' } })
-  const seriesDebug = { wallMs: seriesDebugRun.wallMs, requestMs: debugRequests(seriesDebugRun.stderr).reduce((sum, r) => sum + r.ms, 0) }
+  const seriesDebugRun = await obs(seriesObs, { env: { OBS_DEBUG: '1' }, stampStderr: true })
+  const seriesDebug = { wallMs: seriesDebugRun.wallMs, requestMs: inFlightMs(debugRequests(seriesDebugRun)) ?? 0 }
   const series = await interleaved(SETTINGS.fastRounds, {
     obsSeries: () => obs(seriesObs),
     logcliSeries: () => logcli(seriesLogcli),
@@ -502,7 +581,7 @@ async function main(): Promise<void> {
   const sub = `${Math.round(data.subRangeLines / 1000)}k`
 
   log('export: obs, a counted run with OBS_DEBUG=1 (correctness and per-request times)')
-  const obsCounted = await obs(exportObs, { stdout: 'count', total: data.total, env: { OBS_DEBUG: '1' } })
+  const obsCounted = await obs(exportObs, { stdout: 'count', total: data.total, env: { OBS_DEBUG: '1' }, stampStderr: true })
   checkExit('obs export', obsCounted)
   const seqOk = (run: Run, expected: number) =>
     run.lines === expected && run.seq!.distinct === expected && run.seq!.repeated === 0 && run.seq!.noSeq === 0 && run.seq!.outOfRange === 0
@@ -516,9 +595,10 @@ async function main(): Promise<void> {
     got: describeCount(obsCounted, data.total),
     ok: seqOk(obsCounted, data.total),
   })
-  const debug = debugRequests(obsCounted.stderr)
-  const debugMs = debug.reduce((sum, r) => sum + r.ms, 0)
-  log(`  ${describeCount(obsCounted, data.total)}; ${debug.length} requests, ${fmtS(debugMs)} of ${fmtS(obsCounted.wallMs)} inside requests`)
+  const debug = debugRequests(obsCounted)
+  const requestSumMs = debug.reduce((sum, r) => sum + r.ms, 0)
+  const debugMs = inFlightMs(debug) ?? requestSumMs
+  log(`  ${describeCount(obsCounted, data.total)}; ${debug.length} requests, a request in flight ${fmtS(debugMs)} of ${fmtS(obsCounted.wallMs)}`)
 
   // The requests to replay: from OBS_DEBUG when its lines carry the query
   // string, else from a recording proxy (an extra, untimed obs run).
@@ -543,6 +623,12 @@ async function main(): Promise<void> {
   const requestsFile = join(scratchDir(), 'requests.txt')
   writeFileSync(requestsFile, `${capture.targets.join('\n')}\n`)
   const rawArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, requestsFile, JSON.stringify(capture.headers)]
+  // The pages obs kept (not full): what exact paging with obs's windows needs at the least.
+  const kept = capture.targets.filter((_, i) => capture.pages[i] && capture.pages[i].entries < capture.pages[i].limit)
+  const keptFile = join(scratchDir(), 'requests-kept.txt')
+  writeFileSync(keptFile, `${kept.join('\n')}\n`)
+  const rawKeptArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, keptFile, JSON.stringify(capture.headers)]
+  const rawKeptParseArgs = [join(BENCH, 'raw-replay.ts'), '--parse', loki.addr, keptFile, JSON.stringify(capture.headers)]
   const fullPages = capture.pages.filter((p) => p.entries >= p.limit)
   const fetchedEntries = capture.pages.reduce((sum, p) => sum + p.entries, 0)
   const fetchedBytes = capture.pages.reduce((sum, p) => sum + p.bytes, 0)
@@ -573,16 +659,34 @@ async function main(): Promise<void> {
     if (!bestParallel || run.wallMs < bestParallel.wallMs) bestParallel = { args, wallMs: run.wallMs, label, lines: run.lines! }
   }
 
-  log(`export: ${SETTINGS.exportRounds} interleaved rounds of obs, logcli, logcli ${bestParallel!.label}, raw HTTP`)
-  const exports = await interleaved(
-    SETTINGS.exportRounds,
-    {
-      obsExport: () => obs(exportObs),
-      logcliExport: () => logcli(exportLogcli),
-      logcliParallel: () => logcli(bestParallel!.args),
-      rawExport: () => runMeasured(NODE, rawArgs),
-    },
-    (key, run, round) => log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}, ${fmtMB(run.maxRssKb)}`),
+  // obs's own --parallel, where this build has it (informational: the target is about the default).
+  const help = await obs(['query-range', '--help'], { stdout: 'capture' })
+  const obsParallelArgs = /--parallel\b/.test(help.stdoutText ?? '') ? [...exportObs, '--parallel', String(SETTINGS.obsParallel)] : undefined
+  if (obsParallelArgs) {
+    log(`export: obs --parallel ${SETTINGS.obsParallel}, a counted run`)
+    const run = await obs(obsParallelArgs, { stdout: 'count', total: data.total })
+    checkExit('obs --parallel export', run)
+    correctness.push({
+      what: `obs query-range --parallel ${SETTINGS.obsParallel}, ${big} export`,
+      expected: `${fmtN(data.total)} lines, each once`,
+      got: describeCount(run, data.total),
+      ok: seqOk(run, data.total),
+    })
+    log(`  ${describeCount(run, data.total)} in ${fmtS(run.wallMs)}`)
+  }
+
+  log(`export: ${SETTINGS.exportRounds} interleaved rounds of obs${obsParallelArgs ? `, obs --parallel ${SETTINGS.obsParallel}` : ''}, logcli, logcli ${bestParallel!.label}, raw HTTP`)
+  const exportCommands: Record<string, () => Promise<Run>> = {
+    obsExport: () => obs(exportObs),
+    logcliExport: () => logcli(exportLogcli),
+    logcliParallel: () => logcli(bestParallel!.args),
+    rawExport: () => runMeasured(NODE, rawArgs),
+  }
+  if (kept.length > 0 && kept.length < capture.targets.length) exportCommands.rawKept = () => runMeasured(NODE, rawKeptArgs)
+  if (kept.length > 0) exportCommands.rawKeptParse = () => runMeasured(NODE, rawKeptParseArgs)
+  if (obsParallelArgs) exportCommands.obsParallel = () => obs(obsParallelArgs)
+  const exports = await interleaved(SETTINGS.exportRounds, exportCommands, (key, run, round) =>
+    log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}, ${fmtMB(run.maxRssKb)}`),
   )
   const rawInside = exports.rawExport.map((run) => (JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number }).ms)
   record('obsExport', `obs query-range, ${big} lines`, `obs ${shell(exportObs)} > /dev/null`, exports.obsExport, { lines: obsCounted.lines })
@@ -597,6 +701,19 @@ async function main(): Promise<void> {
     lines: data.total,
     note: `in-process time of the requests alone: ${spread(stats(rawInside), fmtS)}`,
   })
+  if (exports.rawKeptParse) {
+    const summaries = exports.rawKeptParse.map((run) => JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number; entries: number })
+    record('rawKeptParse', 'raw HTTP + JSON.parse of each page: the pages obs kept', `node bench/raw-replay.ts --parse <loki> <the ${kept.length} requests whose page obs used> <obs's headers>`, exports.rawKeptParse, {
+      lines: summaries[0].entries,
+      note: `each body read whole and JSON.parse'd, as obs does with a page, nothing printed: the floor of that approach, peak RSS included; ${fmtN(summaries[0].entries)} entries`,
+    })
+    correctness.push({
+      what: "the pages obs kept, replayed and parsed: entries",
+      expected: `${fmtN(data.total)}`,
+      got: fmtN(summaries[0].entries),
+      ok: summaries[0].entries === data.total,
+    })
+  }
   // Throughput ratio = time ratio, when both print every line.
   const throughput = (id: string) => measurements.get(id)!.lines! / (measurements.get(id)!.wall.median / 1000)
   const tr = ratio('export throughput: obs ÷ logcli (--batch 5000)', 'logcliExport', 'obsExport', 'lines/s ratio = time ratio, medians', {
@@ -608,7 +725,26 @@ async function main(): Promise<void> {
     tr.how = "lines/s ratio, each tool's own line count"
   }
   ratio(`export throughput: obs ÷ logcli (${bestParallel!.label})`, 'logcliParallel', 'obsExport', 'lines/s ratio = time ratio, medians')
-  ratio('export time: obs ÷ raw HTTP', 'obsExport', 'rawExport', 'time ratio, medians, both whole processes', { op: '<=', value: 1.15 })
+  if (obsParallelArgs) {
+    record('obsParallel', `obs query-range --parallel ${SETTINGS.obsParallel}, ${big} lines`, `obs ${shell(obsParallelArgs)} > /dev/null`, exports.obsParallel, {
+      lines: data.total,
+    })
+    ratio(`export throughput: obs --parallel ${SETTINGS.obsParallel} ÷ logcli (${bestParallel!.label})`, 'logcliParallel', 'obsParallel', 'lines/s ratio = time ratio, medians')
+  }
+  const rawRatio = ratio('export time: obs ÷ raw HTTP', 'obsExport', 'rawExport', 'time ratio, medians, both whole processes', { op: '<=', value: 1.15 })
+  if (requestSumMs > debugMs * 1.05) {
+    rawRatio.caveat =
+      `obs had requests overlapping (their times add up to ${fmtS(requestSumMs)} in ${fmtS(debugMs)} with one in flight), the replay sends them one after the other as specified, ` +
+      'so this ratio flatters obs; see the next row'
+  }
+  if (exports.rawKept) {
+    const keptInside = exports.rawKept.map((run) => (JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number }).ms)
+    record('rawKept', 'raw HTTP: only the pages obs kept, replayed', `node bench/raw-replay.ts <loki> <the ${kept.length} requests whose page obs used> <obs's headers>`, exports.rawKept, {
+      lines: data.total,
+      note: `in-process time of the requests alone: ${spread(stats(keptInside), fmtS)}; the ${capture.targets.length - kept.length} full pages obs asked again narrower are left out`,
+    })
+    ratio('export time: obs ÷ raw HTTP (only the pages obs kept)', 'obsExport', 'rawKept', 'time ratio, medians: the cost of the pages asked again')
+  }
 
   log(`export: obs over the first ${SETTINGS.subSpanMin} minutes (${fmtN(data.subRangeLines)} lines), peak RSS, ${SETTINGS.exportRounds} runs`)
   const small = await obs(exportObs100k, { stdout: 'count', total: data.total })
@@ -671,8 +807,9 @@ async function main(): Promise<void> {
           `(${((fetchedEntries / data.total - 1) * 100).toFixed(1)}% more than printed) in ${(fetchedBytes / 1e6).toFixed(0)} MB of JSON`
         : '') +
       '.',
-    `In the OBS_DEBUG run (${fmtS(obsCounted.wallMs)} wall), ${fmtS(debugMs)} (${((debugMs / obsCounted.wallMs) * 100).toFixed(0)}%) was inside HTTP requests ` +
-      `(sent until the body was read), the rest (${fmtS(obsCounted.wallMs - debugMs)}) startup, JSON parsing, sorting and writing.`,
+    `In the OBS_DEBUG run (${fmtS(obsCounted.wallMs)} wall), a request to Loki was in flight (sent, until its body was read) for ${fmtS(debugMs)} ` +
+      `(${((debugMs / obsCounted.wallMs) * 100).toFixed(0)}%; the requests' own times add up to ${fmtS(requestSumMs)}${requestSumMs > debugMs * 1.05 ? ', so they overlapped' : ''}); ` +
+      `the rest, ${fmtS(obsCounted.wallMs - debugMs)}, obs had no request out: startup, and JSON parsing, sorting and writing between requests.`,
     `The raw replay of the same requests: ${spread(stats(rawInside), fmtS)} inside requests; obs's CPU per export ${spread(stats(obsExport.runs.map(cpuS)), (s) => `${s.toFixed(1)} s`)} ` +
       `user+sys, logcli's ${spread(stats(measurements.get('logcliExport')!.runs.map(cpuS)), (s) => `${s.toFixed(1)} s`)}.`,
   )
@@ -688,6 +825,16 @@ async function main(): Promise<void> {
       '.'
     )
   }
+  const keptM = measurements.get('rawKept')
+  const parseM = measurements.get('rawKeptParse')
+  if (keptM) {
+    analysis.push(
+      `Replayed one after the other, all ${capture.targets.length} of obs's requests take ${fmtS(measurements.get('rawExport')!.wall.median)}; ` +
+        `only the ${kept.length} whose pages obs used take ${fmtS(keptM.wall.median)}` +
+        (parseM ? ` (${fmtS(parseM.wall.median)} with each page JSON.parse'd, peak RSS ${fmtMB(parseM.rss.median)})` : '') +
+        `. obs took ${fmtS(obsExport.wall.median)}, logcli ${fmtS(measurements.get('logcliExport')!.wall.median)}.`,
+    )
+  }
   if (profile) analysis.push(describeProfile('obs export', profile))
   const obsTraceM = measurements.get('obsTrace')!
   traceAnalysis.push(
@@ -695,6 +842,13 @@ async function main(): Promise<void> {
       `the rest, ${fmtS(traceDebug.wallMs - traceDebug.requestMs)}, is obs itself (Node and oclif startup, loading the command's modules, rendering). ` +
       `Timed runs: ${spread(obsTraceM.wall, fmtS)}, peak RSS ${spread(obsTraceM.rss, fmtMB)}.`,
     `obs series --analyze-labels: ${fmtS(seriesDebug.requestMs)} of ${fmtS(seriesDebug.wallMs)} in requests to Loki.`,
+  )
+  const appLines = Object.entries(data.perStream)
+    .filter(([key]) => key.startsWith('app/'))
+    .reduce((sum, [, n]) => sum + n, 0)
+  traceAnalysis.push(
+    `Scope: the design doc's query reads the service="app" streams only, ${((appLines / data.total) * 100).toFixed(0)}% of the lines; ` +
+      "obs's query reads every stream of the app, since a request's lines are in all services, and Loki's time goes mostly into reading (decompressing) those chunks.",
   )
   if (traceProfile) traceAnalysis.push(describeProfile('obs trace', traceProfile))
 
@@ -733,7 +887,7 @@ async function main(): Promise<void> {
   log(`done in ${fmtS(totalMs)}; wrote ${relative(REPO, RESULTS_FILE)} and bench/results.json`)
 
   const table = ratios.map((r) => {
-    const verdict = r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'
+    const verdict = (r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS') + (r.caveat ? ' (see caveat in RESULTS.md)' : '')
     const range = r.range ? ` (${fmtX(r.range[0])}–${fmtX(r.range[1])})` : ''
     const value = r.unit === 'MB' ? `${r.value.toFixed(0)} MB` : fmtX(r.value)
     return `${r.name.padEnd(62)} ${value}${range}${r.target ? `  target ${r.target}` : ''}${verdict}`
@@ -766,7 +920,7 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     const isMB = x.unit === 'MB'
     const value = isMB ? `${x.value.toFixed(0)} MB` : fmtX(x.value)
     const range = x.range ? `${fmtX(x.range[0])}–${fmtX(x.range[1])}` : ''
-    const verdict = x.pass === undefined ? '' : x.pass ? '**met**' : '**missed**'
+    const verdict = (x.pass === undefined ? '' : x.pass ? '**met**' : '**missed**') + (x.caveat ? ` (but: ${x.caveat})` : '')
     return `| ${x.name} | ${value} | ${range} | ${x.target ?? ''} | ${verdict} |`
   })
   const commands = [...measurements.values()].map((x) => `# ${x.label}\n${x.display}`).join('\n\n')
@@ -783,7 +937,7 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     `- Load average (1/5/15 min): ${r.loadAverage.start.map((l: number) => l.toFixed(2)).join(' / ')} at the start, ` +
       `${r.loadAverage.beforeExport.map((l: number) => l.toFixed(2)).join(' / ')} before the exports, ${r.loadAverage.end.map((l: number) => l.toFixed(2)).join(' / ')} at the end. ` +
       `Other work may share this machine; a load above its ${r.machine.cores} cores means runs waited for CPU. The tools ran interleaved, so figures compare with each other within this run, less so across runs.`,
-    `- Node ${r.versions.node} (${NODE}); ${r.versions.obs}, commit ${r.versions.obsRevision}`,
+    `- Node ${r.versions.node} (${NODE}); ${r.versions.obs}, commit ${r.versions.obsRevision}, ${r.versions.obsBuild}. The harness copies the build at its start and runs the copy throughout, so one run measures one build even while dist/ is rebuilt.`,
     `- Loki ${r.versions.loki}, config \`${r.loki.config}\` (the stack's config with higher ingestion limits and no stream sharding; see its header); Loki RSS ${fmtMB(r.loki.rssAfterLoadKb ?? 0)} after the load`,
     `- ${r.versions.logcli}`,
     `- Peak RSS from ${HAVE_TIME ? 'GNU time (`/usr/bin/time -f %M`)' : '/proc/<pid>/status VmHWM, sampled every 5 ms'}; wall time from spawn to exit in the harness. MB = 10^6 bytes.`,
@@ -816,8 +970,11 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     '|---|---|---|---|---|',
     row('obsExport', true),
     row('logcliExport', true),
+    row('obsParallel', true),
     row('logcliParallel', true),
     row('rawExport', true),
+    row('rawKept', true),
+    row('rawKeptParse', true),
     row('obsExport100k', true),
     '',
     ...[...measurements.values()].filter((x) => x.id.includes('xport') || x.id.includes('Parallel')).filter((x) => x.note).map((x) => `- ${x.label}: ${x.note}.`),
@@ -885,7 +1042,7 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     ...(r.profile ? topFrames('obs export', r.profile) : []),
     '## Commands',
     '',
-    '`obs` is `' + `${NODE} ${OBS}` + '`, `logcli` is `' + LOGCLI + '`; LOKI_ADDR points at the benchmark\'s Loki.',
+    '`obs` is `' + NODE + ' <copy of the build>/bin/run.js`, `logcli` is `' + LOGCLI + '`; LOKI_ADDR points at the benchmark\'s Loki.',
     '',
     '```sh',
     commands,
@@ -899,12 +1056,12 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     'npm run bench                   # node_modules/.bin/node bench/run.ts',
     '```',
     '',
-    `This run took ${fmtS(r.timings.totalMs)} in all (` +
+    `This run took ${fmtS(r.timings.totalMs)} in all: ` +
       Object.entries(r.timings as Record<string, number>)
         .filter(([k]) => k !== 'totalMs')
         .map(([k, v]) => `${k} ${fmtS(v)}`)
         .join(', ') +
-      `, plus Loki's start and the load). The raw figures are in bench/results.json.`,
+      ` (counted and trial runs included), the rest Loki's start and the load. The raw figures are in bench/results.json.`,
     '',
   ]
   let notes = `${NOTES_MARKER}\n`
