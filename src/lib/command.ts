@@ -4,7 +4,7 @@ import { resolveSettings, type AppIdentity, type ConnectionFlags, type Settings 
 import { ExitCode, ObsError } from './errors.ts'
 import { connectionFlags } from './flags.ts'
 import { LokiClient } from './loki-client.ts'
-import { chalkFor } from './terminal.ts'
+import { chalkFor, neutralize } from './terminal.ts'
 
 /**
  * The base of every obs command: connection flags, settings resolution,
@@ -97,8 +97,13 @@ export abstract class ObsCommand extends Command {
     if (exit === ExitCode.ok) throw error
     if (typeof exit === 'number') {
       // oclif's own parse errors: bad flags or arguments, exit 2 per the contract.
-      const first = error.message.split('\n')[0]
-      process.stderr.write(`${chalk.red('error:')} ${first}; see obs ${this.id ?? ''} --help\n`)
+      const reason = error.message
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('See more help'))
+        .join(' ')
+        .replace(/:\s*;/g, ':')
+      process.stderr.write(`${chalk.red('error:')} ${neutralize(reason)}; see obs ${this.id ?? ''} --help\n`)
       this.exit(exit === 1 ? ExitCode.usage : exit)
     }
     if (process.env.OBS_DEBUG) throw error

@@ -4,7 +4,7 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from './errors.ts'
 import type { HttpSettings, TlsFiles } from './http.ts'
-import { durationToMs, parseDuration } from './time.ts'
+import { durationToMs, parseDuration, shown } from './time.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
 export interface LabelPolicy {
@@ -92,6 +92,9 @@ const DEFAULTS = {
   timeout: '30s',
   retries: 3,
 }
+
+/** A request running longer than a day is a mistake; timers cannot go much past 24 days anyway. */
+const MAX_TIMEOUT_MS = 86_400_000
 
 const CONFIG_NAMES = ['obs.config.yaml', 'obs.config.yml', 'obs.config.json']
 
@@ -242,7 +245,9 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   const alloyAddr = checkAddress(pick(flags['alloy-addr'], env.ALLOY_ADDR, profile.alloyAddr) ?? DEFAULTS.alloyAddr, '--alloy-addr')
   const timeout = pick(flags.timeout, env.OBS_TIMEOUT, profile.timeout) ?? DEFAULTS.timeout
   const timeoutMs = durationToMs(parseDuration(timeout, '--timeout'))
-  if (timeoutMs < 1) throw new UsageError(`invalid --timeout "${timeout}": it must be at least 1ms`, 'use a duration like 30s')
+  if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new UsageError(`invalid --timeout "${shown(timeout)}": it must be between 1ms and 24h`, 'use a duration like 30s')
+  }
   const retries = parseRetries(pick<number | string>(flags.retries, env.OBS_RETRIES, profile.retries) ?? DEFAULTS.retries)
 
   const headers: Record<string, string> = { 'user-agent': `obs/${options.version}` }
@@ -348,7 +353,7 @@ function parseHeader(text: string): [string, string] {
   // The value may be a secret: messages name the header at most, never its value.
   if (colon <= 0) throw new UsageError('invalid --header: no ":" between name and value', "use --header 'Name: value'")
   const value = text.slice(colon + 1).trim()
-  if (/[\r\n\0]/.test(value)) throw new UsageError('invalid --header: the value holds a line break', "use --header 'Name: value'")
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) throw new UsageError('invalid --header: the value holds a control character', "use --header 'Name: value'")
   return [checkHeaderName(text.slice(0, colon).trim()), value]
 }
 

@@ -39,6 +39,8 @@ export interface RequestOptions {
   idempotent?: boolean
   /** Headers for this request only. */
   headers?: Record<string, string>
+  /** Abandons the request and any retry still waiting, for work no longer wanted. */
+  signal?: AbortSignal
 }
 
 export interface HttpResponse {
@@ -75,8 +77,12 @@ export class HttpClient {
   private readonly origin: string
   private readonly prefix: string
 
+  /** Values a server might echo back that must never be printed: credentials. */
+  private readonly secrets: string[]
+
   constructor(settings: HttpSettings) {
     this.settings = settings
+    this.secrets = secretsOf(settings.headers)
     const url = new URL(settings.baseUrl)
     this.origin = url.origin
     this.prefix = url.pathname.replace(/\/+$/, '')
@@ -107,7 +113,8 @@ export class HttpClient {
       let failure: ObsError
       let delayMs: number
       try {
-        const signal = AbortSignal.timeout(this.settings.timeoutMs)
+        const timeout = AbortSignal.timeout(this.settings.timeoutMs)
+        const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
         const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
         const body = await response.body.text()
         this.debug(method, path, response.statusCode, started)
@@ -119,7 +126,7 @@ export class HttpClient {
         if (!RETRY_STATUSES.has(status)) throw failure
         delayMs = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt)
       } catch (error) {
-        if (error instanceof ObsError) throw error
+        if (error instanceof ObsError || options.signal?.aborted) throw error
         this.debug(method, path, errorCode(error) ?? 'error', started)
         if (isTimeout(error)) throw this.timeoutError(path)
         failure = this.networkError(error)
@@ -131,7 +138,8 @@ export class HttpClient {
         throw failure
       }
       this.settings.debug?.(`retrying in ${delayMs}ms (attempt ${attempt + 2} of ${retries + 1})`)
-      await sleep(delayMs)
+      await sleep(delayMs, options.signal)
+      if (options.signal?.aborted) throw options.signal.reason
     }
   }
 
@@ -155,7 +163,7 @@ export class HttpClient {
 
   private statusError(status: number, headers: IncomingHttpHeaders, body: string, path: string): ObsError {
     const peer = this.settings.peer
-    const reason = summarizeBody(status, headers['content-type'], body)
+    const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
     if (status === 401 || status === 403) {
       return new UnreachableError(
@@ -169,6 +177,12 @@ export class HttpClient {
     return new UnreachableError(`${peer} at ${this.address} answered ${reason}`)
   }
 
+  private redact(text: string): string {
+    let clean = text
+    for (const secret of this.secrets) clean = clean.split(secret).join('***')
+    return clean
+  }
+
   private timeoutError(path: string): ObsError {
     const seconds = this.settings.timeoutMs / 1000
     return new UnreachableError(
@@ -179,12 +193,33 @@ export class HttpClient {
 
   private networkError(error: unknown): ObsError {
     return new UnreachableError(
-      `cannot reach ${this.settings.peer} at ${this.address}: ${describeNetworkError(error)}`,
+      `cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error))}`,
       this.settings.peer === 'Alloy'
         ? 'check --alloy-addr and that Alloy is running (obs smoke --no-alloy skips Alloy)'
         : 'check --addr and that Loki is running',
     )
   }
+}
+
+const SECRET_HEADER = /auth|token|key|secret|cookie|password/i
+
+/** The credentials among the headers, in every form a server could echo: whole, token, base64 and decoded. */
+function secretsOf(headers: Record<string, string>): string[] {
+  const secrets = new Set<string>()
+  for (const [name, value] of Object.entries(headers)) {
+    if (!SECRET_HEADER.test(name) || value.length < 4) continue
+    secrets.add(value)
+    const [scheme, credentials] = value.split(/\s+/, 2)
+    if (credentials) secrets.add(credentials)
+    if (scheme?.toLowerCase() === 'basic' && credentials) {
+      const decoded = Buffer.from(credentials, 'base64').toString('utf8')
+      secrets.add(decoded)
+      const password = decoded.slice(decoded.indexOf(':') + 1)
+      if (password.length >= 4) secrets.add(password)
+    }
+  }
+  // Longest first, so a token inside a longer secret is not left half-masked.
+  return [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
 }
 
 function queryString(params: RequestOptions['params']): string {
@@ -244,7 +279,7 @@ export function summarizeBody(status: number, contentType: string | string[] | u
 /** Collapses whitespace and strips control characters so a message stays one safe line. */
 export function oneLine(text: string): string {
   const clean = text
-    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
     .replace(/\s+/g, ' ')
     .trim()
   return clean.length > MAX_REASON_CHARS ? `${clean.slice(0, MAX_REASON_CHARS)}…` : clean
@@ -304,6 +339,14 @@ function backoffMs(attempt: number): number {
   return Math.round(exponential * (0.8 + Math.random() * 0.4))
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }

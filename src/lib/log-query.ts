@@ -1,4 +1,5 @@
 import { UnreachableError, UsageError } from './errors.ts'
+import { oneLine } from './http.ts'
 import type { Direction, EntryMetadata, Labels, LokiClient, QueryData, StreamResult } from './loki-client.ts'
 import { compareNanos, formatNanos, type Nanos } from './time.ts'
 
@@ -75,13 +76,15 @@ export async function* fetchLogPages(client: LokiClient, params: LogQueryParams)
   // parallel, the range is cut so that every worker has a window from the start.
   let width = (high - low) / BigInt(parallel) || 1n
   const pending: Window[] = []
+  // Windows fetched ahead and then not needed are abandoned, retries included.
+  let abandon = new AbortController()
 
   const request = (start: Nanos, end: Nanos): Window => {
     // One more than still wanted: a page short of its limit is complete. A
     // one-nanosecond window cannot be split, so it gets the largest page.
     const requestLimit = end - start === 1n ? Math.max(MAX_PAGE, params.batch) : Math.min(params.batch, remaining + 1)
     const response = client
-      .queryRange({ query: params.query, start, end, limit: requestLimit, direction: params.direction })
+      .queryRange({ query: params.query, start, end, limit: requestLimit, direction: params.direction, signal: abandon.signal })
       .then((data) => flattenStreams(data, streams))
     // Windows fetched ahead may be abandoned when the limit is reached.
     response.catch(() => undefined)
@@ -100,32 +103,38 @@ export async function* fetchLogPages(client: LokiClient, params: LogQueryParams)
     }
   }
 
-  while (remaining > 0) {
-    planAhead()
-    const window = pending.shift()
-    if (!window) return
-    const entries = await window.response
-    const span = window.end - window.start
-    if (entries.length >= window.requestLimit) {
-      if (span === 1n) {
-        throw new UsageError(
-          `${window.requestLimit} or more entries share the timestamp ${formatNanos(window.start)}, more than one page can hold`,
-          `raise Loki's max_entries_limit_per_query and --batch above ${window.requestLimit}`,
-        )
+  try {
+    while (remaining > 0) {
+      planAhead()
+      const window = pending.shift()
+      if (!window) return
+      const entries = await window.response
+      const span = window.end - window.start
+      if (entries.length >= window.requestLimit) {
+        if (span === 1n) {
+          throw new UsageError(
+            `${window.requestLimit} or more entries share the timestamp ${formatNanos(window.start)}, more than one page can hold`,
+            `raise Loki's max_entries_limit_per_query and --batch above ${window.requestLimit}`,
+          )
+        }
+        // Too dense: ask again from this window on, narrower. Windows planned
+        // after it were sized by the same wrong estimate, so they are dropped.
+        width = scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length * 2)
+        if (width >= span) width = span / 2n
+        pending.length = 0
+        abandon.abort()
+        abandon = new AbortController()
+        if (forward) low = window.start
+        else high = window.end
+        continue
       }
-      // Too dense: ask again from this window on, narrower. Windows planned
-      // after it were sized by the same wrong estimate, so they are dropped.
-      width = scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length * 2)
-      if (width >= span) width = span / 2n
-      pending.length = 0
-      if (forward) low = window.start
-      else high = window.end
-      continue
+      entries.sort(compare)
+      if (entries.length > 0) yield entries.length > remaining ? entries.slice(0, remaining) : entries
+      remaining -= entries.length
+      width = entries.length === 0 ? span * 4n : scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length)
     }
-    entries.sort(compare)
-    if (entries.length > 0) yield entries.length > remaining ? entries.slice(0, remaining) : entries
-    remaining -= entries.length
-    width = entries.length === 0 ? span * 4n : scaleWidth(span, window.requestLimit * TARGET_FILL, entries.length)
+  } finally {
+    abandon.abort()
   }
 }
 
@@ -136,18 +145,25 @@ function scaleWidth(width: Nanos, wanted: number, got: number): Nanos {
 }
 
 function flattenStreams(data: QueryData, streams: StreamCache): LogEntry[] {
-  if (data.resultType !== 'streams') {
-    throw new UnreachableError(`Loki answered a log query with a ${data.resultType} result`)
+  if (data === null || typeof data !== 'object' || data.resultType !== 'streams') {
+    throw new UnreachableError(`Loki answered a log query with ${data?.resultType ? `a ${oneLine(String(data.resultType))}` : 'no'} result`)
   }
   return streamEntries(data.result, streams)
+}
+
+function badShape(what: string): never {
+  throw new UnreachableError(`Loki's answer is not a log query result: ${what}`, 'check that --addr points at Loki, not a proxy that rewrites answers')
 }
 
 /** The entries of stream results, each stream's labels interned in `streams`. */
 export function streamEntries(results: StreamResult[], streams: StreamCache): LogEntry[] {
   const entries: LogEntry[] = []
+  if (!Array.isArray(results)) badShape('result is not a list of streams')
   for (const result of results) {
+    if (!result || typeof result.stream !== 'object' || result.stream === null || !Array.isArray(result.values)) badShape('a stream without labels or values')
     const stream = streams.get(result.stream)
     for (const value of result.values) {
+      if (!Array.isArray(value) || typeof value[0] !== 'string' || !/^\d+$/.test(value[0]) || typeof value[1] !== 'string') badShape('an entry that is not ["<ns>", "<line>"]')
       entries.push({ ts: value[0], line: value[1], stream, meta: value[2] })
     }
   }

@@ -38,7 +38,7 @@ function locate(query: string, offset: number): { line: number; column: number; 
  */
 export function checkLogQL(query: string): QueryKind {
   if (query.trim() === '') throw new UsageError('the query is empty', 'give a LogQL query such as \'{app="cogni-template"}\'')
-  const tree = parser.parse(query)
+  const tree = parser.parse(parsable(query))
   let error: SyntaxNode | undefined
   const selectors: SyntaxNode[] = []
   tree.iterate({
@@ -56,6 +56,15 @@ export function checkLogQL(query: string): QueryKind {
   for (const selector of selectors) checkSelectorHasMatcher(query, selector)
   const expr = tree.topNode.getChild('Expr')
   return expr?.getChild('LogExpr') ? 'log' : 'metric'
+}
+
+/**
+ * The grammar looks identifiers up as keywords on a plain object, so label
+ * names like `constructor` or `__proto__` read as syntax errors. Same-length
+ * stand-ins keep every column where it was.
+ */
+function parsable(query: string): string {
+  return query.replace(/\b(constructor|__proto__|toString|valueOf|hasOwnProperty)\b/g, (name) => 'x'.repeat(name.length))
 }
 
 function describeError(query: string, offset: number): string {
@@ -170,7 +179,7 @@ export function checkLabelName(name: string): string {
  */
 export function pinnedLabels(query: string): Record<string, string> {
   const pinned: Record<string, string> = {}
-  const selectors = parser.parse(query).topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
+  const selectors = parser.parse(parsable(query)).topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
   if (selectors.length !== 1) return pinned
   for (const matcher of matchersOf(selectors[0])) {
     const name = matcher.getChild('Identifier')

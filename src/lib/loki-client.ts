@@ -1,4 +1,4 @@
-import { HttpClient, type HttpSettings } from './http.ts'
+import { HttpClient, oneLine, type HttpSettings } from './http.ts'
 import type { Nanos } from './time.ts'
 import { UnreachableError } from './errors.ts'
 
@@ -60,6 +60,7 @@ export interface RangeParams {
   limit?: number
   direction?: Direction
   step?: string
+  signal?: AbortSignal
 }
 
 /** Loki's HTTP API, one method per endpoint. */
@@ -76,7 +77,7 @@ export class LokiClient {
 
   async ready(): Promise<ReadyState> {
     const response = await this.http.request('/ready', { answerStatuses: [503], retries: 0 })
-    const message = response.body.trim().split('\n')[0] || (response.status === 200 ? 'ready' : `HTTP ${response.status}`)
+    const message = oneLine(response.body.trim().split('\n')[0]) || (response.status === 200 ? 'ready' : `HTTP ${response.status}`)
     return { ready: response.status === 200, status: response.status, message }
   }
 
@@ -116,6 +117,7 @@ export class LokiClient {
         step: params.step,
       },
       CATEGORIZE_LABELS,
+      params.signal,
     )
   }
 
@@ -146,11 +148,12 @@ export class LokiClient {
     path: string,
     params: URLSearchParams | Record<string, string | undefined>,
     headers?: Record<string, string>,
+    signal?: AbortSignal,
   ): Promise<T> {
-    const response = await this.http.request(path, { params, headers })
-    const envelope = parseJson<Envelope<T>>(response.body, path)
-    if (envelope.status !== 'success') {
-      throw new UnreachableError(`Loki answered ${path} with status "${envelope.status}"`)
+    const response = await this.http.request(path, { params, headers, signal })
+    const envelope = parseJson<Envelope<T> | null>(response.body, path)
+    if (envelope?.status !== 'success') {
+      throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
     }
     // Loki leaves `data` out when a list is empty (no labels in the window).
     return envelope.data ?? ([] as T)

@@ -1,4 +1,5 @@
 import { UnreachableError } from './errors.ts'
+import { oneLine } from './http.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
 import type { LokiClient, StreamResult } from './loki-client.ts'
 import { entryLabelsJson } from './output.ts'
@@ -126,13 +127,15 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
         failures = 0
       }
       if (options.signal.aborted) break
-      if (outcome.code === 1011 && /limit|too many|exceeded/i.test(outcome.reason)) {
-        throw new UnreachableError(`Loki refused the tail: ${outcome.reason}`, 'close other tails (Loki allows max_concurrent_tail_requests) or use --poll')
+      // Loki closes with 1011 both to refuse a tail and to end one at tail_max_duration
+      // ("reached tail max duration limit"): only the refusal ends obs tail.
+      if (outcome.code === 1011 && /concurrent tail/i.test(outcome.reason)) {
+        throw new UnreachableError(`Loki refused the tail: ${oneLine(outcome.reason)}`, 'close other tails (Loki allows max_concurrent_tail_requests) or use --poll')
       }
       if (!outcome.opened && !everOpened) {
-        throw new UnreachableError(`cannot open a tail on Loki at ${client.address}: ${outcome.reason || 'connection failed'}`, 'check --addr, and use --poll where a proxy blocks WebSockets')
+        throw new UnreachableError(`cannot open a tail on Loki at ${client.address}: ${oneLine(outcome.reason) || 'connection failed'}`, 'check --addr, and use --poll where a proxy blocks WebSockets')
       }
-      reason = outcome.reason ? `closed (${outcome.code}: ${outcome.reason})` : `closed (${outcome.code})`
+      reason = outcome.reason ? `closed (${outcome.code}: ${oneLine(outcome.reason)})` : `closed (${outcome.code})`
     } catch (error) {
       if (!(error instanceof UnreachableError) || !everOpened || /refused the tail/.test(error.message)) throw error
       reason = error.message

@@ -18,6 +18,20 @@ const NS_PER_UNIT: Record<string, bigint> = {
   w: 604_800_000_000_000n,
 }
 
+/** Echoes user input in a message without letting control characters through. */
+export function shown(text: string): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?')
+  return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean
+}
+
+/** Loki's timestamps are signed 64-bit nanoseconds: 1970 to 2262. */
+const MAX_NANOS = 2n ** 63n - 1n
+
+function checkRange(ns: Nanos, text: string, flag: string): Nanos {
+  if (ns < 0n || ns > MAX_NANOS) throw new UsageError(`invalid ${flag} "${shown(text)}": outside 1970–2262, the times Loki can store`)
+  return ns
+}
+
 const DURATION_PART = /(\d+)(?:\.(\d+))?(ns|us|µs|ms|s|m|h|d|w)/y
 const DURATION_HINT = 'use a number with a unit, like 30s, 5m, 1h30m or 2d'
 
@@ -29,15 +43,15 @@ export function parseDuration(text: string, flag = 'duration'): Nanos {
   while (pos < input.length) {
     DURATION_PART.lastIndex = pos
     const match = DURATION_PART.exec(input)
-    if (!match) throw new UsageError(`invalid ${flag} "${text}"`, DURATION_HINT)
+    if (!match) throw new UsageError(`invalid ${flag} "${shown(text)}"`, DURATION_HINT)
     const [, whole, fraction = '', unit] = match
     const perUnit = NS_PER_UNIT[unit]
     total += BigInt(whole) * perUnit
     if (fraction) total += (BigInt(fraction) * perUnit) / 10n ** BigInt(fraction.length)
     pos = DURATION_PART.lastIndex
   }
-  if (input.length === 0) throw new UsageError(`invalid ${flag} "${text}"`, DURATION_HINT)
-  if (total === 0n) throw new UsageError(`invalid ${flag} "${text}": it must be longer than zero`, DURATION_HINT)
+  if (input.length === 0) throw new UsageError(`invalid ${flag} "${shown(text)}"`, DURATION_HINT)
+  if (total === 0n) throw new UsageError(`invalid ${flag} "${shown(text)}": it must be longer than zero`, DURATION_HINT)
   return total
 }
 
@@ -64,31 +78,31 @@ export function parseTime(text: string, now: Nanos, flag = 'time'): Nanos {
     try {
       offset = parseDuration(relative[2], flag)
     } catch {
-      throw new UsageError(`invalid ${flag} "${text}"`, TIME_HINT)
+      throw new UsageError(`invalid ${flag} "${shown(text)}"`, TIME_HINT)
     }
-    return relative[1] === '-' ? now - offset : now + offset
+    return checkRange(relative[1] === '-' ? now - offset : now + offset, text, flag)
   }
-  if (/^\d+(\.\d+)?$/.test(input)) return parseUnix(input, text, flag)
+  if (/^\d+(\.\d+)?$/.test(input)) return checkRange(parseUnix(input, text, flag), text, flag)
   const m = RFC3339.exec(input)
-  if (!m) throw new UsageError(`invalid ${flag} "${text}"`, TIME_HINT)
+  if (!m) throw new UsageError(`invalid ${flag} "${shown(text)}"`, TIME_HINT)
   const [, , month, day, hour, minute, second, fraction = '', zone] = m
   if (+month < 1 || +month > 12 || +day < 1 || +day > 31 || +hour > 23 || +minute > 59 || +second > 60) {
-    throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
+    throw new UsageError(`invalid ${flag} "${shown(text)}": no such date or time`, TIME_HINT)
   }
   const [year, monthNumber, dayNumber] = [Number(m[1]), Number(month), Number(day)]
   const calendar = new Date(Date.UTC(year, monthNumber - 1, dayNumber))
   if (calendar.getUTCMonth() !== monthNumber - 1 || calendar.getUTCDate() !== dayNumber || +second > 59) {
-    throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
+    throw new UsageError(`invalid ${flag} "${shown(text)}": no such date or time`, TIME_HINT)
   }
   const ms = Date.parse(`${input.slice(0, 19).replace(/[t ]/, 'T')}${zone.toUpperCase()}`)
-  if (Number.isNaN(ms)) throw new UsageError(`invalid ${flag} "${text}": no such date or time`, TIME_HINT)
-  return BigInt(ms) * 1_000_000n + BigInt(fraction.padEnd(9, '0'))
+  if (Number.isNaN(ms)) throw new UsageError(`invalid ${flag} "${shown(text)}": no such date or time`, TIME_HINT)
+  return checkRange(BigInt(ms) * 1_000_000n + BigInt(fraction.padEnd(9, '0')), text, flag)
 }
 
 function parseUnix(input: string, original: string, flag: string): Nanos {
   const [whole, fraction] = input.split('.')
   if (fraction !== undefined) {
-    if (whole.length > 10) throw new UsageError(`invalid ${flag} "${original}": a fraction is only allowed on Unix seconds`, TIME_HINT)
+    if (whole.length > 10) throw new UsageError(`invalid ${flag} "${shown(original)}": a fraction is only allowed on Unix seconds`, TIME_HINT)
     return BigInt(whole) * 1_000_000_000n + BigInt(fraction.slice(0, 9).padEnd(9, '0'))
   }
   const digits = whole.replace(/^0+(?=\d)/, '').length
@@ -97,7 +111,7 @@ function parseUnix(input: string, original: string, flag: string): Nanos {
   if (digits === 16) return BigInt(whole) * 1_000n
   if (digits === 19) return BigInt(whole)
   throw new UsageError(
-    `invalid ${flag} "${original}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`,
+    `invalid ${flag} "${shown(original)}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`,
     TIME_HINT,
   )
 }
@@ -132,6 +146,7 @@ export function resolveTimeRange(input: TimeRangeInput, defaultSince: string, no
     input.from === undefined
       ? end - parseDuration(input.since ?? defaultSince, '--since')
       : parseTime(input.from, now, '--from')
+  if (start < 0n) throw new UsageError(`--since ${shown(input.since ?? defaultSince)} reaches back before 1970`, 'use a shorter --since')
   if (start >= end) {
     throw new UsageError(
       `--from (${formatNanos(start)}) must be before --to (${formatNanos(end)})`,

@@ -587,7 +587,7 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
   })
 
   test('a malformed --header value with a line break does not echo the value', async () => {
-    await rejectsUsage(resolve(sandbox(), { header: [`Authorization: Bearer ${TOKEN}\r\nX: y`] }), /line break/)
+    await rejectsUsage(resolve(sandbox(), { header: [`Authorization: Bearer ${TOKEN}\r\nX: y`] }), /control character/)
   })
 
   test('an invalid timeout names --timeout', async () => {

@@ -1,0 +1,248 @@
+/**
+ * obs tail under WebSocket faults. Against real Lokis where Loki can be made
+ * to misbehave (too many concurrent tails; a tail max duration of seconds
+ * instead of an hour), and through the fault proxy for the rest (a tail closed
+ * with 1011 and some other reason, a connection cut without a close frame,
+ * dropped_entries, a close reason holding escape sequences, a proxy that
+ * refuses the upgrade with an HTML page).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { WebSocket } from 'undici'
+import { spawnObs, type ObsProcess } from '../support/fault-cli.ts'
+import { pushLines, startFaultLoki, type FaultLoki } from '../support/fault-loki.ts'
+import { htmlErrorPage, startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
+import { counters } from '../support/fault-truth.ts'
+
+/** Raw terminal controls: C0 except tab and newline, DEL, C1, bidi overrides and isolates. */
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
+
+let loki: FaultLoki
+let proxy: FaultProxy
+let counter = 0
+let faultsSurvived = 0
+let linesLost = 0
+
+before(async () => {
+  loki = await startFaultLoki()
+  proxy = await startFaultProxy(loki.addr)
+})
+after(async () => {
+  await proxy?.close()
+  await loki?.remove()
+})
+
+async function push(addr: string, app: string, count: number): Promise<string[]> {
+  const lines = Array.from({ length: count }, () => JSON.stringify({ level: 'info', n: ++counter, msg: `tail line ${counter}` }))
+  await pushLines(addr, { app, stream: 'stdout' }, lines, BigInt(Date.now()) * 1_000_000n)
+  return lines
+}
+
+function printed(run: ObsProcess): string[] {
+  return run
+    .stdout()
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => (JSON.parse(line) as { line: string }).line)
+}
+
+function tail(app: string, addr: string, extra: string[] = []): ObsProcess {
+  return spawnObs(['tail', `{app="${app}"}`, '--since', '10s', '-o', 'jsonl', ...extra], { env: { LOKI_ADDR: addr } })
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Tails through the proxy, pushes lines, breaks the tail with `fault` (lines
+ * are pushed while it is down), pushes more once it reconnected, and checks
+ * that every line was printed once, in order.
+ */
+async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][number]) => void): Promise<{ stderr: string }> {
+  const tunnelsBefore = proxy.tunnels.length
+  const run = tail(app, proxy.addr)
+  try {
+    await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
+    const pushed = await push(loki.addr, app, 20)
+    await run.waitFor(() => printed(run).length >= 20, 'the first 20 lines')
+    fault(proxy.tunnels[proxy.tunnels.length - 1])
+    pushed.push(...(await push(loki.addr, app, 20)))
+    await run.waitFor(() => /reconnect/.test(run.stderr()), 'a reconnect note', 10_000)
+    await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
+    await sleep(300)
+    pushed.push(...(await push(loki.addr, app, 20)))
+    await run.waitFor(() => printed(run).length >= pushed.length, `${pushed.length} lines`, 15_000)
+    await sleep(700)
+    const result = await run.stop('SIGINT')
+    assert.equal(result.code, 0, result.err)
+    const lines = printed(run)
+    linesLost += pushed.filter((line) => !lines.includes(line)).length
+    assert.deepEqual(lines, pushed, 'every line once, in order')
+    assert.match(result.err, /tail stopped: 60 lines, [1-9]\d* reconnects, 0 dropped/)
+    faultsSurvived++
+    return { stderr: result.err }
+  } finally {
+    await run.stop('SIGKILL')
+  }
+}
+
+describe('obs tail through the fault proxy', () => {
+  test('closed by the server with 1011 and a reason other than a limit: reconnects, loses and repeats nothing', async () => {
+    const { stderr } = await survives('ws-1011', (tunnel) => tunnel.close(1011, 'rpc error: code = Unavailable desc = transport is closing'))
+    assert.match(stderr, /1011/)
+  })
+
+  test('connection cut without a close frame: reconnects, loses and repeats nothing', async () => {
+    await survives('ws-cut', (tunnel) => tunnel.cut())
+  })
+
+  test('cut right after it opened, before any line: the catch-up starts where the tail began', async () => {
+    const app = 'ws-cut-early'
+    const tunnelsBefore = proxy.tunnels.length
+    const run = tail(app, proxy.addr)
+    try {
+      await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
+      await sleep(200)
+      proxy.tunnels[proxy.tunnels.length - 1].cut()
+      // Pushed while obs is reconnecting: only the catch-up can find them.
+      const pushed = await push(loki.addr, app, 15)
+      await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
+      await sleep(300)
+      pushed.push(...(await push(loki.addr, app, 15)))
+      await run.waitFor(() => printed(run).length >= 30, '30 lines', 15_000)
+      await sleep(500)
+      const result = await run.stop('SIGINT')
+      assert.equal(result.code, 0, result.err)
+      const lines = printed(run)
+      linesLost += pushed.filter((line) => !lines.includes(line)).length
+      assert.deepEqual(lines, pushed)
+      faultsSurvived++
+    } finally {
+      await run.stop('SIGKILL')
+    }
+  })
+
+  test('dropped_entries from Loki are reported on stderr with their count', async () => {
+    const app = 'ws-dropped'
+    const tunnelsBefore = proxy.tunnels.length
+    const run = tail(app, proxy.addr)
+    try {
+      await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
+      const pushed = await push(loki.addr, app, 5)
+      await run.waitFor(() => printed(run).length >= 5, 'the first lines')
+      const when = new Date().toISOString()
+      const dropped = [1, 2, 3].map(() => ({ timestamp: when, labels: { app, stream: 'stdout' } }))
+      proxy.tunnels[proxy.tunnels.length - 1].inject(JSON.stringify({ streams: [], dropped_entries: dropped }))
+      await run.waitFor(() => /dropped 3 entries/.test(run.stderr()), 'the dropped entries warning', 5000)
+      pushed.push(...(await push(loki.addr, app, 5)))
+      await run.waitFor(() => printed(run).length >= 10, 'lines after the drop')
+      const result = await run.stop('SIGINT')
+      assert.equal(result.code, 0, result.err)
+      assert.deepEqual(printed(run), pushed)
+      const warning = result.err.split('\n').filter((line) => /dropped 3 entries/.test(line))
+      assert.equal(warning.length, 1, result.err)
+      assert.match(result.err, /tail stopped: 10 lines, 0 reconnects, 3 dropped/)
+      faultsSurvived++
+    } finally {
+      await run.stop('SIGKILL')
+    }
+  })
+
+  test('a close reason holding escape sequences does not reach the terminal raw', async () => {
+    const { stderr } = await survives('ws-hostile-reason', (tunnel) => tunnel.close(1011, 'boom \u001b[2J\u001b]0;pwned\u0007 \u202eevil'))
+    const notes = stderr.split('\n').filter((line) => /reconnect/.test(line))
+    assert.ok(notes.length > 0)
+    for (const note of notes) assert.doesNotMatch(note, RAW_CONTROL, `raw control characters in ${JSON.stringify(note)}`)
+  })
+
+  test('a refusal whose reason holds escape sequences: one clean line, exit 3', async () => {
+    proxy.fakeWebSocket = (ws) => ws.close(1011, 'max concurrent tail requests limit exceeded \u001b[31m\u001b]0;pwned\u0007\u202e')
+    try {
+      const run = tail('ws-fake-refusal', proxy.addr)
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
+      const result = await run.done
+      clearTimeout(timer)
+      assert.equal(result.code, 3, result.err)
+      const lines = result.err.split('\n').filter((line) => line !== '')
+      assert.equal(lines.length, 1, result.err)
+      assert.match(lines[0], /max concurrent tail requests limit exceeded/)
+      assert.doesNotMatch(lines[0], RAW_CONTROL, `raw control characters in ${JSON.stringify(lines[0])}`)
+    } finally {
+      proxy.fakeWebSocket = undefined
+    }
+  })
+
+  test('a proxy that answers the upgrade with a 502 HTML page: exit 3, one line, no HTML', async () => {
+    proxy.rejectUpgrade = { status: 502, reason: 'Bad Gateway', headers: { 'content-type': 'text/html' }, body: htmlErrorPage(502, 'Bad Gateway') }
+    try {
+      const run = tail('ws-502', proxy.addr)
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
+      const result = await run.done
+      clearTimeout(timer)
+      assert.equal(result.code, 3, result.err)
+      const lines = result.err.split('\n').filter((line) => line !== '')
+      assert.equal(lines.length, 1, result.err)
+      assert.doesNotMatch(lines[0], /<|nginx/)
+      assert.match(lines[0], /tail/)
+      assert.match(lines[0], new RegExp(proxy.addr.replace(/[.]/g, '\\.')))
+    } finally {
+      proxy.rejectUpgrade = undefined
+    }
+  })
+})
+
+describe('obs tail against a real Loki that refuses or ends tails', () => {
+  test("Loki's own refusal (an 11th concurrent tail): exit 3 with one clear line", async () => {
+    const sockets: WebSocket[] = []
+    try {
+      for (let i = 0; i < 10; i++) {
+        const ws = new WebSocket(`${loki.addr.replace('http:', 'ws:')}/loki/api/v1/tail?query=${encodeURIComponent('{app="hog"}')}`)
+        await new Promise((resolve, reject) => {
+          ws.addEventListener('open', resolve)
+          ws.addEventListener('close', () => reject(new Error(`tail ${i} closed before opening`)))
+        })
+        sockets.push(ws)
+      }
+      const run = tail('refused', loki.addr)
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
+      const result = await run.done
+      clearTimeout(timer)
+      assert.equal(result.code, 3, result.err)
+      const lines = result.err.split('\n').filter((line) => line !== '')
+      assert.equal(lines.length, 1, result.err)
+      assert.match(lines[0], /max concurrent tail requests limit exceeded/)
+      assert.doesNotMatch(result.err, /reconnect/)
+      assert.equal(result.out, '')
+    } finally {
+      for (const ws of sockets) ws.close()
+    }
+  })
+
+  test("Loki ending the tail at its tail max duration (3 s here, 1 h by default): obs reconnects and loses nothing", async (t) => {
+    const short = await startFaultLoki({ args: ['-querier.tail-max-duration=3s'] })
+    const app = 'max-duration'
+    const run = tail(app, short.addr)
+    try {
+      await sleep(800)
+      const pushed = await push(short.addr, app, 10)
+      await run.waitFor(() => printed(run).length >= 10, 'the first lines')
+      // Past Loki's limit: it closes the tail with 1011 "reached tail max duration limit".
+      await sleep(3500)
+      pushed.push(...(await push(short.addr, app, 10)))
+      await run.waitFor(() => printed(run).length >= 20, 'lines after the tail max duration', 15_000)
+      const result = await run.stop('SIGINT')
+      assert.equal(result.code, 0, result.err)
+      assert.deepEqual(printed(run), pushed)
+      assert.match(result.err, /tail stopped: 20 lines, [1-9]\d* reconnects, 0 dropped/)
+      faultsSurvived++
+    } finally {
+      const result = await run.stop('SIGKILL')
+      t.diagnostic(`max-duration tail stderr: ${JSON.stringify(result.err.slice(0, 400))}`)
+      await short.remove()
+    }
+  })
+
+  test('counts', (t) => {
+    t.diagnostic(counters('tail-faults', { faultsSurvived, linesLost }))
+  })
+})
