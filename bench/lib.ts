@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } fr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { freePort, lokiBinary } from '../test/support/loki.ts'
+import { freePort, lokiBinary, lokiEnv } from '../test/support/loki.ts'
 import { generateBatches, type DatasetOptions, type DatasetSummary } from './dataset.ts'
 
 export function log(message: string): void {
@@ -34,16 +34,7 @@ export async function startBenchLoki(configFile: string): Promise<BenchLoki> {
   const logFile = join(dataDir, 'loki.log')
   const out = openSync(logFile, 'a')
   const child = spawn(binary, [`-config.file=${configFile}`, '-config.expand-env=true'], {
-    env: {
-      ...process.env,
-      LOKI_HTTP_ADDRESS: '127.0.0.1',
-      LOKI_HTTP_PORT: String(port),
-      LOKI_GRPC_ADDRESS: '127.0.0.1',
-      LOKI_GRPC_PORT: String(grpcPort),
-      LOKI_INSTANCE_ADDR: '127.0.0.1',
-      LOKI_DATA_DIR: join(dataDir, 'data'),
-      LOKI_LOG_LEVEL: 'warn',
-    },
+    env: lokiEnv(port, grpcPort, dataDir),
     stdio: ['ignore', out, out],
   })
   closeSync(out)

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, lokiBinary, REPO, waitReady, type LokiProcess } from './loki.ts'
+import { freePort, lokiBinary, lokiEnv, REPO, waitReady, type LokiProcess } from './loki.ts'
 
 /** Lokis still running when this process exits (a crashed or cancelled test) are killed with it. */
 const running = new Set<ChildProcess>()
@@ -51,16 +51,7 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
   const grpcPort = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'obs-fault-loki-'))
   const logFile = join(dataDir, 'loki.log')
-  const env = {
-    ...process.env,
-    LOKI_HTTP_ADDRESS: '127.0.0.1',
-    LOKI_HTTP_PORT: String(port),
-    LOKI_GRPC_ADDRESS: '127.0.0.1',
-    LOKI_GRPC_PORT: String(grpcPort),
-    LOKI_INSTANCE_ADDR: '127.0.0.1',
-    LOKI_DATA_DIR: join(dataDir, 'data'),
-    LOKI_LOG_LEVEL: 'warn',
-  }
+  const env = lokiEnv(port, grpcPort, dataDir)
   const start = (stackTiming = false): ChildProcess => {
     const log = openSync(logFile, 'a')
     const child = spawn(

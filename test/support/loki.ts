@@ -39,6 +39,23 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/**
+ * The environment that points the stack's config (its ${VAR:-default}
+ * placeholders) at loopback ports and a data directory: addresses and paths only.
+ */
+export function lokiEnv(port: number, grpcPort: number, dataDir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    LOKI_HTTP_ADDRESS: '127.0.0.1',
+    LOKI_HTTP_PORT: String(port),
+    LOKI_GRPC_ADDRESS: '127.0.0.1',
+    LOKI_GRPC_PORT: String(grpcPort),
+    LOKI_INSTANCE_ADDR: '127.0.0.1',
+    LOKI_DATA_DIR: join(dataDir, 'data'),
+    LOKI_LOG_LEVEL: 'warn',
+  }
+}
+
 export interface LokiProcess {
   addr: string
   port: number
@@ -66,16 +83,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
   const grpcPort = await freePort()
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'obs-loki-'))
   const logFile = join(dataDir, 'loki.log')
-  const env = {
-    ...process.env,
-    LOKI_HTTP_ADDRESS: '127.0.0.1',
-    LOKI_HTTP_PORT: String(port),
-    LOKI_GRPC_ADDRESS: '127.0.0.1',
-    LOKI_GRPC_PORT: String(grpcPort),
-    LOKI_INSTANCE_ADDR: '127.0.0.1',
-    LOKI_DATA_DIR: join(dataDir, 'data'),
-    LOKI_LOG_LEVEL: 'warn',
-  }
+  const env = lokiEnv(port, grpcPort, dataDir)
   const launch = () =>
     spawn(binary, [`-config.file=${join(REPO, 'stack/loki-config.yaml')}`, '-config.expand-env=true'], {
       env,
