@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { ObsCommand } from '../lib/command.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
 import { jsonFlag } from '../lib/flags.ts'
+import { LokiClient } from '../lib/loki-client.ts'
 import { entryLabelsJson } from '../lib/output.ts'
 import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 import { formatNanos, nowNanos, parseDuration } from '../lib/time.ts'
@@ -32,7 +33,7 @@ export default class Trace extends ObsCommand {
     const since = flags.since ?? '1h'
     parseDuration(since, '--since')
     const settings = await this.resolveSettings(flags, { app: flags.app })
-    const client = this.track(new (await import('../lib/loki-client.ts')).LokiClient(settings.loki))
+    const client = this.track(new LokiClient(settings.loki))
     const trace = await findTrace(client, {
       reqId: args.reqId,
       app: settings.identity.app,
