@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { ObsError, UnreachableError } from '../../src/lib/errors.ts'
 import { fetchLogPages, MAX_PAGE, type LogEntry, type LogQueryParams } from '../../src/lib/log-query.ts'
 import type { Direction, EntryMetadata, Labels, LokiClient, QueryData, RangeParams, StreamValue } from '../../src/lib/loki-client.ts'
+import { mulberry32 } from '../support/dataset.ts'
 
 interface Row {
   ts: bigint
@@ -39,17 +40,6 @@ function obsOrder(direction: Direction) {
 
 type TieOrder = (a: Row, b: Row) => number
 
-/** A mulberry32 PRNG: the same seed gives the same datasets on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface FakeOptions {
   /** How Loki orders entries that share a timestamp; obs's order by default. */
@@ -351,7 +341,7 @@ describe('fetchLogPages: a query frontend that answers full pages inexactly', ()
         [13, 100],
         [3, 0],
       ] as const) {
-        const fake = new FakeLoki(rows, { sloppy: prng(batch * 1000 + limit) })
+        const fake = new FakeLoki(rows, { sloppy: mulberry32(batch * 1000 + limit) })
         const { entries } = await collect(fake, { batch, limit, direction })
         assert.deepEqual(entries.map(entryKey), truth(rows, { direction, limit }), `batch ${batch}, limit ${limit}`)
       }
@@ -417,7 +407,7 @@ describe('fetchLogPages: randomized against ground truth', () => {
   const range = { start: 999_999_990n, end: 1_000_000_200n }
 
   async function randomized(seed: number, count: number, options: (random: () => number) => FakeOptions, parallel = 1): Promise<void> {
-    const random = prng(seed)
+    const random = mulberry32(seed)
     for (let i = 0; i < count; i++) {
       const rows = randomRows(random)
       const batch = 1 + Math.floor(random() * 20)
