@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, lokiBinary, lokiEnv, REPO, waitReady, type LokiProcess } from './loki.ts'
+import { freePort, lokiBinary, lokiEnv, REPO, stopChild, waitReady, type LokiProcess } from './loki.ts'
 
 /** Lokis still running when this process exits (a crashed or cancelled test) are killed with it. */
 const running = new Set<ChildProcess>()
@@ -89,15 +89,6 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
   }
   if (!options.noWait) await waitReady(loki)
   return loki
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((done) => child.once('exit', () => done()))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }
 
 /** Pushes one stream's lines with timestamps `baseNs`, `baseNs + stepNs`, …; returns the timestamps. */

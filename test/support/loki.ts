@@ -116,7 +116,8 @@ export async function stopAndRemove(loki: LokiProcess): Promise<void> {
   rmSync(loki.dataDir, { recursive: true, force: true })
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a server child: SIGTERM, then SIGKILL after 10 s. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((done) => child.once('exit', () => done()))
   child.kill('SIGTERM')
