@@ -41,12 +41,20 @@ export interface RequestOptions {
   headers?: Record<string, string>
   /** Abandons the request and any retry still waiting, for work no longer wanted. */
   signal?: AbortSignal
+  /**
+   * Reads an answer's body as it arrives, in place of `body`; its result is
+   * `parsed`. Called afresh on each attempt: a body cut off is retried whole.
+   */
+  readBody?: (body: AsyncIterable<Uint8Array>) => Promise<unknown>
 }
 
 export interface HttpResponse {
   status: number
   headers: IncomingHttpHeaders
+  /** The body as text; empty when `readBody` read it. */
   body: string
+  /** What `readBody` made of the body. */
+  parsed?: unknown
 }
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504])
@@ -116,12 +124,16 @@ export class HttpClient {
         const timeout = AbortSignal.timeout(this.settings.timeoutMs)
         const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
         const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
-        const body = await response.body.text()
-        this.debug(method, path, response.statusCode, started)
         const status = response.statusCode
-        if ((status >= 200 && status < 300) || options.answerStatuses?.includes(status)) {
-          return { status, headers: response.headers, body }
+        const answered = (status >= 200 && status < 300) || options.answerStatuses?.includes(status)
+        if (answered && options.readBody) {
+          const parsed = await options.readBody(response.body)
+          this.debug(method, path, status, started)
+          return { status, headers: response.headers, body: '', parsed }
         }
+        const body = await response.body.text()
+        this.debug(method, path, status, started)
+        if (answered) return { status, headers: response.headers, body }
         failure = this.statusError(status, response.headers, body, path)
         if (!RETRY_STATUSES.has(status)) throw failure
         delayMs = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt)

@@ -1,6 +1,7 @@
 import { HttpClient, oneLine, type HttpSettings } from './http.ts'
 import type { Nanos } from './time.ts'
 import { UnreachableError } from './errors.ts'
+import { AnswerParser } from './answer-parser.ts'
 
 export type Labels = Record<string, string>
 export type Direction = 'forward' | 'backward'
@@ -122,8 +123,9 @@ export class LokiClient {
   }
 
   async buildInfo(): Promise<{ version: string; revision?: string; branch?: string }> {
-    const response = await this.http.request('/loki/api/v1/status/buildinfo')
-    return parseJson(response.body, '/loki/api/v1/status/buildinfo')
+    const path = '/loki/api/v1/status/buildinfo'
+    const response = await this.http.request(path, { readBody: (body) => readJson(body, path) })
+    return response.parsed as { version: string; revision?: string; branch?: string }
   }
 
   async metrics(): Promise<string> {
@@ -150,8 +152,8 @@ export class LokiClient {
     headers?: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<T> {
-    const response = await this.http.request(path, { params, headers, signal })
-    const envelope = parseJson<Envelope<T> | null>(response.body, path)
+    const response = await this.http.request(path, { params, headers, signal, readBody: (body) => readJson(body, path) })
+    const envelope = response.parsed as Envelope<T> | null
     if (envelope?.status !== 'success') {
       throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
     }
@@ -164,13 +166,28 @@ function rangeParams(range: { start: Nanos; end: Nanos; query?: string }): Recor
   return { start: range.start.toString(), end: range.end.toString(), query: range.query }
 }
 
-function parseJson<T>(body: string, path: string): T {
+/** Parses an answer as it arrives: pages of log entries never sit in memory as one string. */
+async function readJson(body: AsyncIterable<Uint8Array>, path: string): Promise<unknown> {
+  const parser = new AnswerParser()
+  const decoder = new TextDecoder()
+  let bytes = 0
   try {
-    return JSON.parse(body) as T
-  } catch {
-    throw new UnreachableError(
-      `Loki's answer to ${path} is not valid JSON (${body.length} bytes, possibly cut off)`,
-      'retry; if it persists, check any proxy between obs and Loki',
-    )
+    for await (const chunk of body) {
+      bytes += chunk.byteLength
+      parser.write(decoder.decode(chunk, { stream: true }))
+    }
+    parser.write(decoder.decode())
+    return parser.end()
+  } catch (error) {
+    // Anything else (the connection dropping) is the request's to retry.
+    if (error instanceof SyntaxError) throw notJson(path, bytes)
+    throw error
   }
+}
+
+function notJson(path: string, bytes: number): UnreachableError {
+  return new UnreachableError(
+    `Loki's answer to ${path} is not valid JSON (${bytes} bytes, possibly cut off)`,
+    'retry; if it persists, check any proxy between obs and Loki',
+  )
 }

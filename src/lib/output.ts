@@ -34,6 +34,9 @@ export function entryToJsonl(entry: LogEntry): string {
  * the next page waits for stdout to drain, so memory does not grow with the
  * number of lines.
  */
+/** Characters per write to stdout. */
+const WRITE_CHUNK = 64 * 1024
+
 export class EntryPrinter {
   private readonly mode: OutputMode
   private readonly out: Writable
@@ -51,23 +54,30 @@ export class EntryPrinter {
   }
 
   async page(entries: LogEntry[]): Promise<void> {
-    if (entries.length === 0) return
+    // Written in pieces of about WRITE_CHUNK characters: a whole page as one
+    // string (and one buffer) is megabytes that only a full GC frees.
     let chunk = ''
-    switch (this.mode) {
-      case 'raw':
-        for (const entry of entries) chunk += `${entry.line}\n`
-        break
-      case 'jsonl':
-        for (const entry of entries) chunk += `${entryToJsonl(entry)}\n`
-        break
-      case 'json':
-        for (const entry of entries) chunk += `${this.count === 0 && chunk === '' ? '[\n' : ',\n'}${entryToJsonl(entry)}`
-        break
-      case 'pretty':
-        for (const entry of entries) chunk += `${this.pretty(entry)}\n`
-        break
+    for (const entry of entries) {
+      switch (this.mode) {
+        case 'raw':
+          chunk += `${entry.line}\n`
+          break
+        case 'jsonl':
+          chunk += `${entryToJsonl(entry)}\n`
+          break
+        case 'json':
+          chunk += `${this.count === 0 ? '[\n' : ',\n'}${entryToJsonl(entry)}`
+          break
+        case 'pretty':
+          chunk += `${this.pretty(entry)}\n`
+          break
+      }
+      this.count++
+      if (chunk.length >= WRITE_CHUNK) {
+        await writeChunk(this.out, chunk)
+        chunk = ''
+      }
     }
-    this.count += entries.length
     await writeChunk(this.out, chunk)
   }
 
