@@ -5,18 +5,15 @@
  * body to its end. No parsing, no output: the least any client of Loki's HTTP
  * API must spend to fetch those pages.
  *
- *   node bench/raw-replay.ts [--parse] ORIGIN REQUESTS_FILE [HEADERS_JSON]
+ *   node bench/raw-replay.ts ORIGIN REQUESTS_FILE [HEADERS_JSON]
  *
  * REQUESTS_FILE holds one request target (path and query string) per line.
- * With --parse, each body is also decoded and JSON.parse'd whole, as obs does
- * with each page, and the entries counted: the floor of that approach.
  * Prints a one-line JSON summary on stderr.
  */
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'undici'
 
-const parse = process.argv[2] === '--parse'
-const [origin, requestsFile, headersJson] = process.argv.slice(parse ? 3 : 2)
+const [origin, requestsFile, headersJson] = process.argv.slice(2)
 if (!origin || !requestsFile) {
   process.stderr.write('usage: raw-replay.ts ORIGIN REQUESTS_FILE [HEADERS_JSON]\n')
   process.exit(2)
@@ -27,17 +24,9 @@ const agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 })
 
 const started = performance.now()
 let bytes = 0
-let entries = 0
 for (const path of targets) {
   const response = await request(origin + path, { method: 'GET', headers, dispatcher: agent })
-  if (parse) {
-    const text = await response.body.text()
-    bytes += text.length
-    const page = JSON.parse(text) as { data: { result: { values: unknown[] }[] } }
-    for (const stream of page.data.result) entries += stream.values.length
-  } else {
-    for await (const chunk of response.body) bytes += (chunk as Buffer).length
-  }
+  for await (const chunk of response.body) bytes += (chunk as Buffer).length
   if (response.statusCode !== 200) {
     process.stderr.write(`${path} -> ${response.statusCode}\n`)
     process.exit(1)
@@ -45,4 +34,4 @@ for (const path of targets) {
 }
 const ms = performance.now() - started
 await agent.close()
-process.stderr.write(`${JSON.stringify({ requests: targets.length, bytes, ms: Math.round(ms), ...(parse ? { entries } : {}) })}\n`)
+process.stderr.write(`${JSON.stringify({ requests: targets.length, bytes, ms: Math.round(ms) })}\n`)

@@ -41,7 +41,7 @@ export interface Trace {
 /**
  * Every line of one request across the app's services, oldest first (stable
  * on equal timestamps). Starts with `since` and widens through WIDENING while
- * nothing is found.
+ * nothing is found, each time searching only the part not searched yet.
  */
 export async function findTrace(
   client: LokiClient,
@@ -51,13 +51,17 @@ export async function findTrace(
   const first = parseDuration(options.since, '--since')
   const windows = [options.since, ...WIDENING.filter((w) => parseDuration(w) > first)]
   let trace: Trace | undefined
+  // Where the windows searched so far begin. A wider window is only searched
+  // where the narrower ones did not reach: they found nothing.
+  let searchedFrom = options.end
   for (const [index, since] of windows.entries()) {
     if (index > 0) options.onWiden?.(since, windows[index - 1])
     const start = options.end - parseDuration(since, '--since')
     const entries: TraceEntry[] = []
-    for await (const page of fetchLogPages(client, { query, start, end: options.end, direction: 'forward', limit: 0, batch: 5000 })) {
+    for await (const page of fetchLogPages(client, { query, start, end: searchedFrom, direction: 'forward', limit: 0, batch: 5000 })) {
       for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
     }
+    searchedFrom = start
     trace = { reqId: options.reqId, query, start, end: options.end, widenedTo: index > 0 ? since : undefined, entries }
     if (entries.length > 0) break
   }

@@ -75,7 +75,7 @@ function assertExactExport(result: ObsOutput, faults: number): void {
 }
 
 describe('faults in the middle of a paged export are retried and the output stays exact', { concurrency: true }, () => {
-  test('connection reset (TCP RST) in the middle of a body, three times (4 windows in flight, the default)', async () => {
+  test('connection reset (TCP RST) in the middle of a body, three times (windows fetched ahead, as by default)', async () => {
     const proxy = await proxyWith((_, n) => (n === 2 || n === 5 || n === 9 ? { type: 'reset-mid-body', fraction: 0.4 } : undefined))
     const result = await run(proxy, EXPORT)
     assert.equal(proxy.requests.filter((r) => r.fault === 'reset-mid-body').length, 3)
