@@ -38,6 +38,23 @@ async function push(addr: string, app: string, count: number): Promise<string[]>
   return lines
 }
 
+/**
+ * Waits for Loki to count an open tail. Its WebSocket opens before the
+ * ingester has the tail registered; lines pushed in between reach neither the
+ * tail nor its history query (seen once on a loaded machine).
+ */
+async function tailRegistered(): Promise<void> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const metrics = await (await fetch(`${loki.addr}/metrics`)).text()
+    if (Number(/^loki_querier_tail_active (\S+)$/m.exec(metrics)?.[1] ?? 0) >= 1) break
+    if (Date.now() > deadline) throw new Error('Loki never counted the tail as active')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  // The gauge goes up once the ingester answered; give its side a moment.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+}
+
 function printed(run: ObsProcess): string[] {
   return run
     .stdout()
@@ -63,6 +80,7 @@ async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][numbe
   const run = tail(app, proxy.addr)
   try {
     await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
+    await tailRegistered()
     const pushed = await push(loki.addr, app, 20)
     await run.waitFor(() => printed(run).length >= 20, 'the first 20 lines')
     fault(proxy.tunnels[proxy.tunnels.length - 1])
