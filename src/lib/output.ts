@@ -29,14 +29,14 @@ export function entryToJsonl(entry: LogEntry): string {
   return `{"labels":${entryLabelsJson(entry)},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
 }
 
-/**
- * Prints pages of log entries as they arrive. Each page becomes one write, and
- * the next page waits for stdout to drain, so memory does not grow with the
- * number of lines.
- */
 /** Characters per write to stdout. */
 const WRITE_CHUNK = 64 * 1024
 
+/**
+ * Prints pages of log entries as they arrive, in writes of about WRITE_CHUNK
+ * characters; each waits for stdout to drain, so memory does not grow with the
+ * number of lines.
+ */
 export class EntryPrinter {
   private readonly mode: OutputMode
   private readonly out: Writable
@@ -54,8 +54,8 @@ export class EntryPrinter {
   }
 
   async page(entries: LogEntry[]): Promise<void> {
-    // Written in pieces of about WRITE_CHUNK characters: a whole page as one
-    // string (and one buffer) is megabytes that only a full GC frees.
+    // Not the whole page as one string (and one buffer): megabytes that only
+    // a full GC frees.
     let chunk = ''
     for (const entry of entries) {
       switch (this.mode) {
