@@ -147,6 +147,18 @@ function check(command: Command, result: ObsOutput, files: string): string[] {
   return found
 }
 
+/** Runs every command of the plan with its config; one line per run where a secret showed. */
+async function problemsOf(plan: { command: (typeof COMMANDS)[number]; config: ReturnType<typeof configs>[number] }[]): Promise<string[]> {
+  const problems = await pool(plan, plan.length, ({ command, config }) =>
+    slot(async () => {
+      const { result, files } = await runWith(config, command)
+      const found = check(command, result, files)
+      return found.length ? `${command.name} (${config.name}): ${found.join('; ')}` : undefined
+    }),
+  )
+  return problems.filter((problem) => problem !== undefined)
+}
+
 describe('secrets never appear in stdout, stderr or files', { concurrency: true }, () => {
   const all = configs()
   const kinds = ['password', 'bearer token', 'token file'] as const
@@ -154,14 +166,7 @@ describe('secrets never appear in stdout, stderr or files', { concurrency: true 
     // Every command with each kind of secret; the source (flag, environment, profile) rotates, so each source serves several commands.
     const plan = COMMANDS.map((command, c) => ({ command, config: all.filter((config) => config.name.startsWith(kind))[(c + k) % 3] }))
     test(`${kind} by flag, environment and profile: every command, OBS_DEBUG=1 (${plan.length} runs)`, async () => {
-      const problems = await pool(plan, plan.length, ({ command, config }) =>
-        slot(async () => {
-          const { result, files } = await runWith(config, command)
-          const found = check(command, result, files)
-          return found.length ? `${command.name} (${config.name}): ${found.join('; ')}` : undefined
-        }),
-      )
-      assert.deepEqual(problems.filter(Boolean), [])
+      assert.deepEqual(await problemsOf(plan), [])
       // The secret was really sent, to Loki and on the tail's WebSocket upgrade.
       for (const config of all.filter((c) => c.name.startsWith(kind))) {
         const sent = proxy.requests.filter((r) => r.headers.authorization === config.authorization)
@@ -175,14 +180,7 @@ describe('secrets never appear in stdout, stderr or files', { concurrency: true 
     const plan = all
       .filter((config) => config.name.startsWith('Authorization'))
       .flatMap((config) => COMMANDS.filter((command) => ['query-range', 'tail, then Ctrl-C', 'unreachable address', '400 from Loki'].includes(command.name)).map((command) => ({ config, command })))
-    const problems = await pool(plan, plan.length, ({ command, config }) =>
-      slot(async () => {
-        const { result, files } = await runWith(config, command)
-        const found = check(command, result, files)
-        return found.length ? `${command.name} (${config.name}): ${found.join('; ')}` : undefined
-      }),
-    )
-    assert.deepEqual(problems.filter(Boolean), [])
+    assert.deepEqual(await problemsOf(plan), [])
   })
 
   test('a malformed --header holding a secret: exit 2, and the value is not echoed', async () => {

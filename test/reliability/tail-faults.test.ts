@@ -55,6 +55,18 @@ async function tailRegistered(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 200))
 }
 
+/** Tails through the proxy until obs gives up: it must exit 3 with one line on stderr, returned. */
+async function refusedWithOneLine(app: string): Promise<string> {
+  const run = tail(app, proxy.addr)
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
+  const result = await run.done
+  clearTimeout(timer)
+  assert.equal(result.code, 3, result.err)
+  const lines = result.err.split('\n').filter((line) => line !== '')
+  assert.equal(lines.length, 1, result.err)
+  return lines[0]
+}
+
 function printed(run: ObsProcess): string[] {
   return run
     .stdout()
@@ -176,15 +188,9 @@ describe('obs tail through the fault proxy', () => {
   test('a refusal whose reason holds escape sequences: one clean line, exit 3', async () => {
     proxy.fakeWebSocket = (ws) => ws.close(1011, 'max concurrent tail requests limit exceeded \u001b[31m\u001b]0;pwned\u0007\u202e')
     try {
-      const run = tail('ws-fake-refusal', proxy.addr)
-      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
-      const result = await run.done
-      clearTimeout(timer)
-      assert.equal(result.code, 3, result.err)
-      const lines = result.err.split('\n').filter((line) => line !== '')
-      assert.equal(lines.length, 1, result.err)
-      assert.match(lines[0], /max concurrent tail requests limit exceeded/)
-      assert.doesNotMatch(lines[0], RAW_CONTROL, `raw control characters in ${JSON.stringify(lines[0])}`)
+      const line = await refusedWithOneLine('ws-fake-refusal')
+      assert.match(line, /max concurrent tail requests limit exceeded/)
+      assert.doesNotMatch(line, RAW_CONTROL, `raw control characters in ${JSON.stringify(line)}`)
     } finally {
       proxy.fakeWebSocket = undefined
     }
@@ -193,16 +199,10 @@ describe('obs tail through the fault proxy', () => {
   test('a proxy that answers the upgrade with a 502 HTML page: exit 3, one line, no HTML', async () => {
     proxy.rejectUpgrade = { status: 502, reason: 'Bad Gateway', headers: { 'content-type': 'text/html' }, body: htmlErrorPage(502, 'Bad Gateway') }
     try {
-      const run = tail('ws-502', proxy.addr)
-      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
-      const result = await run.done
-      clearTimeout(timer)
-      assert.equal(result.code, 3, result.err)
-      const lines = result.err.split('\n').filter((line) => line !== '')
-      assert.equal(lines.length, 1, result.err)
-      assert.doesNotMatch(lines[0], /<|nginx/)
-      assert.match(lines[0], /tail/)
-      assert.match(lines[0], new RegExp(proxy.addr.replace(/[.]/g, '\\.')))
+      const line = await refusedWithOneLine('ws-502')
+      assert.doesNotMatch(line, /<|nginx/)
+      assert.match(line, /tail/)
+      assert.match(line, new RegExp(proxy.addr.replace(/[.]/g, '\\.')))
     } finally {
       proxy.rejectUpgrade = undefined
     }
