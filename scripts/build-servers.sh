@@ -10,11 +10,19 @@
 set -euo pipefail
 
 LOKI_VERSION=3.6.2
-ALLOY_VERSION=1.9.2
+# The stack pins Alloy v1.9.2; the module proxy here serves no v1.9 and the
+# newest version that builds from it is v1.1.1 (../shared/docs/REAL_SERVERS.md).
+# The harness rewrites the one thing in stack/alloy-config.alloy v1.1.1 cannot
+# read (test/support/alloy.ts).
+ALLOY_VERSION=1.1.1
 cache=${OBS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/obs}
 mkdir -p "$cache"
 
 log() { printf '[build-servers] %s\n' "$*" >&2; }
+
+# Tests, the sandbox and CI may ask for the same build at once: one builds,
+# the others wait for it and then find it cached.
+lock() { exec 9>"$cache/.build-$1.lock"; flock 9; }
 
 # Module zips on the proxy leave out nested modules that go.mod replaces with a
 # local directory (loki's pkg/push, alloy's syntax). Dropping that replace makes
@@ -33,6 +41,7 @@ fetch_module() { # module version dest
 
 build_loki() {
   local out="$cache/loki-$LOKI_VERSION"
+  lock loki
   if [ -x "$out/loki" ] && [ -x "$out/logcli" ]; then echo "$out"; return; fi
   local src="$cache/src/loki-$LOKI_VERSION"
   log "building Loki $LOKI_VERSION and logcli from the module proxy (cold: many minutes)"
@@ -52,6 +61,7 @@ build_loki() {
 
 build_alloy() {
   local out="$cache/alloy-v$ALLOY_VERSION"
+  lock alloy
   if [ -x "$out/alloy" ]; then echo "$out"; return; fi
   local src="$cache/src/alloy-$ALLOY_VERSION"
   log "building Alloy v$ALLOY_VERSION from the module proxy (cold: a long build)"
@@ -61,7 +71,7 @@ build_alloy() {
     go mod edit -dropreplace=github.com/grafana/alloy/syntax
     local pkg=github.com/grafana/alloy/internal/build
     mkdir -p "$out.tmp"
-    go build -ldflags "-s -w -X $pkg.Version=v$ALLOY_VERSION -X $pkg.Branch=release/v1.9 -X $pkg.BuildUser=obs-ci" \
+    go build -ldflags "-s -w -X $pkg.Version=v$ALLOY_VERSION -X $pkg.Branch=release/v1.1 -X $pkg.BuildUser=obs-ci" \
       -o "$out.tmp/alloy" .
   )
   rm -rf "$out"; mv "$out.tmp" "$out"; rm -rf "$src"

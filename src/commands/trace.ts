@@ -3,7 +3,6 @@ import { ObsCommand } from '../lib/command.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
 import { jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
-import { entryLabelsJson } from '../lib/output.ts'
 import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 import { formatNanos, nowNanos, parseDuration } from '../lib/time.ts'
 
@@ -48,7 +47,7 @@ export default class Trace extends ObsCommand {
         to: formatNanos(trace.end),
         entries: trace.entries.map(({ entry, fields }) => ({
           timestamp: formatNanos(entry.ts),
-          labels: JSON.parse(entryLabelsJson(entry)) as Record<string, string>,
+          labels: entry.stream.labels,
           line: entry.line,
           fields,
         })),

@@ -1,6 +1,6 @@
 import { HttpClient, oneLine, type HttpSettings } from './http.ts'
-import type { Nanos } from './time.ts'
-import { UnreachableError } from './errors.ts'
+import { parseDuration, type Nanos } from './time.ts'
+import { UnreachableError, UsageError } from './errors.ts'
 import { AnswerParser } from './answer-parser.ts'
 
 export type Labels = Record<string, string>
@@ -52,7 +52,47 @@ interface Envelope<T> {
  * and parsed labels per entry, so a `| json` query does not split into one
  * stream per line and indexed labels stay distinguishable.
  */
-const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
+export const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
+
+/**
+ * The per-tenant limits that decide how a query must be cut to be answered.
+ * 0 means Loki enforces no limit.
+ */
+export interface QueryLimits {
+  /** max_query_length: the longest range one query may span. */
+  maxQueryLengthNs: Nanos
+  /** max_entries_limit_per_query: the largest `limit` one query may ask. */
+  maxEntriesPerQuery: number
+  /** max_query_series: the most streams or series one query may return. */
+  maxQuerySeries: number
+  /** query_timeout: how long Loki lets one query run. */
+  queryTimeoutMs: number
+  /** Where these figures came from, for messages. */
+  source: 'tenant-limits' | 'defaults'
+}
+
+/** Loki 3.6's shipped limits, for a Loki that does not say its own. */
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxQueryLengthNs: 721n * 3_600_000_000_000n,
+  maxEntriesPerQuery: 5000,
+  maxQuerySeries: 500,
+  queryTimeoutMs: 60_000,
+  source: 'defaults',
+}
+
+/**
+ * Loki refused a query for one of its limits; `learned` holds the limit its
+ * message names, so the caller can cut the query to fit and ask again.
+ */
+export class LimitRefusal extends UsageError {
+  readonly learned: Partial<QueryLimits>
+
+  constructor(message: string, learned: Partial<QueryLimits>, hint?: string) {
+    super(message, hint)
+    this.name = 'LimitRefusal'
+    this.learned = learned
+  }
+}
 
 export interface RangeParams {
   query: string
@@ -67,6 +107,7 @@ export interface RangeParams {
 /** Loki's HTTP API, one method per endpoint. */
 export class LokiClient {
   readonly http: HttpClient
+  private limits?: Promise<QueryLimits>
 
   constructor(settings: HttpSettings) {
     this.http = new HttpClient(settings)
@@ -106,18 +147,75 @@ export class LokiClient {
     )
   }
 
+  /**
+   * This tenant's query limits, read once from /config/tenant/v1/limits and
+   * corrected by every refusal that names a limit. A Loki (or a proxy) that
+   * does not serve that page gets Loki's shipped defaults.
+   */
+  queryLimits(): Promise<QueryLimits> {
+    this.limits ??= this.readTenantLimits()
+    return this.limits
+  }
+
   async queryRange(params: RangeParams): Promise<QueryData> {
+    try {
+      return await this.queryRangeOnce(params)
+    } catch (error) {
+      const refusal = error instanceof UsageError ? limitRefusal(error) : undefined
+      if (!refusal) throw error
+      const known = await this.queryLimits()
+      this.limits = Promise.resolve({ ...known, ...refusal.learned })
+      throw refusal
+    }
+  }
+
+  private async readTenantLimits(): Promise<QueryLimits> {
+    try {
+      const response = await this.http.request('/config/tenant/v1/limits', { retries: 0 })
+      const { parse } = await import('yaml')
+      return tenantLimits(parse(response.body, { maxAliasCount: 10 }))
+    } catch {
+      // Not every Loki or proxy serves the page; refusals still teach the limits.
+      return DEFAULT_QUERY_LIMITS
+    }
+  }
+
+  private async queryRangeOnce(params: RangeParams): Promise<QueryData> {
+    const data = await this.queryRangeAs(params, params.limit, CATEGORIZE_LABELS)
+    if (isEmptyLogResult(data)) await this.confirmEmpty(params)
+    return data
+  }
+
+  /**
+   * Loki 3.6.2 drops the errors of a log query's execution when asked to
+   * categorize labels: its categorizing iterator does not pass on the error of
+   * the iterator it wraps, so an invalid line_format template answers 200 with
+   * no entries where the same query without the flag answers 400 and the
+   * reason. An empty answer is therefore asked again without the flag, for one
+   * entry: Loki's own error, if there is one, is what the user sees.
+   */
+  private async confirmEmpty(params: RangeParams): Promise<void> {
+    const plain = await this.queryRangeAs(params, 1)
+    if (!isEmptyLogResult(plain)) {
+      throw new UnreachableError(
+        'Loki answered a log query with no entries when asked to categorize labels, and with entries when not: the first answer hid a failure',
+        'retry; if it persists, run the query with logcli or curl to see the error Loki hides',
+      )
+    }
+  }
+
+  private queryRangeAs(params: RangeParams, limit: number | undefined, headers?: Record<string, string>): Promise<QueryData> {
     return this.getData<QueryData>(
       '/loki/api/v1/query_range',
       {
         query: params.query,
         start: params.start.toString(),
         end: params.end.toString(),
-        limit: params.limit?.toString(),
+        limit: limit?.toString(),
         direction: params.direction,
         step: params.step,
       },
-      CATEGORIZE_LABELS,
+      headers,
       params.signal,
     )
   }
@@ -160,6 +258,53 @@ export class LokiClient {
     // Loki leaves `data` out when a list is empty (no labels in the window).
     return envelope.data ?? ([] as T)
   }
+}
+
+function isEmptyLogResult(data: QueryData): boolean {
+  return data?.resultType === 'streams' && Array.isArray(data.result) && data.result.every((stream) => !Array.isArray(stream?.values) || stream.values.length === 0)
+}
+
+/** The query limits out of Loki's /config/tenant/v1/limits YAML. */
+export function tenantLimits(doc: unknown): QueryLimits {
+  if (doc === null || typeof doc !== 'object') return DEFAULT_QUERY_LIMITS
+  const yaml = doc as Record<string, unknown>
+  const count = (key: string, fallback: number) => {
+    const value = yaml[key]
+    return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : fallback
+  }
+  const duration = (key: string, fallback: Nanos): Nanos => {
+    const value = yaml[key]
+    if (typeof value !== 'string') return fallback
+    if (/^0+[a-z]*$/.test(value)) return 0n
+    try {
+      // Prometheus durations may carry years, which Loki writes as 365 days.
+      return parseDuration(value.replace(/(\d+)y/, (_, years: string) => `${Number(years) * 365}d`))
+    } catch {
+      return fallback
+    }
+  }
+  return {
+    maxQueryLengthNs: duration('max_query_length', DEFAULT_QUERY_LIMITS.maxQueryLengthNs),
+    maxEntriesPerQuery: count('max_entries_limit_per_query', DEFAULT_QUERY_LIMITS.maxEntriesPerQuery),
+    maxQuerySeries: count('max_query_series', DEFAULT_QUERY_LIMITS.maxQuerySeries),
+    queryTimeoutMs: Number(duration('query_timeout', BigInt(DEFAULT_QUERY_LIMITS.queryTimeoutMs) * 1_000_000n) / 1_000_000n),
+    source: 'tenant-limits',
+  }
+}
+
+/** Loki's refusals that name a limit a narrower or smaller query would fit. */
+function limitRefusal(error: UsageError): LimitRefusal | undefined {
+  const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(error.message)
+  if (length) {
+    try {
+      return new LimitRefusal(error.message, { maxQueryLengthNs: parseDuration(length[2]) }, 'narrow the range with --since or --from/--to')
+    } catch {
+      return undefined
+    }
+  }
+  const entries = /max entries limit per query exceeded, limit > max_entries_limit_per_query \((\d+) > (\d+)\)/.exec(error.message)
+  if (entries) return new LimitRefusal(error.message, { maxEntriesPerQuery: Number(entries[2]) }, `use --batch ${entries[2]} or less`)
+  return undefined
 }
 
 function rangeParams(range: { start: Nanos; end: Nanos; query?: string }): Record<string, string | undefined> {

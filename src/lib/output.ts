@@ -18,15 +18,25 @@ export interface PrinterOptions {
   pinnedLabels?: Labels
 }
 
-/** The labels of an entry as logcli's jsonl shows them: stream labels, then metadata and parsed labels. */
-export function entryLabelsJson(entry: LogEntry): string {
-  const meta = entry.meta
-  if (!meta || (!meta.structuredMetadata && !meta.parsed)) return entry.stream.json
-  return JSON.stringify({ ...entry.stream.labels, ...meta.structuredMetadata, ...meta.parsed })
+/**
+ * One entry as a jsonl object. `labels` is the entry's stream, every label of
+ * it, as in logcli's jsonl; structured metadata and labels parsed by the query
+ * (`| json`) stay apart under their own keys, present only when the entry has
+ * them, as Loki categorizes them. Merged into `labels` (as logcli does), they
+ * would make every line of a `| json` query look like a stream of its own.
+ */
+export function entryToJsonl(entry: LogEntry): string {
+  const { structuredMetadata, parsed } = entry.meta ?? {}
+  const extra =
+    (hasKeys(structuredMetadata) ? `,"structuredMetadata":${JSON.stringify(structuredMetadata)}` : '') +
+    (hasKeys(parsed) ? `,"parsed":${JSON.stringify(parsed)}` : '')
+  return `{"labels":${entry.stream.json}${extra},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
 }
 
-export function entryToJsonl(entry: LogEntry): string {
-  return `{"labels":${entryLabelsJson(entry)},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
+function hasKeys(labels: Labels | undefined): labels is Labels {
+  if (!labels) return false
+  for (const _ in labels) return true
+  return false
 }
 
 /** Characters per write to stdout. */

@@ -1,8 +1,7 @@
 import { UnreachableError } from './errors.ts'
 import { oneLine } from './http.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
-import type { LokiClient, StreamResult } from './loki-client.ts'
-import { entryLabelsJson } from './output.ts'
+import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
 import { nowNanos, type Nanos } from './time.ts'
 
 export interface TailOptions {
@@ -32,7 +31,7 @@ export const RESUME_OVERLAP_NS = 10_000_000_000n
  * RESUME_OVERLAP_NS before it. A resumed tail starts that much before the
  * newest printed line, so nothing is skipped (not even a line that reached Loki
  * late, from another stream), and this drops what was printed already, so
- * nothing repeats.
+ * nothing repeats. Entries are told apart by entryIdentity.
  */
 export class ResumePoint {
   lastTs?: string
@@ -43,7 +42,7 @@ export class ResumePoint {
   accept(entries: LogEntry[]): LogEntry[] {
     const fresh: LogEntry[] = []
     for (const entry of entries) {
-      const key = `${entry.ts}\u0000${entryLabelsJson(entry)}\u0000${entry.line}`
+      const key = entryIdentity(entry)
       if (this.printed.has(key)) continue
       const ts = BigInt(entry.ts)
       this.printed.set(key, ts)
@@ -64,6 +63,17 @@ export class ResumePoint {
     const horizon = BigInt(this.lastTs ?? '0') - RESUME_OVERLAP_NS
     for (const [key, ts] of this.printed) if (ts < horizon) this.printed.delete(key)
   }
+}
+
+/**
+ * What identifies an entry in Loki: its stream (indexed labels only, Loki's own
+ * such as __stream_shard__ included), timestamp and line. Structured metadata
+ * and parsed labels are not part of it, so the same entry from the WebSocket
+ * and from a range query is one entry even where only one of them carried
+ * metadata such as detected_level.
+ */
+export function entryIdentity(entry: LogEntry): string {
+  return `${entry.ts}\u0000${entry.stream.json}\u0000${entry.line}`
 }
 
 function compareTs(a: string, b: string): number {
@@ -161,7 +171,10 @@ function openTail(
   url.searchParams.set('start', options.start.toString())
   url.searchParams.set('delay_for', String(options.delayForSeconds))
   return import('undici').then(({ WebSocket }) => new Promise((resolve) => {
-    const socket = new WebSocket(url, { headers: client.http.settings.headers, dispatcher: client.http.dispatcher })
+    // Categorized like the range queries of the catch-up, so an entry from
+    // either has the same stream labels (without it Loki merges structured
+    // metadata such as detected_level into the stream).
+    const socket = new WebSocket(url, { headers: { ...client.http.settings.headers, ...CATEGORIZE_LABELS }, dispatcher: client.http.dispatcher })
     let opened = false
     let openedAt = 0n
     // Messages are handled one at a time, in order, even when printing waits for stdout.

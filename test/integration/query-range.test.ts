@@ -2,19 +2,23 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
 import { runObs, OBS } from '../support/cli.ts'
-import { entryKey, type TruthEntry } from '../support/dataset.ts'
+import { entryKey, pushedLabels, type TruthEntry } from '../support/dataset.ts'
 import { testLoki } from '../support/env.ts'
 import { countingServer } from '../support/silent-server.ts'
 
-const { addr, dataset } = testLoki()
+const { addr, dataset, config } = testLoki()
 const env = { LOKI_ADDR: addr }
 const ALL = '{app="cogni-template"}'
 
 interface JsonlEntry {
   labels: Record<string, string>
+  structuredMetadata?: Record<string, string>
+  parsed?: Record<string, string>
   line: string
   timestamp: string
 }
+
+const JSONL_KEYS = ['labels', 'structuredMetadata', 'parsed', 'line', 'timestamp']
 
 /** RFC 3339 with nine fraction digits back to nanoseconds, independently of src/. */
 function toNs(timestamp: string): bigint {
@@ -29,7 +33,9 @@ function parseJsonl(stdout: string): JsonlEntry[] {
     .filter((line) => line !== '')
     .map((line) => {
       const entry = JSON.parse(line) as JsonlEntry
-      assert.deepEqual(Object.keys(entry).sort(), ['labels', 'line', 'timestamp'])
+      // labels, line and timestamp always; metadata and parsed labels when the entry has them.
+      assert.deepEqual(Object.keys(entry), JSONL_KEYS.filter((key) => key in entry))
+      for (const key of ['labels', 'line', 'timestamp']) assert.ok(key in entry, `${key} in every entry`)
       return entry
     })
 }
@@ -148,16 +154,20 @@ describe('query-range against the real Loki', () => {
     assert.deepEqual(entries.map((e) => toNs(e.timestamp)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), newest)
   })
 
-  test('a filtered query returns exactly the matching lines, with parsed labels in jsonl', async () => {
+  test('a filtered query returns exactly the matching lines; jsonl keeps the stream, metadata and parsed labels apart', async () => {
     const query = '{app="cogni-template"} | json | level="error"'
     const result = await runObs(['query-range', query, '--since', '1h', '--limit', '0', '-o', 'jsonl'], { env })
     assert.equal(result.code, 0, result.stderr)
     const entries = parseJsonl(result.stdout)
     const expected = dataset.entries.filter((e) => (JSON.parse(e.line) as { level: string }).level === 'error')
-    assert.equal(entries.length, expected.length)
+    assertSameEntries(entries, expected)
     for (const entry of entries) {
-      assert.equal(entry.labels.level, 'error')
-      assert.equal(entry.labels.app, 'cogni-template')
+      assert.equal(entry.parsed?.level, 'error')
+      assert.equal(entry.parsed?.reqId, (JSON.parse(entry.line) as { reqId: string }).reqId)
+      assert.deepEqual(Object.keys(pushedLabels(entry.labels)).sort(), ['app', 'env', 'service', 'stream'])
+      // Loki 3's detected_level is structured metadata where discover_log_levels is on (stock), absent where off (stack).
+      if (config === 'stock') assert.deepEqual(entry.structuredMetadata, { detected_level: 'error' })
+      else assert.equal(entry.structuredMetadata, undefined)
     }
   })
 
@@ -248,10 +258,16 @@ describe('bad input is refused before anything is sent', () => {
     assert.equal(server.connections(), 0)
   })
 
-  test("Loki's own 400 comes through as one clean line", async () => {
-    const result = await runObs(['query-range', ALL, '--since', '1h', '--limit', '0', '--batch', '6000'], { env })
-    assert.equal(result.code, 2)
-    assert.match(result.stderr, /max entries limit per query exceeded/)
-    assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr)
+  test("Loki's own 400 comes through as one clean line, also where Loki hides it behind the categorize-labels flag", async () => {
+    // Loki 3.6.2 answers this 200 with no entries when asked to categorize labels, and 400 without.
+    for (const query of [`${ALL} | line_format "{{.msg"`, `${ALL} | json | line_format "{{.msg"`]) {
+      for (const extra of [[], ['--limit', '0'], ['--forward', '--parallel', '3']]) {
+        const result = await runObs(['query-range', query, '--since', '1h', ...extra], { env })
+        assert.equal(result.code, 2, `${query} ${extra.join(' ')}: ${result.stderr}`)
+        assert.match(result.stderr, /Loki rejected the request: .*template/)
+        assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr)
+        assert.equal(result.stdout, '')
+      }
+    }
   })
 })

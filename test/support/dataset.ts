@@ -114,9 +114,24 @@ export function toPushBatches(entries: TruthEntry[], perBatch = 2000): PushStrea
   return batches
 }
 
-/** The key that identifies one entry: its stream, timestamp and line. */
+/**
+ * Labels a Loki adds to streams itself (stock limits: service_name discovery,
+ * stream sharding's __stream_shard__). The dataset never pushes them, so the
+ * ground truth is compared with what obs prints without them.
+ */
+export function isLokiAddedLabel(name: string): boolean {
+  return name === 'service_name' || name.startsWith('__')
+}
+
+/** The pushed labels of a stream as Loki returns it. */
+export function pushedLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([name]) => !isLokiAddedLabel(name)))
+}
+
+/** The key that identifies one entry: its stream (as pushed), timestamp and line. */
 export function entryKey(labels: Record<string, string>, ts: string, line: string): string {
   const sorted = Object.keys(labels)
+    .filter((name) => !isLokiAddedLabel(name))
     .sort()
     .map((name) => `${name}=${labels[name]}`)
     .join(',')

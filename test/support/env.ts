@@ -1,12 +1,13 @@
 /** What the global setup prepared, for the integration test files. */
 import { readFileSync } from 'node:fs'
 import type { Dataset } from './dataset.ts'
+import { lokiConfigName, type LokiConfigName } from './loki.ts'
 
-export function testLoki(): { addr: string; dataset: Dataset } {
+export function testLoki(): { addr: string; dataset: Dataset; config: LokiConfigName } {
   const addr = process.env.OBS_TEST_LOKI_ADDR
   const truth = process.env.OBS_TEST_TRUTH
   if (!addr || !truth) {
     throw new Error('no test Loki: run the integration tests through `npm test` (its global setup starts Loki)')
   }
-  return { addr, dataset: JSON.parse(readFileSync(truth, 'utf8')) as Dataset }
+  return { addr, dataset: JSON.parse(readFileSync(truth, 'utf8')) as Dataset, config: lokiConfigName() }
 }

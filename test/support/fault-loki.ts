@@ -1,6 +1,6 @@
 /**
- * A real Loki of a test's own, like startLoki() in loki.ts (the stack's config
- * file, loopback ports, a temporary directory), with extra command-line flags
+ * A real Loki of a test's own, like startLoki() in loki.ts (the test run's
+ * config file, loopback ports, a temporary directory), with extra command-line flags
  * so a test can make Loki misbehave on purpose, e.g. a tail max duration of a
  * few seconds instead of an hour. Also stop and start as separate steps, so a
  * test can act while Loki is down.
@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, lokiBinary, lokiEnv, REPO, stopChild, waitReady, type LokiProcess } from './loki.ts'
+import { freePort, lokiBinary, lokiConfigFile, lokiConfigName, lokiEnv, stopChild, waitReady, type LokiProcess } from './loki.ts'
 
 /** Lokis still running when this process exits (a crashed or cancelled test) are killed with it. */
 const running = new Set<ChildProcess>()
@@ -56,7 +56,7 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
     const log = openSync(logFile, 'a')
     const child = spawn(
       binary,
-      [`-config.file=${join(REPO, 'stack/loki-config.yaml')}`, '-config.expand-env=true', ...(stackTiming ? [] : fastStartArgs(grpcPort)), ...(options.args ?? [])],
+      [`-config.file=${lokiConfigFile()}`, '-config.expand-env=true', ...(stackTiming ? [] : fastStartArgs(grpcPort)), ...(options.args ?? [])],
       { env, stdio: ['ignore', log, log] },
     )
     closeSync(log)
@@ -65,6 +65,7 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
     return child
   }
   const loki: FaultLoki = {
+    config: lokiConfigName(),
     addr: `http://127.0.0.1:${port}`,
     port,
     dataDir,

@@ -24,7 +24,7 @@ export async function globalSetup(): Promise<void> {
   process.env.OBS_TEST_LOKI_ADDR = loki.addr
   process.env.OBS_TEST_TRUTH = truthFile
   process.stderr.write(
-    `test Loki ${loki.addr} (log ${loki.logFile}) loaded with ${dataset.entries.length} lines in ${Date.now() - started}ms\n`,
+    `test Loki (${loki.config} config) ${loki.addr} (log ${loki.logFile}) loaded with ${dataset.entries.length} lines in ${Date.now() - started}ms\n`,
   )
 }
 

@@ -1,7 +1,10 @@
 /**
- * A real Loki 3.6.2 for the tests: the stack's own config file, on free
- * loopback ports and a temporary directory. The binary comes from LOKI_BIN or
- * the cache that scripts/build-servers.sh fills (built on first use).
+ * A real Loki 3.6.2 for the tests, on free loopback ports and a temporary
+ * directory, with one of two configs: the stack's own (`stack`) or Loki's
+ * stock limits (`stock`, test/support/loki-stock.yaml). A test run picks one
+ * with OBS_TEST_LOKI_CONFIG; `npm test` runs the integration suites on both.
+ * The binary comes from LOKI_BIN or the cache that scripts/build-servers.sh
+ * fills (built on first use).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
@@ -11,6 +14,24 @@ import { join, resolve } from 'node:path'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const LOKI_VERSION = '3.6.2'
+
+export type LokiConfigName = 'stack' | 'stock'
+
+const CONFIG_FILES: Record<LokiConfigName, string> = {
+  stack: join(REPO, 'stack/loki-config.yaml'),
+  stock: join(REPO, 'test/support/loki-stock.yaml'),
+}
+
+/** The config this test run runs its Lokis with. */
+export function lokiConfigName(): LokiConfigName {
+  const name = process.env.OBS_TEST_LOKI_CONFIG ?? 'stack'
+  if (name !== 'stack' && name !== 'stock') throw new Error(`OBS_TEST_LOKI_CONFIG must be stack or stock, not ${name}`)
+  return name
+}
+
+export function lokiConfigFile(name: LokiConfigName = lokiConfigName()): string {
+  return CONFIG_FILES[name]
+}
 
 function cacheDir(): string {
   return process.env.OBS_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'obs')
@@ -57,6 +78,7 @@ export function lokiEnv(port: number, grpcPort: number, dataDir: string): NodeJS
 }
 
 export interface LokiProcess {
+  config: LokiConfigName
   addr: string
   port: number
   dataDir: string
@@ -75,6 +97,12 @@ export interface StartOptions {
   dataDir?: string
   /** Let Loki outlive this process (the sandbox). */
   detached?: boolean
+  /** Which config; the test run's own by default. */
+  config?: LokiConfigName
+  /** A config file of the test's own (tight limits), instead of a named one. */
+  configFile?: string
+  /** Extra command-line flags, after the config file (they override it). */
+  args?: string[]
 }
 
 export async function startLoki(options: StartOptions = {}): Promise<LokiProcess> {
@@ -84,14 +112,17 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'obs-loki-'))
   const logFile = join(dataDir, 'loki.log')
   const env = lokiEnv(port, grpcPort, dataDir)
+  const config = options.config ?? lokiConfigName()
+  const configFile = options.configFile ?? lokiConfigFile(config)
   const launch = () =>
-    spawn(binary, [`-config.file=${join(REPO, 'stack/loki-config.yaml')}`, '-config.expand-env=true'], {
+    spawn(binary, [`-config.file=${configFile}`, '-config.expand-env=true', ...(options.args ?? [])], {
       env,
       stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')],
       detached: options.detached,
     })
 
   const loki: LokiProcess = {
+    config,
     addr: `http://127.0.0.1:${port}`,
     port,
     dataDir,

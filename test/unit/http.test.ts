@@ -17,7 +17,8 @@ const NGINX_502 =
   '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n'
 const NGINX_504 =
   '<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n'
-const STREAMS_BODY = JSON.stringify({ status: 'success', data: { resultType: 'streams', result: [], stats: {} } })
+const STREAMS_DATA = { resultType: 'streams', result: [{ stream: { app: 'x' }, values: [['1', 'x']] }], stats: {} }
+const STREAMS_BODY = JSON.stringify({ status: 'success', data: STREAMS_DATA })
 
 const closers: (() => Promise<void>)[] = []
 
@@ -367,7 +368,7 @@ describe('HttpClient: retries', { concurrency: true }, () => {
     const client = new LokiClient(settings({ baseUrl: srv.url, retries: 1 }))
     closers.push(() => client.close())
     const data = await client.queryRange({ query: '{app="x"}', start: 1n, end: 2n })
-    assert.deepEqual(data, { resultType: 'streams', result: [], stats: {} })
+    assert.deepEqual(data, STREAMS_DATA)
     assert.equal(srv.hits.length, 2)
   })
 })

@@ -8,7 +8,6 @@ import {
   colorLevel,
   defaultOutputMode,
   EntryPrinter,
-  entryLabelsJson,
   entryToJsonl,
   formatLabels,
   lineLevel,
@@ -91,10 +90,15 @@ describe('jsonl', () => {
     })
   }
 
-  test('labels hold every stream label, plus structured metadata and parsed labels', () => {
+  test('labels hold every stream label; structured metadata and parsed labels stay apart', () => {
     const e = entry('1', 'x', APP, { structuredMetadata: { trace_id: 'abc' }, parsed: { level: 'info' } })
-    assert.deepEqual(JSON.parse(entryLabelsJson(e)), { app: 'cogni-template', service: 'app', stream: 'stdout', trace_id: 'abc', level: 'info' })
-    assert.deepEqual(JSON.parse(entryToJsonl(e)).labels, JSON.parse(entryLabelsJson(e)))
+    const object = JSON.parse(entryToJsonl(e))
+    assert.deepEqual(Object.keys(object), ['labels', 'structuredMetadata', 'parsed', 'line', 'timestamp'])
+    assert.deepEqual(object.labels, { app: 'cogni-template', service: 'app', stream: 'stdout' })
+    assert.deepEqual(object.structuredMetadata, { trace_id: 'abc' })
+    assert.deepEqual(object.parsed, { level: 'info' })
+    const empty = JSON.parse(entryToJsonl(entry('1', 'x', APP, { structuredMetadata: {}, parsed: {} })))
+    assert.deepEqual(Object.keys(empty), ['labels', 'line', 'timestamp'])
   })
 
   test('labels with hostile values stay valid JSON', () => {
