@@ -96,6 +96,7 @@ interface TailMessage {
  * A refusal from Loki (too many tails) ends it with exit 3.
  */
 export async function tailWebSocket(client: LokiClient, options: TailOptions): Promise<TailStats> {
+  await checkTailQuery(client, options.query)
   const stats: TailStats = { lines: 0, reconnects: 0, dropped: 0 }
   const resume = new ResumePoint()
   const streams = new StreamCache()
@@ -157,6 +158,17 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
     await sleep(delay, options.signal)
   }
   return stats
+}
+
+/**
+ * Loki's WebSocket tail accepts a query its range queries reject (an invalid
+ * line_format template): it upgrades, pings, and never sends a line or the
+ * reason. One range query over the last second, before the first connection,
+ * gets Loki's own refusal instead of a tail that waits forever.
+ */
+async function checkTailQuery(client: LokiClient, query: string): Promise<void> {
+  const now = nowNanos()
+  await client.queryRange({ query, start: now - 1_000_000_000n, end: now, limit: 1, direction: 'backward' })
 }
 
 function openTail(

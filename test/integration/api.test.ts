@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { runObs } from '../support/cli.ts'
+import { isLokiAddedLabel, pushedLabels } from '../support/dataset.ts'
 import { testLoki } from '../support/env.ts'
 
-const { addr, dataset } = testLoki()
+const { addr, dataset, config } = testLoki()
 const env = { LOKI_ADDR: addr }
 
 describe('ready, labels, series and query against the real Loki', () => {
@@ -23,10 +24,13 @@ describe('ready, labels, series and query against the real Loki', () => {
     assert.match(result.stderr, /connection refused/)
   })
 
-  test('labels lists exactly the policy labels, and the values of one label', async () => {
+  test('labels lists exactly the policy labels (and Loki\'s own, on a stock Loki), and the values of one label', async () => {
     const names = await runObs(['labels', '--since', '1h'], { env })
     assert.equal(names.code, 0, names.stderr)
-    assert.deepEqual(names.stdout.trimEnd().split('\n'), ['app', 'env', 'service', 'stream'])
+    const listed = names.stdout.trimEnd().split('\n')
+    assert.deepEqual(listed.filter((name) => !isLokiAddedLabel(name)), ['app', 'env', 'service', 'stream'])
+    // Stock Loki adds service_name on ingest and __stream_shard__ to the streams it splits.
+    assert.deepEqual(listed.filter(isLokiAddedLabel), config === 'stock' ? ['__stream_shard__', 'service_name'] : [])
     const services = await runObs(['labels', 'service', '--json'], { env })
     assert.deepEqual(JSON.parse(services.stdout), { label: 'service', values: ['app', 'gateway', 'worker'] })
     const scoped = await runObs(['labels', 'stream', '--query', '{service="gateway"}'], { env })
@@ -34,14 +38,19 @@ describe('ready, labels, series and query against the real Loki', () => {
   })
 
   test('series lists the streams and --analyze-labels counts values and streams', async () => {
-    const streams = new Set(dataset.entries.map((e) => JSON.stringify(e.labels)))
-    const list = await runObs(['series', '{app="cogni-template"}'], { env })
+    const key = (labels: Record<string, string>) => JSON.stringify(Object.entries(pushedLabels(labels)).sort())
+    const pushed = new Set(dataset.entries.map((e) => key(e.labels)))
+    const list = await runObs(['series', '{app="cogni-template"}', '--json'], { env })
     assert.equal(list.code, 0, list.stderr)
-    assert.equal(list.stdout.trimEnd().split('\n').length, streams.size)
+    const { series } = JSON.parse(list.stdout) as { series: Record<string, string>[] }
+    // Every pushed stream, and on a stock Loki some of them split into shards.
+    assert.deepEqual(new Set(series.map(key)), pushed)
+    if (config === 'stock') assert.ok(series.length > pushed.size, `${series.length} streams from ${pushed.size} pushed: sharded`)
+    else assert.equal(series.length, pushed.size)
     const analysis = await runObs(['series', '{app="cogni-template"}', '--analyze-labels', '--json'], { env })
     const report = JSON.parse(analysis.stdout) as { totalStreams: number; labels: { label: string; uniqueValues: number; streams: number }[] }
-    assert.equal(report.totalStreams, streams.size)
-    assert.deepEqual(report.labels.find((l) => l.label === 'service'), { label: 'service', uniqueValues: 3, streams: streams.size })
+    assert.equal(report.totalStreams, series.length)
+    assert.deepEqual(report.labels.find((l) => l.label === 'service'), { label: 'service', uniqueValues: 3, streams: series.length })
     const table = await runObs(['series', '{app="cogni-template"}', '--analyze-labels'], { env })
     assert.match(table.stdout, /Total streams: \d+/)
     assert.match(table.stdout, /│ service\s+│ 3\s+│/)

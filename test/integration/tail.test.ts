@@ -63,6 +63,16 @@ for (const mode of ['websocket', 'poll'] as const) {
       }
     })
 
+    test("a query Loki's range queries reject (and its WebSocket would accept and never answer) exits 2 with Loki's reason", async () => {
+      const tail = startObs(['tail', '{app="tail-bad-template"} | line_format "{{.msg"', ...extra], { env: { LOKI_ADDR: loki.addr } })
+      const exited = await tail.exit(15_000)
+      await tail.stop('SIGKILL')
+      assert.ok(exited, 'obs tail ended by itself')
+      assert.equal(exited.code, 2, exited.stderr)
+      assert.match(exited.stderr, /^error: Loki rejected the request: 400 Bad Request: .*invalid line template/)
+      assert.equal(exited.stderr.trimEnd().split('\n').length, 1, exited.stderr)
+    })
+
     test('after Loki restarts the tail resumes: every line exactly once', async () => {
       const app = `tail-${mode}-restart`
       const tail = startObs(['tail', `{app="${app}"}`, '--since', '5s', '-o', 'jsonl', ...extra], { env: { LOKI_ADDR: loki.addr } })

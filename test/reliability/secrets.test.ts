@@ -97,7 +97,7 @@ const COMMANDS: Command[] = [
   { name: 'smoke, unreachable Alloy', args: (junit) => ['smoke', '--since', '2h', '--alloy-addr', 'http://127.0.0.1:1', '--retries', '0', '--json', '--junit', junit], code: 3 },
   { name: 'tail, then Ctrl-C', args: () => ['tail', '{app="cogni-template"}', '--since', '3h', '--limit', '3', '-o', 'jsonl'], tail: true, code: 0 },
   { name: 'unreachable address', args: () => ['labels', '--retries', '0'], addr: () => 'http://127.0.0.1:1', code: 3 },
-  { name: '400 from Loki', args: () => ['query-range', '{app="cogni-template"}', '--since', '3h', '--limit', '0', '--batch', '6000'], code: 2 },
+  { name: '400 from Loki', args: () => ['query-range', '{app="cogni-template"} | line_format "{{.msg"', '--since', '3h', '--limit', '0'], code: 2 },
   { name: '401 from a gateway', args: () => ['labels', '--retries', '0'], addr: () => refusing.addr, code: 3 },
   { name: 'bad input', args: () => ['query-range', '{app="cogni-template"}', '--since', '5x'], code: 2 },
 ]

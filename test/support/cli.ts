@@ -32,6 +32,8 @@ export interface RunningObs {
   stderr: () => string
   /** Sends the signal and waits for the exit. */
   stop: (signal?: NodeJS.Signals) => Promise<CliResult>
+  /** Waits for obs to exit by itself; undefined if it is still running after the timeout. */
+  exit: (timeoutMs: number) => Promise<CliResult | undefined>
   /** Resolves once stdout or stderr holds text matching the pattern. */
   waitFor: (pattern: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number) => Promise<void>
 }
@@ -52,6 +54,13 @@ export function startObs(args: string[], options: { env?: Record<string, string 
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       const code = await exited
       return { code, stdout: out, stderr: err }
+    },
+    async exit(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))
+      const code = await Promise.race([exited, timeout])
+      clearTimeout(timer)
+      return code === undefined ? undefined : { code, stdout: out, stderr: err }
     },
     async waitFor(pattern, stream = 'stdout', timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs

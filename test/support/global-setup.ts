@@ -17,7 +17,17 @@ export async function globalSetup(): Promise<void> {
   loki = await startLoki()
   const endNs = BigInt(Date.now() - 60_000) * 1_000_000n
   const dataset = generateDataset({ seed: 42, endNs, spanMs: 45 * 60_000, requests: 4600 })
-  await pushAll(loki.addr, toPushBatches(dataset.entries))
+  const batches = toPushBatches(dataset.entries)
+  if (loki.config === 'stock') {
+    // Loki shards a stream only once its rate store, refreshed every second,
+    // knows the stream is fast: the first batches teach it, the rest arrive
+    // split into __stream_shard__ streams, as on a busy production Loki.
+    await pushAll(loki.addr, batches.slice(0, 2))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await pushAll(loki.addr, batches.slice(2))
+  } else {
+    await pushAll(loki.addr, batches)
+  }
   truthDir = mkdtempSync(join(tmpdir(), 'obs-truth-'))
   const truthFile = join(truthDir, 'truth.json')
   writeFileSync(truthFile, JSON.stringify(dataset))
