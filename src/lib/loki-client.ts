@@ -86,11 +86,17 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
  */
 export class LimitRefusal extends UsageError {
   readonly learned: Partial<QueryLimits>
+  /**
+   * The length Loki measured for a refused range: the querier counts a metric
+   * query's range vector ([5m]) into it, so it can exceed end − start.
+   */
+  readonly queryLengthNs?: Nanos
 
-  constructor(message: string, learned: Partial<QueryLimits>, hint?: string) {
+  constructor(message: string, learned: Partial<QueryLimits>, hint?: string, queryLengthNs?: Nanos) {
     super(message, hint)
     this.name = 'LimitRefusal'
     this.learned = learned
+    this.queryLengthNs = queryLengthNs
   }
 }
 
@@ -300,7 +306,7 @@ function limitRefusal(error: UsageError): LimitRefusal | undefined {
   const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(error.message)
   if (length) {
     try {
-      return new LimitRefusal(error.message, { maxQueryLengthNs: parseDuration(length[2]) }, 'narrow the range with --since or --from/--to')
+      return new LimitRefusal(error.message, { maxQueryLengthNs: parseDuration(length[2]) }, 'narrow the range with --since or --from/--to', parseDuration(length[1]))
     } catch {
       return undefined
     }
