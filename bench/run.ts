@@ -10,6 +10,8 @@
  *   BENCH_LINES=1000000  BENCH_EXPORT_ROUNDS=3  BENCH_FAST_ROUNDS=7
  *   BENCH_STARTUP_ROUNDS=10  BENCH_PROFILE=1  BENCH_OBS_PARALLEL=4
  *   BENCH_RESULTS=bench/RESULTS.md  (bench/results.json is always written)
+ *   BENCH_ONLY=bursty  only the bursty export (obs against logcli on uneven
+ *                      density); prints its table, writes bench/results-bursty.json
  */
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -17,7 +19,9 @@ import { createHash } from 'node:crypto'
 import { createServer, request as httpRequest, Agent as HttpAgent } from 'node:http'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { lokiBinary, REPO } from '../test/support/loki.ts'
+import { BURSTY_APP, generateBurstyDataset } from '../test/support/bursty-dataset.ts'
+import { toPushBatches } from '../test/support/dataset.ts'
+import { lokiBinary, pushAll, REPO } from '../test/support/loki.ts'
 import { APP } from './dataset.ts'
 import {
   HAVE_TIME,
@@ -51,6 +55,10 @@ const SETTINGS = {
   /** obs query-range --parallel N, measured as well when the build has the flag. */
   obsParallel: env('BENCH_OBS_PARALLEL', 4),
   profile: env('BENCH_PROFILE', 1) === 1,
+  /** Base-rate lines of the bursty dataset; its spikes add three times as many. */
+  burstyBaseLines: env('BENCH_BURSTY_BASE', 60_000),
+  /** Same-nanosecond groups of the bursty dataset: above small batches, one near Loki's page. */
+  burstyGroups: [40, 300, 12, 60, 4000, 40, 40, 40, 40, 40],
   /** logcli's parallel modes tried once each; the fastest is measured with the others. */
   logcliParallel: [
     ['10m', '2'],
@@ -428,6 +436,14 @@ async function main(): Promise<void> {
   loki = await startBenchLoki(configFile)
   log(`Loki ready at ${loki.addr} in ${fmtS(performance.now() - t)} (log: ${loki.logFile})`)
   runEnv = { LOKI_ADDR: loki.addr, XDG_CONFIG_HOME: join(scratchDir(), 'xdg') }
+  if (process.env.BENCH_ONLY === 'bursty') {
+    const endMs = Math.floor(Date.now() / 60_000) * 60_000
+    await burstyExport(endMs - SETTINGS.spanMin * 60_000, endMs)
+    writeFileSync(join(BENCH, 'results-bursty.json'), `${JSON.stringify({ date: date.toISOString(), machine: machine(), build: snapshot, ratios, correctness, analysis }, null, 2)}\n`)
+    log(`done in ${fmtS(performance.now() - began)}; wrote bench/results-bursty.json`)
+    printRatios()
+    return
+  }
 
   const endMs = Math.floor(Date.now() / 60_000) * 60_000
   const startMs = endMs - SETTINGS.spanMin * 60_000
@@ -798,6 +814,10 @@ async function main(): Promise<void> {
   })
   timings.export = performance.now() - t
 
+  t = performance.now()
+  await burstyExport(startMs, endMs)
+  timings.bursty = performance.now() - t
+
   // ---------------------------------------------------------- where obs spends its time
   let profile: ReturnType<typeof summarizeProfile> | undefined
   let traceProfile: ReturnType<typeof summarizeProfile> | undefined
@@ -904,6 +924,10 @@ async function main(): Promise<void> {
   writeResults(results, { throughput, systemNodeVersion })
   log(`done in ${fmtS(totalMs)}; wrote ${relative(REPO, RESULTS_FILE)} and bench/results.json`)
 
+  printRatios()
+}
+
+function printRatios(): void {
   const table = ratios.map((r) => {
     const verdict = (r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS') + (r.caveat ? ' (see caveat in RESULTS.md)' : '')
     const range = r.range ? ` (${fmtX(r.range[0])}–${fmtX(r.range[1])})` : ''
@@ -911,6 +935,52 @@ async function main(): Promise<void> {
     return `${r.name.padEnd(62)} ${value}${range}${r.target ? `  target ${r.target}` : ''}${verdict}`
   })
   process.stdout.write(`${table.join('\n')}\n`)
+}
+
+/**
+ * Exports of uneven density: the bursty dataset (test/support/bursty-dataset.ts:
+ * spikes at 100× the base rate, quiet gaps, groups of lines on one
+ * nanosecond), pushed under its own app label into the benchmark's window,
+ * then obs's default export against logcli --batch 5000 on it, counted for
+ * lost and repeated lines by `seq` and timed interleaved.
+ */
+async function burstyExport(startMs: number, endMs: number): Promise<void> {
+  const spanNs = BigInt(endMs - startMs) * 1_000_000n
+  const entries = generateBurstyDataset({ seed: SETTINGS.seed, startNs: BigInt(startMs) * 1_000_000n, spanNs, baseLines: SETTINGS.burstyBaseLines, groups: SETTINGS.burstyGroups })
+  const total = entries.length
+  log(`bursty: loading ${fmtN(total)} lines under {app="${BURSTY_APP}"}`)
+  await pushAll(loki!.addr, toPushBatches(entries, SETTINGS.perBatch))
+  const from = new Date(startMs).toISOString()
+  const to = new Date(endMs).toISOString()
+  const selector = `{app="${BURSTY_APP}"}`
+  const obsArgsBursty = ['query-range', selector, '--from', from, '--to', to, '--limit', '0', '-o', 'raw']
+  const logcliArgs = ['query', selector, '--from', from, '--to', to, '--limit', '0', '--batch', '5000', '-o', 'raw', '--quiet']
+  const describe = (run: Run) => `${fmtN(run.lines!)} lines: ${fmtN(run.seq!.distinct)} distinct, ${fmtN(total - run.seq!.distinct)} lost, ${fmtN(run.seq!.repeated)} repeated`
+  const exact = (run: Run) => run.lines === total && run.seq!.distinct === total && run.seq!.repeated === 0
+
+  log('bursty: counted runs of obs (OBS_DEBUG=1, its requests) and logcli')
+  const obsCounted = await obs(obsArgsBursty, { stdout: 'count', total, env: { OBS_DEBUG: '1' } })
+  checkExit('obs bursty export', obsCounted)
+  const requests = debugRequests(obsCounted).filter((r) => r.url.includes('query_range')).length
+  correctness.push({ what: `obs query-range, bursty export (${fmtN(total)} lines)`, expected: `${fmtN(total)} lines, each once`, got: describe(obsCounted), ok: exact(obsCounted) })
+  const logcliCounted = await logcli(logcliArgs, { stdout: 'count', total })
+  checkExit('logcli bursty export', logcliCounted)
+  correctness.push({ what: `logcli query --batch 5000, bursty export`, expected: `${fmtN(total)} lines, each once`, got: describe(logcliCounted), ok: exact(logcliCounted) })
+  log(`  obs: ${describe(obsCounted)}, ${requests} requests; logcli: ${describe(logcliCounted)}`)
+
+  const runs = await interleaved(SETTINGS.exportRounds, { obsBursty: () => obs(obsArgsBursty), logcliBursty: () => logcli(logcliArgs) }, (key, run, round) =>
+    log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}`),
+  )
+  record('obsBursty', `obs query-range, bursty ${fmtN(total)} lines`, `obs ${shell(obsArgsBursty)} > /dev/null`, runs.obsBursty, { lines: total })
+  record('logcliBursty', 'logcli query --batch 5000, bursty', `logcli ${shell(logcliArgs)} > /dev/null`, runs.logcliBursty, { lines: logcliCounted.lines })
+  const bursty = ratio('bursty export throughput: obs ÷ logcli (--batch 5000)', 'logcliBursty', 'obsBursty', 'lines/s ratio, medians', { op: '>=', value: 1.5 })
+  // logcli may print lines twice or not at all: compare lines per second, each tool's own count.
+  bursty.value = total / measurements.get('obsBursty')!.wall.median / (logcliCounted.lines! / measurements.get('logcliBursty')!.wall.median)
+  analysis.push(
+    `Bursty export (${fmtN(total)} lines: spikes at 100× the base rate, quiet gaps, groups of up to 4,000 lines on one nanosecond): ` +
+      `obs made ${requests} query_range requests, ${(requests / total).toFixed(5)} per line (${((requests * 5000) / total).toFixed(2)}× the ${Math.ceil(total / 5000)} a 5000-line page count would need); ` +
+      `obs ${describe(obsCounted)}, logcli ${describe(logcliCounted)}.`,
+  )
 }
 
 // ------------------------------------------------------------ RESULTS.md
@@ -993,6 +1063,8 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     row('rawExport', true),
     row('rawKept', true),
     row('obsExport100k', true),
+    row('obsBursty', true),
+    row('logcliBursty', true),
     '',
     ...[...measurements.values()].filter((x) => x.id.includes('xport') || x.id.includes('Parallel')).filter((x) => x.note).map((x) => `- ${x.label}: ${x.note}.`),
     '',

@@ -3,6 +3,7 @@ import { ObsCommand } from '../lib/command.ts'
 import { outputFlag, timeFlags } from '../lib/flags.ts'
 import { fetchLogPages, MAX_PAGE } from '../lib/log-query.ts'
 import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
+import { fetchMetricRange } from '../lib/metric-query.ts'
 import { defaultOutputMode, EntryPrinter, renderMetric, type OutputMode } from '../lib/output.ts'
 import { groupDigits, Progress } from '../lib/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
@@ -35,7 +36,7 @@ export default class QueryRange extends ObsCommand {
   static override flags = {
     ...timeFlags('1h'),
     limit: Flags.integer({ description: 'most entries to print; 0 for all in the range', default: 100, min: 0 }),
-    batch: Flags.integer({ description: 'entries per request to Loki', default: MAX_PAGE, min: 1 }),
+    batch: Flags.integer({ description: `entries per request to Loki (default: Loki's max_entries_limit_per_query, ${MAX_PAGE} unless set)`, min: 1 }),
     forward: Flags.boolean({ description: 'oldest entries first (default: newest first)' }),
     step: Flags.string({ description: 'resolution of metric queries, e.g. 1m (default: chosen by Loki)' }),
     parallel: Flags.integer({ description: 'time windows fetched concurrently; the output is the same, in the same order (default: 2 with --limit 0, else 1)', min: 1, max: 16 }),
@@ -51,11 +52,17 @@ export default class QueryRange extends ObsCommand {
     const client = await this.lokiClient(flags)
 
     if (kind === 'metric') {
-      const data = await client.queryRange({ query: args.logql, ...range, step })
+      const data = await fetchMetricRange(client, { query: args.logql, ...range, step })
       process.stdout.write(await renderMetric(data, mode, this.stdoutChalk, Boolean(process.stdout.isTTY)))
       return
     }
 
+    // Loki refuses a limit above its cap: paging lowers the batch to it. Said
+    // only when the user asked for more, not about a default.
+    const { maxEntriesPerQuery } = await client.queryLimits()
+    if (flags.batch !== undefined && maxEntriesPerQuery > 0 && flags.batch > maxEntriesPerQuery) {
+      this.warn(`--batch ${flags.batch} is above this Loki's max_entries_limit_per_query (${maxEntriesPerQuery}): asking ${maxEntriesPerQuery} entries per request`)
+    }
     const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: pinnedLabels(args.logql) })
     const progress = new Progress()
     const pages = fetchLogPages(client, {
@@ -63,7 +70,7 @@ export default class QueryRange extends ObsCommand {
       ...range,
       direction: flags.forward ? 'forward' : 'backward',
       limit: flags.limit,
-      batch: flags.batch,
+      batch: flags.batch ?? (maxEntriesPerQuery || MAX_PAGE),
       // A full export wants every window anyway: fetch ahead. A limited query
       // usually ends with its first window, so it does not ask for more.
       parallel: flags.parallel ?? (flags.limit === 0 ? EXPORT_PARALLEL : 1),

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ObsError, UnreachableError } from '../../src/lib/errors.ts'
-import { fetchLogPages, MAX_PAGE, type LogEntry, type LogQueryParams } from '../../src/lib/log-query.ts'
-import type { Direction, EntryMetadata, Labels, LokiClient, QueryData, RangeParams, StreamValue } from '../../src/lib/loki-client.ts'
+import { cutAtPage, fetchLogPages, MAX_PAGE, StreamCache, type LogEntry, type LogQueryParams } from '../../src/lib/log-query.ts'
+import { DEFAULT_QUERY_LIMITS, LimitRefusal, type Direction, type EntryMetadata, type Labels, type LokiClient, type QueryData, type QueryLimits, type RangeParams, type StreamValue } from '../../src/lib/loki-client.ts'
 import { mulberry32 } from '../support/dataset.ts'
 
 interface Row {
@@ -51,6 +51,8 @@ interface FakeOptions {
   sloppy?: () => number
   /** Fail the test instead of looping forever. */
   maxCalls?: number
+  /** Loki's max_entries_limit_per_query, no request may ask more; 0 for none. MAX_PAGE by default. */
+  maxEntries?: number
 }
 
 /**
@@ -74,7 +76,8 @@ class FakeLoki {
     if (this.calls.length >= maxCalls) throw new Error(`fetchLogPages made more than ${maxCalls} requests: looping?`)
     const { start, end, limit, direction } = params
     assert.ok(limit !== undefined && Number.isInteger(limit) && limit > 0, `limit must be a positive integer, got ${limit}`)
-    assert.ok(limit <= MAX_PAGE, `limit ${limit} is above Loki's max_entries_limit_per_query`)
+    const maxEntries = this.options.maxEntries ?? MAX_PAGE
+    assert.ok(maxEntries === 0 || limit <= maxEntries, `limit ${limit} is above Loki's max_entries_limit_per_query`)
     assert.ok(direction === 'forward' || direction === 'backward', `direction ${direction}`)
     assert.ok(start < end, `start ${start} must be before end ${end}`)
     const forward = direction === 'forward'
@@ -438,5 +441,135 @@ describe('fetchLogPages: randomized against ground truth', () => {
 
   test('--parallel 2..8: the same entries in the same order as sequential, on 300 datasets', async () => {
     for (const parallel of [2, 3, 8]) await randomized(777, 100, (random) => ({ sloppy: random }), parallel)
+  })
+})
+
+describe('cutAtPage: a full page says where to cut', () => {
+  const stream = new StreamCache().get(A)
+  const page = (...stamps: number[]) => stamps.map((ts, i) => ({ ts: String(ts), line: `l${i}`, stream }))
+  const window = { start: 100n, end: 200n }
+
+  test('forward: up to and including the keep-th timestamp, when that holds less than a page', () => {
+    assert.deepEqual(cutAtPage(window, page(101, 105, 110, 150), 2, 4, true), { windows: [{ start: 100n, end: 106n }], boundary: 106n, sample: { span: 6n, entries: 2 } })
+  })
+
+  test('backward: from the keep-th timestamp to the end', () => {
+    assert.deepEqual(cutAtPage(window, page(190, 180, 170, 120), 2, 4, false), { windows: [{ start: 180n, end: 200n }], boundary: 180n, sample: { span: 20n, entries: 2 } })
+  })
+
+  test('entries piling on the timestamp: the window before it, then the timestamp alone', () => {
+    assert.deepEqual(cutAtPage(window, page(101, 150, 150, 150), 2, 4, true), {
+      windows: [{ start: 100n, end: 150n }, { start: 150n, end: 151n, alone: true }],
+      boundary: 151n,
+      sample: { span: 50n, entries: 1 },
+    })
+    assert.deepEqual(cutAtPage(window, page(150, 150, 150, 120), 2, 3, false), {
+      windows: [{ start: 151n, end: 200n }, { start: 150n, end: 151n, alone: true }],
+      boundary: 150n,
+      sample: undefined,
+    })
+  })
+
+  test('a page that is one timestamp at the window edge: that nanosecond alone', () => {
+    assert.deepEqual(cutAtPage(window, page(100, 100, 100), 2, 3, true), { windows: [{ start: 100n, end: 101n, alone: true }], boundary: 101n })
+  })
+
+  test('an entry outside the window: the page is worthless, the window is halved', () => {
+    assert.deepEqual(cutAtPage(window, page(50, 60), 1, 2, true), { windows: [{ start: 100n, end: 150n }], boundary: 150n })
+  })
+})
+
+describe('fetchLogPages: cost', () => {
+  for (const direction of ['forward', 'backward'] as const) {
+    test(`${direction}: --limit 100 over 20,000 dense entries costs two requests`, async () => {
+      const rows = sequence(20_000)
+      const fake = new FakeLoki(rows)
+      const { entries } = await collect(fake, { start: 0n, end: 1_000_000n, batch: 5000, limit: 100, direction })
+      assert.deepEqual(entries.map(entryKey), truth(rows, { direction, limit: 100 }))
+      assert.equal(fake.calls.length, 2)
+    })
+
+    test(`${direction}: a group of 40 on one nanosecond with batch 25 costs the full page and two windows, not a descent to 1 ns`, async () => {
+      const rows = [...sequence(20), ...group(1100, 40), ...sequence(20).map((r) => ({ ...r, ts: r.ts + 500n }))]
+      const fake = new FakeLoki(rows)
+      const { entries } = await collect(fake, { start: 1000n, end: 1200n, batch: 25, limit: 0, direction })
+      assert.deepEqual(entries.map(entryKey), truth(rows, { start: 1000n, end: 1200n, direction, limit: 0 }))
+      assert.ok(fake.calls.length <= 5, `${fake.calls.length} requests`)
+    })
+  }
+})
+
+/** A FakeLoki with tenant limits, refusing as Loki does what exceeds them. */
+class LimitedLoki extends FakeLoki {
+  readonly refusals: RangeParams[] = []
+  private readonly limits: QueryLimits
+  /** Whether the tenant limits page answers. */
+  private readonly says: boolean
+
+  constructor(rows: Row[], limits: QueryLimits, says: boolean) {
+    super(rows, { maxEntries: limits.maxEntriesPerQuery })
+    this.limits = limits
+    this.says = says
+  }
+
+  async queryLimits(): Promise<QueryLimits> {
+    return this.says ? this.limits : DEFAULT_QUERY_LIMITS
+  }
+
+  override async queryRange(params: RangeParams): Promise<QueryData> {
+    const { maxQueryLengthNs, maxEntriesPerQuery } = this.limits
+    if (maxQueryLengthNs > 0n && params.end - params.start > maxQueryLengthNs) {
+      this.refusals.push(params)
+      throw new LimitRefusal('the query time range exceeds the limit', { maxQueryLengthNs })
+    }
+    if (maxEntriesPerQuery > 0 && params.limit! > maxEntriesPerQuery) {
+      this.refusals.push(params)
+      throw new LimitRefusal('max entries limit per query exceeded', { maxEntriesPerQuery })
+    }
+    return super.queryRange(params)
+  }
+}
+
+describe("fetchLogPages: Loki's limits", () => {
+  const limits: QueryLimits = { ...DEFAULT_QUERY_LIMITS, maxQueryLengthNs: 300n, maxEntriesPerQuery: 40, source: 'tenant-limits' }
+  const rows = [...sequence(500), ...group(2000, 35)]
+
+  for (const direction of ['forward', 'backward'] as const) {
+    for (const parallel of [1, 3]) {
+      test(`${direction}, parallel ${parallel}: limits Loki says are kept, nothing refused`, async () => {
+        const fake = new LimitedLoki(rows, limits, true)
+        const { entries } = await collect(fake, { start: 0n, end: 5000n, batch: 5000, limit: 0, direction, parallel })
+        assert.deepEqual(entries.map(entryKey), truth(rows, { start: 0n, end: 5000n, direction, limit: 0 }))
+        assert.equal(fake.refusals.length, 0)
+      })
+
+      test(`${direction}, parallel ${parallel}: limits learned from refusals, each window refused at most once per limit`, async () => {
+        const fake = new LimitedLoki(rows, limits, false)
+        const { entries } = await collect(fake, { start: 0n, end: 5000n, batch: 5000, limit: 0, direction, parallel })
+        assert.deepEqual(entries.map(entryKey), truth(rows, { start: 0n, end: 5000n, direction, limit: 0 }))
+        assert.ok(fake.refusals.length >= 1 && fake.refusals.length <= 2 * parallel, `${fake.refusals.length} refusals`)
+      })
+    }
+  }
+
+  test('a refusal that teaches nothing the window did not keep to is thrown', async () => {
+    const client = {
+      async queryLimits() {
+        return DEFAULT_QUERY_LIMITS
+      },
+      async queryRange(): Promise<QueryData> {
+        throw new LimitRefusal('the query time range exceeds the limit', { maxQueryLengthNs: 10n ** 15n })
+      },
+    } as unknown as LokiClient
+    const pages = fetchLogPages(client, { query: '{a="b"}', start: 0n, end: 1000n, direction: 'forward', limit: 0, batch: 10 })
+    await assert.rejects(pages.next(), LimitRefusal)
+  })
+
+  test('a Loki without a page limit serves a group larger than 5000 on one nanosecond', async () => {
+    const data = [row(10, A, 'before'), ...group(700, 12_000), row(900, A, 'after')]
+    const fake = new LimitedLoki(data, { ...limits, maxQueryLengthNs: 0n, maxEntriesPerQuery: 0 }, true)
+    const pages: LogEntry[][] = []
+    for await (const page of fetchLogPages(asClient(fake), { query: '{app="x"}', start: 0n, end: 1000n, direction: 'forward', limit: 0, batch: 100 })) pages.push(page)
+    assert.equal(pages.flat().length, data.length)
   })
 })
