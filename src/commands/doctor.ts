@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
 import { runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
-import { doctorChecks } from '../lib/doctor.ts'
+import { doctorChecks, readingsFile } from '../lib/doctor.ts'
 import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
@@ -13,7 +13,7 @@ export default class Doctor extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
   static override summary = 'Inspect Loki, Alloy and the stack\'s files; say what is wrong and how to fix it'
   static override description =
-    "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label), streams without env, lines Loki discarded (by reason, each with its fix). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails."
+    "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label; labels Loki adds itself, such as service_name and __stream_shard__, explained and not counted), streams without env, lines Loki discarded in the --since window (by reason, each with its fix; exact when Loki started inside the window, else counted from the oldest reading of Loki's counter that obs keeps inside the window in its cache directory, OBS_CACHE_DIR or ~/.cache/obs, else over 3 s watched; the finding says which). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails."
   static override examples = [
     '<%= config.bin %> doctor',
     '<%= config.bin %> doctor --compose stack/docker-compose.yml --alloy-config stack/alloy-config.alloy',
@@ -23,7 +23,7 @@ export default class Doctor extends ObsCommand {
   static override flags = {
     compose: Flags.string({ description: 'the compose file to inspect' }),
     'alloy-config': Flags.string({ description: 'the Alloy config file to inspect' }),
-    since: Flags.string({ description: 'window for label and stream checks (default: 1h)' }),
+    since: Flags.string({ description: 'window of the label, stream and discarded-lines checks (default: 1h)' }),
     alloy: Flags.boolean({ description: 'inspect Alloy (--no-alloy skips it)', default: true, allowNo: true }),
     'alloy-addr': alloyAddrFlag,
     json: jsonFlag,
@@ -31,7 +31,8 @@ export default class Doctor extends ObsCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor)
-    const sinceNs = parseDuration(flags.since ?? '1h', '--since')
+    const window = flags.since ?? '1h'
+    const sinceNs = parseDuration(window, '--since')
     for (const [flag, path] of [['--compose', flags.compose], ['--alloy-config', flags['alloy-config']]] as const) {
       if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag} file ${path} does not exist`, `check the path given to ${flag}`)
     }
@@ -43,6 +44,8 @@ export default class Doctor extends ObsCommand {
       alloy,
       policy: settings.policy,
       range: () => ({ start: nowNanos() - sinceNs, end: nowNanos() }),
+      window,
+      readings: { file: readingsFile(process.env), addr: loki.address, orgId: settings.loki.headers['x-scope-orgid'] },
       composeFile: flags.compose,
       alloyConfigFile: flags['alloy-config'],
     })

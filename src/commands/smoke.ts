@@ -13,7 +13,7 @@ export default class Smoke extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
   static override summary = 'Run the post-deploy smoke checks against Loki and Alloy'
   static override description =
-    "The design doc's validation checklist, automated: loki-ready, logs-ingested (Query 1), service-logs-json (Query 2), error-filter (Query 3), reqid-trace (Query 4), label-policy and alloy-targets. Independent checks run concurrently. Logs take seconds to arrive after a deploy: --wait retries failing checks until they pass or the time is up. Exit 0 when every check passes, 1 when one fails, 3 when Loki or Alloy cannot be reached."
+    "The design doc's validation checklist, automated: loki-ready, logs-ingested (Query 1), service-logs-json (Query 2), error-filter (Query 3), reqid-trace (Query 4), label-policy (labels Loki adds itself, such as service_name and __stream_shard__, are explained, not failed) and alloy-targets. Independent checks run concurrently. Logs take seconds to arrive after a deploy: --wait retries failing checks until they pass or the time is up. Exit 0 when every check passes, 1 when one fails, 3 when Loki or Alloy cannot be reached."
   static override examples = [
     '<%= config.bin %> smoke',
     '<%= config.bin %> smoke --wait 60s --junit smoke.xml',

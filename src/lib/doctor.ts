@@ -1,12 +1,21 @@
 import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { componentField, dockerTargets, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
 import { analyzeLabels } from './cardinality.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
 import { UsageError } from './errors.ts'
+import { judgeLabels, labelPolicyOutcome, pipelineStreams, policyViolation, RESERVED_PREFIX, violationHint } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
-import { parseMetrics, sumBy, type Sample } from './metrics.ts'
-import type { Nanos } from './time.ts'
+import { gaugeValue, keepReading, loadReadings, parseMetrics, sumBy, type CounterReading, type Sample } from './metrics.ts'
+import { humanDuration, type Nanos } from './time.ts'
+
+/** Where doctor keeps its readings of Loki's counters: obs's cache directory, found as scripts/build-servers.sh finds it. */
+export function readingsFile(env: NodeJS.ProcessEnv): string {
+  const cache = env.OBS_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'obs')
+  return join(cache, 'doctor-readings.json')
+}
 
 /** The versions the stack pins. */
 export const PINNED = { loki: '3.6.2', alloy: 'v1.9.2' }
@@ -19,6 +28,12 @@ export interface DoctorContext {
   alloy?: AlloyClient
   policy: LabelPolicy
   range: () => { start: Nanos; end: Nanos }
+  /** The --since window as the user typed it, for the findings' text. */
+  window: string
+  /** Where readings of Loki's counters are kept between runs, and whose they are; none keeps no history. */
+  readings?: { file: string; addr: string; orgId?: string }
+  /** How long to watch Loki's counters when no earlier reading covers the window. */
+  liveWindowMs?: number
   composeFile?: string
   alloyConfigFile?: string
 }
@@ -36,7 +51,7 @@ const DISCARD_FIXES: Record<string, string> = {
   invalid_labels: 'label names or values Loki refuses: check the relabel rules',
   missing_labels: 'streams with no labels: check the relabel rules',
   max_label_names_per_series: 'more than 15 labels on a stream: keep to app, env, service, stream',
-  label_value_too_long: 'a label value above 2048 bytes: it belongs in the line, not in a label',
+  label_value_too_long: 'a label value above 2048 bytes: it belongs in the line, not in a label (Loki 3.6 counts such a line under invalid_labels too)',
   request_body_too_large: 'pushes above the size limit: lower loki.write batch_size',
 }
 
@@ -49,7 +64,8 @@ export function doctorChecks(context: DoctorContext): Check[] {
   return checks
 }
 
-function lokiChecks({ loki, policy, range }: DoctorContext): Check[] {
+function lokiChecks(context: DoctorContext): Check[] {
+  const { loki, policy, range } = context
   return [
     lokiReadyCheck(loki),
     {
@@ -69,24 +85,9 @@ function lokiChecks({ loki, policy, range }: DoctorContext): Check[] {
         const series = await loki.series(['{app=~".+"}'], range())
         if (series.length === 0) return { status: 'skip', detail: 'no streams with an app label in the window' }
         const report = analyzeLabels(series)
-        const problems: string[] = []
-        const notes: string[] = []
-        for (const { label, uniqueValues, streams } of report.labels) {
-          const counts = `${uniqueValues} values in ${streams} streams`
-          if (policy.forbiddenLabels.includes(label)) problems.push(`${label} is a label (${counts}); it must stay a JSON field`)
-          else if (label === 'service_name') notes.push(`service_name (${counts}) is added by Loki 3 itself (discover_service_name)`)
-          else if (!policy.allowedLabels.includes(label)) problems.push(`${label} is not an allowed label (${counts})`)
-          else if (uniqueValues > policy.maxValuesPerLabel) problems.push(`${label} has ${counts}, above ${policy.maxValuesPerLabel}`)
-        }
-        const summary = report.labels.map((l) => `${l.label} ${l.uniqueValues}/${l.streams}`).join(', ')
-        if (problems.length > 0) {
-          return {
-            status: 'fail',
-            detail: `${problems.join('; ')} — every value makes a new stream, which bloats Loki's index and memory and slows every query`,
-            hint: `remove the relabel rule or stage that creates it; query the field with | json ${see('high-cardinality-labels')}`,
-          }
-        }
-        return { status: 'pass', detail: `${report.totalStreams} streams; label values/streams: ${summary}${notes.length ? `; ${notes.join('; ')}` : ''}` }
+        const verdict = judgeLabels(report.labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams })), policy)
+        const created = pipelineStreams(series)
+        return labelPolicyOutcome(verdict, created === series.length ? `${series.length} streams` : `${series.length} streams, ${created} before Loki split them`)
       },
     },
     {
@@ -104,30 +105,114 @@ function lokiChecks({ loki, policy, range }: DoctorContext): Check[] {
         }
       },
     },
-    {
-      id: 'loki-ingestion',
-      title: 'Loki accepts every pushed line',
-      async run(): Promise<CheckOutcome> {
-        const samples = parseMetrics(await loki.metrics(), ['loki_discarded_samples_total'])
-        const byReason = [...sumBy(samples, 'loki_discarded_samples_total', 'reason')].filter(([, n]) => n > 0)
-        if (byReason.length === 0) return { status: 'pass', detail: 'no discarded samples since Loki started' }
-        const detail = byReason.map(([reason, n]) => `${n} lines discarded for ${reason}`).join('; ')
-        const fixes = byReason.map(([reason]) => `${reason}: ${DISCARD_FIXES[reason] ?? 'see Loki\'s limits_config'}`).join('; ')
-        return { status: 'fail', detail: `${detail} since Loki started — those lines are lost`, hint: `${fixes} ${see('rejected-lines')}` }
-      },
-    },
+    lokiIngestionCheck(context),
   ]
+}
+
+/**
+ * Counters add up since the process started, so a failure an hour ago looks
+ * like one now. Two readings this far apart tell what is happening now.
+ */
+export const LIVE_WINDOW_MS = 3000
+
+const DISCARDED = 'loki_discarded_samples_total'
+const PROCESS_START = 'process_start_time_seconds'
+
+const sumOf = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0)
+const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
+
+/** What Loki discarded over a stretch of time, and what that stretch is, for the detail. */
+interface DiscardCount {
+  counts: Record<string, number>
+  covers: string
+  /** Discards Loki counted before the stretch, reported as information only. */
+  before?: string
+}
+
+/**
+ * Lines Loki discarded within the --since window. Loki's counter adds up
+ * since Loki started, so: if Loki started inside the window, the counter is
+ * the window's count; else the increase since obs's oldest reading of the
+ * counter inside the window (kept between runs in the cache); else the
+ * increase over a few seconds watched now, saying so.
+ */
+function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE_WINDOW_MS }: DoctorContext): Check {
+  const read = async (): Promise<Omit<CounterReading, 'addr' | 'orgId'>> => {
+    const samples = parseMetrics(await loki.metrics(), [DISCARDED, PROCESS_START])
+    return { atMs: Number(range().end / 1_000_000n), processStart: gaugeValue(samples, PROCESS_START), counts: Object.fromEntries(sumBy(samples, DISCARDED, 'reason')) }
+  }
+  const increase = (now: Record<string, number>, then: Record<string, number>): Record<string, number> | undefined => {
+    const counts = Object.fromEntries(Object.entries(now).map(([reason, n]) => [reason, n - (then[reason] ?? 0)]))
+    // A counter that went down was reset: that earlier reading is from another life of the process.
+    return Object.values(counts).some((n) => n < 0) ? undefined : counts
+  }
+  const countWindow = async (): Promise<{ count: DiscardCount; latest: Omit<CounterReading, 'addr' | 'orgId'> }> => {
+    const first = await read()
+    const windowStartMs = Number(range().start / 1_000_000n)
+    const startedMs = first.processStart === undefined ? undefined : first.processStart * 1000
+    if (startedMs !== undefined && startedMs >= windowStartMs) {
+      return { count: { counts: first.counts, covers: `in the last ${window} (exact: Loki started inside it, at ${isoSeconds(startedMs)})` }, latest: first }
+    }
+    const sinceStart = startedMs === undefined ? 'since Loki started (when is unknown: it exposes no process_start_time_seconds)' : `since Loki started at ${isoSeconds(startedMs)}, before the window began`
+    const baseline = (readings ? loadReadings(readings.file) : [])
+      .filter((r) => r.addr === readings?.addr && r.orgId === readings?.orgId && r.processStart === first.processStart && r.atMs >= windowStartMs && r.atMs <= first.atMs)
+      .sort((a, b) => a.atMs - b.atMs)
+      .map((r) => ({ reading: r, counts: increase(first.counts, r.counts) }))
+      .find((candidate) => candidate.counts !== undefined)
+    if (baseline?.counts) {
+      const span = humanDuration(BigInt(first.atMs - baseline.reading.atMs) * 1_000_000n)
+      const earlier = sumOf(baseline.reading.counts)
+      return {
+        count: {
+          counts: baseline.counts,
+          covers: `since ${isoSeconds(baseline.reading.atMs)}, obs's oldest reading inside the last ${window} (${span} of it)`,
+          before: earlier > 0 ? `${earlier} discarded ${sinceStart}, up to that reading, not counted` : undefined,
+        },
+        latest: first,
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, liveWindowMs))
+    const second = await read()
+    const lifetime = sumOf(first.counts)
+    return {
+      count: {
+        // Counts that went down mean Loki restarted while watched: it started inside the window, so its counts are the window's.
+        counts: increase(second.counts, first.counts) ?? second.counts,
+        covers: `in the ${liveWindowMs / 1000} s watched (obs has no earlier reading of this Loki inside the last ${window}; the next run looks back to this one)`,
+        before:
+          lifetime > 0
+            ? `${lifetime} discarded ${sinceStart}, not counted: without an earlier reading obs cannot tell how many of them fall inside it`
+            : undefined,
+      },
+      latest: second,
+    }
+  }
+  return {
+    id: 'loki-ingestion',
+    title: `Loki accepted every pushed line in the last ${window}`,
+    async run(): Promise<CheckOutcome> {
+      const { count, latest } = await countWindow()
+      let unkept = ''
+      if (readings) {
+        try {
+          keepReading(readings.file, { addr: readings.addr, orgId: readings.orgId, ...latest })
+        } catch (error) {
+          unkept = `; could not keep this reading in ${readings.file} (${(error as NodeJS.ErrnoException).code ?? 'unwritable'}), so the next run cannot look back to it: set OBS_CACHE_DIR to a writable directory`
+        }
+      }
+      const byReason = Object.entries(count.counts).filter(([, n]) => n > 0)
+      const before = count.before ? `; ${count.before}` : ''
+      if (byReason.length === 0) return { status: 'pass', detail: `no lines discarded ${count.covers}${before}${unkept}` }
+      const detail = byReason.map(([reason, n]) => `${n} lines discarded for ${reason}`).join('; ')
+      const fixes = byReason.map(([reason]) => `${reason}: ${DISCARD_FIXES[reason] ?? 'see Loki\'s limits_config'}`).join('; ')
+      return { status: 'fail', detail: `${detail} ${count.covers} — those lines are lost${before}${unkept}`, hint: `${fixes} ${see('rejected-lines')}` }
+    },
+  }
 }
 
 function components(list: AlloyComponent[], name: string): AlloyComponent[] {
   return list.filter((component) => component.name === name)
 }
-
-/**
- * Alloy's counters add up since it started, so a failure an hour ago looks
- * like one now. Two readings this far apart tell what is happening now.
- */
-export const LIVE_WINDOW_MS = 3000
 
 function total(samples: Sample[], name: string, keep: (labels: Record<string, string>) => boolean = () => true): number {
   return samples.filter((s) => s.name === name && keep(s.labels)).reduce((sum, s) => sum + s.value, 0)
@@ -346,24 +431,27 @@ function alloyConfigCheck(path: string, policy: LabelPolicy): Check {
         throw new UsageError(`cannot read the Alloy config ${path}`, 'check the path given to --alloy-config')
       }
       const code = text.replace(/\/\/.*$/gm, '')
-      const problems: string[] = []
-      for (const match of code.matchAll(/target_label\s*=\s*"([^"]+)"/g)) {
-        if (policy.forbiddenLabels.includes(match[1]) || !policy.allowedLabels.includes(match[1])) problems.push(`a relabel rule sets the label ${match[1]}`)
+      const created = [
+        ...[...code.matchAll(/target_label\s*=\s*"([^"]+)"/g)].map((match) => ({ name: match[1], problem: `a relabel rule sets the label ${match[1]}` })),
+        ...[...code.matchAll(/stage\.labels\s*\{([^}]*)\}/g)].flatMap((block) =>
+          [...block[1].matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*=/g)].filter((field) => field[1] !== 'values').map((field) => ({ name: field[1], problem: `stage.labels turns ${field[1]} into a label` })),
+        ),
+      ]
+      // Alloy drops __ labels (its temporary ones) before it pushes: they never become Loki labels.
+      const violations = created.filter(({ name }) => !name.startsWith(RESERVED_PREFIX)).flatMap(({ name, problem }) => {
+        const violation = policyViolation({ name }, policy)
+        return violation ? [{ violation, problem }] : []
+      })
+      const problems = violations.map((v) => v.problem)
+      const hints = violations.length > 0 ? [violationHint(violations.map((v) => v.violation))] : []
+      if (/__meta_docker_container_(id|name)"[^}]*target_label/s.test(code)) {
+        problems.push('container ids or names become labels (new values at every deploy)')
+        hints.push(`take service from __meta_docker_container_label_com_docker_compose_service instead ${see('high-cardinality-labels')}`)
       }
-      for (const block of code.matchAll(/stage\.labels\s*\{([^}]*)\}/g)) {
-        for (const field of block[1].matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*=/g)) {
-          if (field[1] !== 'values') problems.push(`stage.labels turns ${field[1]} into a label`)
-        }
-      }
-      if (/__meta_docker_container_(id|name)"[^}]*target_label/s.test(code)) problems.push('container ids or names become labels (new values at every deploy)')
       const notes: string[] = []
       if (/stage\.docker\s*\{/.test(code)) notes.push('stage.docker after loki.source.docker rewrites lines: remove it')
       if (problems.length > 0) {
-        return {
-          status: 'fail',
-          detail: `${problems.join('; ')} — per-request values as labels create a stream per value`,
-          hint: `remove those rules; keep ${policy.forbiddenLabels.join(', ')} in the JSON line ${see('high-cardinality-labels')}`,
-        }
+        return { status: 'fail', detail: `${problems.join('; ')} — per-request values as labels create a stream per value`, hint: hints.join('; ') }
       }
       return notes.length > 0
         ? { status: 'warn', detail: notes.join('; '), hint: `see the comments in stack/alloy-config.alloy ${see('alloy-config')}` }

@@ -3,6 +3,7 @@ import { componentField, dockerTargets, type AlloyClient } from './alloy-client.
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
 import { fetchLogPages, type LogEntry } from './log-query.ts'
+import { judgeLabels, labelPolicyOutcome } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
 import { streamSelector } from './logql.ts'
 import { findTrace } from './trace.ts'
@@ -144,10 +145,8 @@ export function smokeChecks(context: SmokeContext): Check[] {
   ]
 }
 
-/** Loki 3's automatic label; explained, never counted against the policy. */
-const SERVICE_NAME = 'service_name'
-
-export async function checkLabelPolicy(
+/** The labels of the app's streams against the policy, through Loki's labels API (it lists index labels only). */
+async function checkLabelPolicy(
   loki: LokiClient,
   policy: LabelPolicy,
   selector: string,
@@ -155,30 +154,12 @@ export async function checkLabelPolicy(
 ): Promise<CheckOutcome> {
   const names = await loki.labels({ ...range, query: selector })
   if (names.length === 0) return { status: 'skip', detail: `no streams match ${selector} in the window, so no labels to check` }
-  const counts = new Map<string, number>()
-  await Promise.all(names.map(async (name) => counts.set(name, (await loki.labelValues(name, { ...range, query: selector })).length)))
-  const problems: string[] = []
-  for (const name of names) {
-    const values = counts.get(name) ?? 0
-    if (policy.forbiddenLabels.includes(name)) problems.push(`${name} is a label with ${values} values (it must stay a JSON field)`)
-    else if (name !== SERVICE_NAME && !policy.allowedLabels.includes(name)) problems.push(`${name} is not an allowed label (${values} values)`)
-    else if (values > policy.maxValuesPerLabel) problems.push(`${name} has ${values} values, above the limit of ${policy.maxValuesPerLabel}`)
+  const uses = await Promise.all(names.map(async (name) => ({ name, values: (await loki.labelValues(name, { ...range, query: selector })).length })))
+  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), selector)
+  if (outcome.status === 'pass' && !names.includes('env')) {
+    return { status: 'warn', detail: `no env label; ${outcome.detail}`, hint: 'set APP_ENV for Alloy (compose environment), or env disappears from every stream' }
   }
-  const notes = names.includes(SERVICE_NAME)
-    ? `; service_name is added by Loki 3 itself (limits_config.discover_service_name), informational`
-    : ''
-  if (problems.length > 0) {
-    return {
-      status: 'fail',
-      detail: `${problems.join('; ')}${notes}`,
-      hint: 'remove the relabel rule that creates it in the Alloy config; query such fields with | json instead',
-    }
-  }
-  const summary = names.filter((n) => n !== SERVICE_NAME).map((n) => `${n} (${counts.get(n)})`).join(', ')
-  if (!names.includes('env')) {
-    return { status: 'warn', detail: `labels ${summary}: no env label${notes}`, hint: 'set APP_ENV for Alloy (compose environment), or env disappears from every stream' }
-  }
-  return { status: 'pass', detail: `labels ${summary}${notes}` }
+  return outcome
 }
 
 export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcome> {

@@ -13,6 +13,13 @@ import { testLoki } from '../support/env.ts'
 import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
 
 const shared = testLoki()
+
+/** How many values __stream_shard__ has in Loki's own series API: how many shards Loki cut. */
+async function streamShards(addr: string): Promise<number> {
+  const response = await fetch(`${addr}/loki/api/v1/series?${new URLSearchParams({ 'match[]': '{app="cogni-template"}', since: '2h' })}`)
+  const series = ((await response.json()) as { data: Record<string, string>[] }).data
+  return new Set(series.map((labels) => labels.__stream_shard__).filter((shard) => shard !== undefined)).size
+}
 const CHECK_IDS = ['loki-ready', 'logs-ingested', 'service-logs-json', 'error-filter', 'reqid-trace', 'label-policy', 'alloy-targets']
 
 interface SmokeDocument {
@@ -44,6 +51,21 @@ describe('obs smoke against the loaded test Loki', () => {
     assert.deepEqual(suite.testcase.map((c) => c['@_name'].split(':')[0]), CHECK_IDS)
     assert.equal(suite['@_failures'], '0')
     assert.ok(suite.testcase.at(-1)?.skipped !== undefined)
+  })
+
+  test("Loki's own labels pass label-policy as information: service_name, and on the stock Loki the __stream_shard__ its load caused", async () => {
+    const result = await runObs(['smoke', '--since', '1h', '--no-alloy', '--json'], { env: { LOKI_ADDR: shared.addr } })
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    const policy = (JSON.parse(result.stdout) as SmokeDocument).checks.find((c) => c.id === 'label-policy')
+    assert.equal(policy?.status, 'pass', policy?.detail)
+    assert.match(policy?.detail ?? '', /^\{app="cogni-template"\}: labels app \(1 value\), env \(1 value\), service \(3 values\), stream \(2 values\)/)
+    if (shared.config === 'stock') {
+      assert.ok((await streamShards(shared.addr)) > 0, 'the global setup\'s load made the stock Loki shard streams')
+      assert.match(policy?.detail ?? '', /__stream_shard__ \(\d+ values\) is Loki's own, added by stream sharding/)
+      assert.match(policy?.detail ?? '', /service_name \(3 values\) is Loki's own/)
+    } else {
+      assert.doesNotMatch(policy?.detail ?? '', /Loki's own/)
+    }
   })
 
   test('the checklist names each check with its status', async () => {
@@ -123,7 +145,8 @@ describe('obs smoke and trace on scenario Lokis', () => {
     assert.equal(result.code, 1)
     const policy = (JSON.parse(result.stdout) as SmokeDocument).checks.find((c) => c.id === 'label-policy')
     assert.equal(policy?.status, 'fail')
-    assert.match(policy?.detail ?? '', /reqId is a label with 23 values/)
+    assert.match(policy?.detail ?? '', /reqId \(23 values\) is a label; it must stay a JSON field/)
+    assert.match(policy?.hint ?? '', /remove the relabel rule .* creates reqId/)
   })
 
   test('hostile request ids neither break nor widen the trace query', async () => {
