@@ -4,6 +4,8 @@ import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type
 import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
 import { nowNanos, type Nanos } from './time.ts'
 
+const NS_PER_SECOND = 1_000_000_000n
+
 export interface TailOptions {
   query: string
   /** Where the first connection starts: now − --since. */
@@ -11,10 +13,21 @@ export interface TailOptions {
   /** Lines of history on the first connection. */
   limit: number
   delayForSeconds: number
+  /**
+   * How long after its own timestamp a line may reach Loki (a shipper's
+   * backlog, clock skew between hosts) and still be printed: --poll asks this
+   * much again every round, a reconnect catches up from this much before the
+   * newest printed line.
+   */
+  lookBackNs: Nanos
   signal: AbortSignal
   onEntries: (entries: LogEntry[]) => Promise<void>
   onDropped?: (count: number) => void
   onReconnect?: (reason: string, attempt: number, delayMs: number) => void
+  /** A line reached Loki about this long after its timestamp, at or past the look-back. */
+  onLate?: (latenessNs: Nanos) => void
+  /** --poll: Loki holds this many lines in (fromNs, toNs] that reached it past the look-back and were not printed. */
+  onMissed?: (count: number, fromNs: Nanos, toNs: Nanos) => void
 }
 
 export interface TailStats {
@@ -23,20 +36,35 @@ export interface TailStats {
   dropped: number
 }
 
-/** How far back a resumed tail looks again, for lines that reached Loki late. */
-export const RESUME_OVERLAP_NS = 10_000_000_000n
+/** The look-back when none is given: a shipper retrying through a short Loki outage. */
+export const DEFAULT_LOOK_BACK = '1m'
+
+/**
+ * A WebSocket that carries no frame for this long is dead: Loki pings every
+ * second, so five missed pings mean a frozen connection or proxy, not a
+ * quiet query.
+ */
+export const TAIL_SILENCE_MS = 5000
+
+/** How long a closing WebSocket may wait for Loki's close frame before its socket is cut. */
+const CLOSE_GRACE_MS = 1000
 
 /**
  * What a tail has printed: the newest timestamp, and the lines of the last
- * RESUME_OVERLAP_NS before it. A resumed tail starts that much before the
- * newest printed line, so nothing is skipped (not even a line that reached Loki
+ * look-back before it. A resumed tail starts that much before the newest
+ * printed line, so nothing is skipped (not even a line that reached Loki
  * late, from another stream), and this drops what was printed already, so
  * nothing repeats. Entries are told apart by entryIdentity.
  */
 export class ResumePoint {
   lastTs?: string
   private readonly printed = new Map<string, bigint>()
+  private readonly lookBackNs: Nanos
   private sincePrune = 0
+
+  constructor(lookBackNs: Nanos) {
+    this.lookBackNs = lookBackNs
+  }
 
   /** Keeps the entries not printed before. */
   accept(entries: LogEntry[]): LogEntry[] {
@@ -55,12 +83,12 @@ export class ResumePoint {
 
   /** Where a resumed tail starts. */
   resumeFrom(fallback: Nanos): Nanos {
-    return this.lastTs === undefined ? fallback : BigInt(this.lastTs) - RESUME_OVERLAP_NS
+    return this.lastTs === undefined ? fallback : BigInt(this.lastTs) - this.lookBackNs
   }
 
   private prune(): void {
     this.sincePrune = 0
-    const horizon = BigInt(this.lastTs ?? '0') - RESUME_OVERLAP_NS
+    const horizon = BigInt(this.lastTs ?? '0') - this.lookBackNs
     for (const [key, ts] of this.printed) if (ts < horizon) this.printed.delete(key)
   }
 }
@@ -98,13 +126,23 @@ interface TailMessage {
 export async function tailWebSocket(client: LokiClient, options: TailOptions): Promise<TailStats> {
   await checkTailQuery(client, options.query)
   const stats: TailStats = { lines: 0, reconnects: 0, dropped: 0 }
-  const resume = new ResumePoint()
+  const resume = new ResumePoint(options.lookBackNs)
   const streams = new StreamCache()
+  const delayNs = BigInt(options.delayForSeconds) * NS_PER_SECOND
   const emit = async (entries: LogEntry[]) => {
     const fresh = resume.accept(entries.sort(forwardOrder))
     if (fresh.length === 0) return
     stats.lines += fresh.length
     await options.onEntries(fresh)
+  }
+  // Loki's tail sends a line when it is ingested, whatever its timestamp: a
+  // line older than the look-back is printed now, but one like it arriving
+  // while obs is reconnecting would be missed, and the user should know.
+  const watchLateness = (entries: LogEntry[]) => {
+    if (entries.length === 0) return
+    const oldest = entries.reduce((min, entry) => (compareTs(entry.ts, min) < 0 ? entry.ts : min), entries[0].ts)
+    const lateness = nowNanos() - delayNs - BigInt(oldest)
+    if (lateness > options.lookBackNs) options.onLate?.(lateness)
   }
   let failures = 0
   let everOpened = false
@@ -126,7 +164,11 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
         limit = MAX_PAGE
       }
       const outcome = await openTail(client, { ...options, start, limit }, async (message) => {
-        if (message.streams) await emit(streamEntries(message.streams, streams))
+        if (message.streams) {
+          const entries = streamEntries(message.streams, streams)
+          watchLateness(entries)
+          await emit(entries)
+        }
         if (message.dropped_entries?.length) {
           stats.dropped += message.dropped_entries.length
           options.onDropped?.(message.dropped_entries.length)
@@ -171,40 +213,91 @@ async function checkTailQuery(client: LokiClient, query: string): Promise<void> 
   await client.queryRange({ query, start: now - 1_000_000_000n, end: now, limit: 1, direction: 'backward' })
 }
 
-function openTail(
-  client: LokiClient,
-  options: TailOptions,
-  onMessage: (message: TailMessage) => Promise<void>,
-): Promise<{ opened: boolean; openedAt: Nanos; code: number; reason: string }> {
+interface TailOutcome {
+  opened: boolean
+  openedAt: Nanos
+  code: number
+  reason: string
+}
+
+/**
+ * One WebSocket tail, until it closes. It has a connection of its own, so
+ * that a dead one can be cut: the handshake must finish within --timeout, an
+ * open socket must carry a frame (Loki's pings included) every
+ * TAIL_SILENCE_MS, and a close asked by Ctrl-C waits CLOSE_GRACE_MS for
+ * Loki's close frame. Whichever is missed, the socket is destroyed and the
+ * outcome says why.
+ */
+async function openTail(client: LokiClient, options: TailOptions, onMessage: (message: TailMessage) => Promise<void>): Promise<TailOutcome> {
   const url = new URL(`${client.address}/loki/api/v1/tail`)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
   url.searchParams.set('query', options.query)
   url.searchParams.set('limit', String(options.limit))
   url.searchParams.set('start', options.start.toString())
   url.searchParams.set('delay_for', String(options.delayForSeconds))
-  return import('undici').then(({ WebSocket }) => new Promise((resolve) => {
+  const [{ Agent, WebSocket, buildConnector }, channels] = await Promise.all([import('undici'), import('node:diagnostics_channel')])
+  const { tls, timeoutMs } = client.http.settings
+  // Once upgraded, the socket belongs to the WebSocket, not to the pool: the
+  // connector keeps hold of it so that a dead connection can be cut.
+  const connector = buildConnector(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } : {})
+  let rawSocket: { destroy(): void } | undefined
+  const dispatcher = new Agent({
+    connections: 1,
+    connect: (connectOptions, callback) =>
+      connector(connectOptions, (error, socket) => {
+        if (socket) rawSocket = socket
+        if (error) callback(error, null)
+        else callback(null, socket!)
+      }),
+  })
+  return new Promise((resolve) => {
     // Categorized like the range queries of the catch-up, so an entry from
     // either has the same stream labels (without it Loki merges structured
     // metadata such as detected_level into the stream).
-    const socket = new WebSocket(url, { headers: { ...client.http.settings.headers, ...CATEGORIZE_LABELS }, dispatcher: client.http.dispatcher })
+    const socket = new WebSocket(url, { headers: { ...client.http.settings.headers, ...CATEGORIZE_LABELS }, dispatcher })
     let opened = false
     let openedAt = 0n
+    let cutReason: string | undefined
+    let lastFrame = Date.now()
     // Messages are handled one at a time, in order, even when printing waits for stdout.
     let queue = Promise.resolve()
-    const abort = () => socket.close(1000, 'obs tail stopped')
+    const cut = (reason: string) => {
+      cutReason ??= reason
+      rawSocket?.destroy()
+      void dispatcher.destroy()
+    }
+    // undici answers pings itself and reports them only on this channel.
+    const onPing = (message: unknown) => {
+      if ((message as { websocket?: unknown }).websocket === socket) lastFrame = Date.now()
+    }
+    channels.subscribe('undici:websocket:ping', onPing)
+    const watchdog = setInterval(() => {
+      const silentMs = Date.now() - lastFrame
+      if (!opened && silentMs > timeoutMs) cut(`no WebSocket handshake within the ${timeoutMs / 1000}s timeout`)
+      else if (opened && silentMs > TAIL_SILENCE_MS) cut(`no frame from Loki for ${TAIL_SILENCE_MS / 1000}s (it pings every second): the connection is dead`)
+    }, 250)
+    const abort = () => {
+      socket.close(1000, 'obs tail stopped')
+      setTimeout(() => cut('stopped'), CLOSE_GRACE_MS).unref()
+    }
     options.signal.addEventListener('abort', abort, { once: true })
     socket.addEventListener('open', () => {
       opened = true
-      openedAt = nowNanos() - BigInt(options.delayForSeconds) * 1_000_000_000n - RESUME_OVERLAP_NS
+      lastFrame = Date.now()
+      openedAt = nowNanos() - BigInt(options.delayForSeconds) * NS_PER_SECOND - options.lookBackNs
     })
     socket.addEventListener('message', (event) => {
+      lastFrame = Date.now()
       queue = queue.then(() => onMessage(JSON.parse(String(event.data)) as TailMessage)).catch(() => socket.close(1000))
     })
     socket.addEventListener('close', (event) => {
+      clearInterval(watchdog)
+      channels.unsubscribe('undici:websocket:ping', onPing)
       options.signal.removeEventListener('abort', abort)
-      void queue.then(() => resolve({ opened, openedAt, code: event.code, reason: event.reason }))
+      void dispatcher.destroy()
+      void queue.then(() => resolve({ opened, openedAt, code: event.code, reason: cutReason ?? event.reason }))
     })
-  }))
+  })
 }
 
 /**
@@ -214,35 +307,52 @@ function openTail(
  */
 export async function tailPoll(client: LokiClient, options: TailOptions & { intervalMs: number }): Promise<TailStats> {
   const stats: TailStats = { lines: 0, reconnects: 0, dropped: 0 }
-  const resume = new ResumePoint()
-  const delayNs = BigInt(options.delayForSeconds) * 1_000_000_000n
+  const resume = new ResumePoint(options.lookBackNs)
+  const delayNs = BigInt(options.delayForSeconds) * NS_PER_SECOND
   let from = nowNanos() - delayNs
   // History first: the newest --limit lines since --since, oldest first.
   const history: LogEntry[] = []
   for await (const page of fetchLogPages(client, { query: options.query, start: options.start, end: from, direction: 'backward', limit: options.limit, batch: MAX_PAGE })) {
     history.push(...page)
   }
-  const emit = async (entries: LogEntry[]) => {
+  const emitFresh = async (entries: LogEntry[]): Promise<LogEntry[]> => {
     const fresh = resume.accept(entries)
     stats.lines += fresh.length
     if (fresh.length > 0) await options.onEntries(fresh)
+    return fresh
   }
-  await emit(history.reverse())
+  const warnLate = (fresh: LogEntry[], settled: Nanos) => {
+    let oldest: Nanos | undefined
+    for (const entry of fresh) {
+      const ts = BigInt(entry.ts)
+      if (ts < settled && (oldest === undefined || ts < oldest)) oldest = ts
+    }
+    if (oldest !== undefined && settled - oldest >= options.lookBackNs / 2n) options.onLate?.(nowNanos() - delayNs - oldest)
+  }
+  await emitFresh(history.reverse())
+  const audit = new LateLineAudit(client, options.query, options.lookBackNs, from)
   let live = false
   while (!options.signal.aborted) {
     await sleep(options.intervalMs, options.signal)
     if (options.signal.aborted) break
     const until = nowNanos() - delayNs
-    // Look back a little for lines that reached Loki late; the resume point
-    // drops what was printed already (also after a failed round).
-    const start = live ? from - RESUME_OVERLAP_NS : from
+    // Ask the look-back again for lines that reached Loki late; the resume
+    // point drops what was printed already (also after a failed round).
+    const start = live ? from - options.lookBackNs : from
     if (until <= start) continue
     try {
       for await (const page of fetchLogPages(client, { query: options.query, start, end: until, direction: 'forward', limit: 0, batch: MAX_PAGE })) {
-        await emit(page)
+        // A line first seen now but older than the last round's end reached
+        // Loki that late; past half the look-back, later ones are likely missed.
+        const settled = live ? from : undefined
+        const fresh = await emitFresh(page)
+        audit.record(fresh)
+        if (settled !== undefined) warnLate(fresh, settled)
       }
       from = until
       live = true
+      const missed = await audit.due(until - options.lookBackNs)
+      if (missed) options.onMissed?.(missed.count, missed.fromNs, missed.toNs)
     } catch (error) {
       if (!(error instanceof UnreachableError)) throw error
       stats.reconnects++
@@ -250,6 +360,63 @@ export async function tailPoll(client: LokiClient, options: TailOptions & { inte
     }
   }
   return stats
+}
+
+/** How often --poll counts with Loki what it may have missed, and how far back. */
+const AUDIT_EVERY_MS = 10_000
+const AUDIT_LOOK_BACKS = 10n
+const AUDIT_MAX_SPAN_NS = 3_600_000_000_000n
+
+/**
+ * --poll asks each stretch of time again for one look-back, then never: a line
+ * that reaches Loki later than that is not printed. So that the loss is never
+ * silent, the audit keeps when each printed line was stamped and, every
+ * AUDIT_EVERY_MS, has Loki count the lines of the settled stretch behind the
+ * look-back (ten look-backs long, at most an hour, since the tail began); more
+ * there than were printed means lines arrived too late. Timestamps are kept as
+ * float milliseconds: 8 bytes a line, for the span audited.
+ */
+class LateLineAudit {
+  private printedMs: number[] = []
+  private lastAudit = Date.now()
+  private reported = 0
+  private readonly client: LokiClient
+  private readonly query: string
+  private readonly lookBackNs: Nanos
+  private readonly followedFrom: Nanos
+
+  constructor(client: LokiClient, query: string, lookBackNs: Nanos, followedFrom: Nanos) {
+    this.client = client
+    this.query = query
+    this.lookBackNs = lookBackNs
+    this.followedFrom = followedFrom
+  }
+
+  record(entries: LogEntry[]): void {
+    for (const entry of entries) this.printedMs.push(Number(BigInt(entry.ts) / 1000n) / 1000)
+  }
+
+  async due(settled: Nanos): Promise<{ count: number; fromNs: Nanos; toNs: Nanos } | undefined> {
+    if (Date.now() - this.lastAudit < AUDIT_EVERY_MS) return undefined
+    this.lastAudit = Date.now()
+    // Half a millisecond past a whole one: lines stamped on whole milliseconds never sit on the edge.
+    const to = (settled / 1_000_000n) * 1_000_000n + 500_000n
+    let span = this.lookBackNs * AUDIT_LOOK_BACKS
+    if (span > AUDIT_MAX_SPAN_NS) span = AUDIT_MAX_SPAN_NS
+    const from = to - span > this.followedFrom ? to - span : this.followedFrom
+    if (to - from < 1_000_000n) return undefined
+    const fromMs = Number(from / 1000n) / 1000
+    const toMs = Number(to / 1000n) / 1000
+    this.printedMs = this.printedMs.filter((ms) => ms > fromMs)
+    let printed = 0
+    for (const ms of this.printedMs) if (ms <= toMs) printed++
+    const data = await this.client.queryInstant({ query: `sum(count_over_time(${this.query} [${(to - from) / 1_000_000n}ms]))`, time: to })
+    const stored = data.resultType === 'vector' && data.result.length > 0 ? Number(data.result[0].value?.[1] ?? 0) : 0
+    const missing = stored - printed
+    if (missing <= this.reported) return undefined
+    this.reported = missing
+    return { count: missing, fromNs: from, toNs: to }
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
