@@ -1,7 +1,7 @@
 import { UnreachableError } from './errors.ts'
 import { oneLine } from './http.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
-import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
+import { CATEGORIZE_LABELS, lokiTime, type LokiClient, type StreamResult } from './loki-client.ts'
 import { nowNanos, type Nanos } from './time.ts'
 
 const NS_PER_SECOND = 1_000_000_000n
@@ -233,7 +233,7 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
   url.searchParams.set('query', options.query)
   url.searchParams.set('limit', String(options.limit))
-  url.searchParams.set('start', options.start.toString())
+  url.searchParams.set('start', lokiTime(options.start))
   url.searchParams.set('delay_for', String(options.delayForSeconds))
   const [{ Agent, WebSocket, buildConnector }, channels] = await Promise.all([import('undici'), import('node:diagnostics_channel')])
   const { tls, timeoutMs } = client.http.settings
