@@ -14,11 +14,49 @@ if (major < 22) {
     process.stderr.write(`error: obs needs Node.js 22 or newer, this is ${process.version}; run npm ci in the obs checkout to install one\n`)
     process.exit(2)
   }
-  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
-  // Signals sent to this launcher (kill, timeout, a supervisor) belong to obs.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)))
+  // obs runs in a session of its own: a terminal's Ctrl-C reaches this
+  // launcher's whole process group, and obs must see it once, from here, or a
+  // second SIGINT cuts short the shutdown that the first one began (the
+  // tail's summary). Ctrl-Z then stops obs and this launcher together.
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    detached: process.platform !== 'win32',
+    env: { ...process.env, OBS_LAUNCHER_PID: String(process.pid) },
+  })
+  child.on('error', (error) => {
+    process.stderr.write(`error: cannot start the bundled Node.js ${bundled}: ${error.message}; run npm ci in the obs checkout\n`)
+    process.exit(2)
+  })
+  const { constants } = await import('node:os')
+  const forwarded = new Set()
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGWINCH', 'SIGCONT']) {
+    process.on(signal, () => {
+      forwarded.add(signal)
+      child.kill(signal)
+    })
+  }
+  process.on('SIGTSTP', () => {
+    // Outside the terminal's session obs ignores SIGTSTP: stop it for sure.
+    child.kill('SIGSTOP')
+    process.kill(process.pid, 'SIGSTOP')
+  })
+  child.on('exit', (code, signal) => {
+    if (signal === null) process.exit(code)
+    // A signal nobody here sent is news: the out-of-memory killer sends SIGKILL without a word.
+    if (!forwarded.has(signal)) {
+      process.stderr.write(`error: obs was killed by ${signal}${signal === 'SIGKILL' ? '; if nobody sent it, the out-of-memory killer did (see dmesg)' : ''}\n`)
+    }
+    process.exit(128 + constants.signals[signal])
+  })
   await new Promise(() => {})
+}
+
+// Started by the launcher above in a session of its own, obs would outlive a
+// launcher killed without a chance to pass the signal on: end with it.
+const launcher = Number(process.env.OBS_LAUNCHER_PID)
+if (launcher) {
+  delete process.env.OBS_LAUNCHER_PID
+  setInterval(() => process.ppid !== launcher && process.kill(process.pid, 'SIGTERM'), 1000).unref()
 }
 
 // obs is typed during incidents: answer --version without loading the CLI

@@ -3,7 +3,7 @@ import { ObsCommand } from '../lib/command.ts'
 import { ExitCode } from '../lib/errors.ts'
 import { jsonFlag } from '../lib/flags.ts'
 import { waitForReady } from '../lib/ready.ts'
-import { durationToMs, parseDuration } from '../lib/time.ts'
+import { parseDurationMs, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Ready extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
@@ -17,15 +17,15 @@ export default class Ready extends ObsCommand {
   ]
 
   static override flags = {
-    wait: Flags.string({ description: 'keep polling this long until ready, e.g. 30s, 2m' }),
-    interval: Flags.string({ description: 'pause between polls with --wait (default: 1s)' }),
+    wait: Flags.string({ description: `keep polling this long until ready, ${TIMER_BOUNDS.wait.min} to ${TIMER_BOUNDS.wait.max}, e.g. 30s, 2m` }),
+    interval: Flags.string({ description: `pause between polls with --wait, ${TIMER_BOUNDS.interval.min} to ${TIMER_BOUNDS.interval.max} (default: 1s)` }),
     json: jsonFlag,
   }
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Ready)
-    const waitMs = flags.wait ? durationToMs(parseDuration(flags.wait, '--wait')) : 0
-    const intervalMs = durationToMs(parseDuration(flags.interval ?? '1s', '--interval'))
+    const waitMs = flags.wait ? parseDurationMs(flags.wait, '--wait', TIMER_BOUNDS.wait) : 0
+    const intervalMs = parseDurationMs(flags.interval ?? '1s', '--interval', TIMER_BOUNDS.interval)
     const client = await this.lokiClient(flags)
     const chalk = this.stderrChalk
     const outcome = await waitForReady(client, {

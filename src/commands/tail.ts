@@ -5,7 +5,7 @@ import { outputFlag } from '../lib/flags.ts'
 import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
 import { defaultOutputMode, EntryPrinter, type OutputMode } from '../lib/output.ts'
 import { DEFAULT_LOOK_BACK, tailPoll, tailWebSocket } from '../lib/tail.ts'
-import { durationToMs, formatNanos, humanDuration, nowNanos, parseDuration } from '../lib/time.ts'
+import { formatNanos, humanDuration, nowNanos, parseDuration, parseDurationMs, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Tail extends ObsCommand {
   static override usage = '<%= command.id %> LOGQL [FLAGS]'
@@ -36,10 +36,12 @@ export default class Tail extends ObsCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Tail)
     if (checkLogQL(args.logql) !== 'log') throw new UsageError('tail follows log queries only', 'drop the metric function, or use obs query-range')
-    const since = parseDuration(flags.since ?? '1h', '--since')
-    const intervalMs = durationToMs(parseDuration(flags.interval ?? '1s', '--interval'))
+    const start = startBefore(nowNanos(), flags.since ?? '1h')
+    const intervalMs = parseDurationMs(flags.interval ?? '1s', '--interval', TIMER_BOUNDS.interval)
     const lookBack = flags['look-back'] ?? DEFAULT_LOOK_BACK
     const lookBackNs = parseDuration(lookBack, '--look-back')
+    // The look-back is asked again every round and kept in memory: an hour is plenty for a backlog.
+    if (lookBackNs > parseDuration('1h')) throw new UsageError(`invalid --look-back "${lookBack}": at most 1h`, 'use obs query-range for older lines')
     const mode = (flags.output ?? defaultOutputMode(process.stdout)) as OutputMode
     const client = await this.lokiClient(flags)
     const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: pinnedLabels(args.logql) })
@@ -65,7 +67,7 @@ export default class Tail extends ObsCommand {
       )
     const options = {
       query: args.logql,
-      start: nowNanos() - since,
+      start,
       limit: flags.limit ?? 100,
       delayForSeconds: flags['delay-for'] ?? 0,
       lookBackNs,

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from './errors.ts'
-import type { HttpSettings, TlsFiles } from './http.ts'
-import { durationToMs, parseDuration, shown } from './time.ts'
+import { maskUrl, SECRET_HEADER, type HttpSettings, type TlsFiles } from './http.ts'
+import { parseDurationMs, shown, TIMER_BOUNDS } from './time.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
 export interface LabelPolicy {
@@ -93,26 +93,81 @@ const DEFAULTS = {
   retries: 3,
 }
 
-/** A request running longer than a day is a mistake; timers cannot go much past 24 days anyway. */
-const MAX_TIMEOUT_MS = 86_400_000
-
 const CONFIG_NAMES = ['obs.config.yaml', 'obs.config.yml', 'obs.config.json']
 
-/** Finds the config file: the working directory or a parent, then the XDG config dir. */
-export function findConfigFile(cwd: string, env: NodeJS.ProcessEnv): string | undefined {
+/** A config file obs trusts, read through the descriptor it was checked on, so it cannot be swapped in between. */
+export interface FoundConfig {
+  path: string
+  text: string
+  /** Permission bits, to warn when secrets in it are readable by others. */
+  mode: number
+}
+
+export interface ConfigSearch {
+  found?: FoundConfig
+  /** One line per config file passed over, naming it and why. */
+  warnings: string[]
+}
+
+/**
+ * Finds the config file: the working directory and its parents up to the
+ * user's home or the repository root (a directory holding .git), then the XDG
+ * config dir. A file someone else could have written is passed over: a
+ * planted obs.config.yaml in a shared parent would otherwise choose where the
+ * user's credentials go.
+ */
+export function findConfigFile(cwd: string, env: NodeJS.ProcessEnv): ConfigSearch {
+  const warnings: string[] = []
+  const home = realPath(env.HOME || homedir())
+  const candidates: string[] = []
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
-    for (const name of CONFIG_NAMES) {
-      const candidate = join(dir, name)
-      if (existsSync(candidate)) return candidate
-    }
-    if (dirname(dir) === dir) break
+    candidates.push(...CONFIG_NAMES.map((name) => join(dir, name)))
+    if (dir === home || existsSync(join(dir, '.git')) || dirname(dir) === dir) break
   }
   const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config')
-  for (const name of ['config.yaml', 'config.yml', 'config.json']) {
-    const candidate = join(xdg, 'obs', name)
-    if (existsSync(candidate)) return candidate
+  candidates.push(...['config.yaml', 'config.yml', 'config.json'].map((name) => join(xdg, 'obs', name)))
+  for (const path of candidates) {
+    const outcome = readTrusted(path)
+    if (typeof outcome === 'string') warnings.push(`ignoring the config file ${path}: ${outcome}`)
+    else if (outcome) return { found: outcome, warnings }
   }
-  return undefined
+  return { warnings }
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return resolve(path)
+  }
+}
+
+/** Windows has no owners or mode bits to check. */
+const POSIX_PERMISSIONS = process.platform !== 'win32'
+
+/** The file if it exists and is trusted; why not, if it exists and is not. */
+function readTrusted(path: string): FoundConfig | string | undefined {
+  let fd: number
+  try {
+    // Non-blocking, so that a FIFO planted under a config file's name cannot hang obs.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    return code === 'EACCES' ? 'it is not readable (permission denied)' : `it cannot be read (${code})`
+  }
+  try {
+    const stats = fstatSync(fd)
+    if (!stats.isFile()) return 'it is not a regular file'
+    if (POSIX_PERMISSIONS) {
+      if (stats.uid !== process.getuid!() && stats.uid !== 0) return `it is owned by another user (uid ${stats.uid}); obs reads only config files owned by you or root`
+      const writers = [stats.mode & 0o020 && 'its group', stats.mode & 0o002 && 'others'].filter(Boolean)
+      if (writers.length > 0) return `it is writable by ${writers.join(' and ')}; run chmod go-w ${path} to use it`
+    }
+    return { path, text: readFileSync(fd, 'utf8'), mode: stats.mode }
+  } finally {
+    closeSync(fd)
+  }
 }
 
 const PROFILE_KEYS: Record<keyof Profile, 'string' | 'boolean' | 'number' | 'object'> = {
@@ -136,8 +191,10 @@ const PROFILE_KEYS: Record<keyof Profile, 'string' | 'boolean' | 'number' | 'obj
   policy: 'object',
 }
 
-async function readConfigFile(path: string): Promise<ConfigFile> {
-  const text = readFileSync(path, 'utf8')
+/** Aliases a config file may expand; a few are handy, a YAML "billion laughs" expands millions. */
+const MAX_YAML_ALIASES = 100
+
+async function readConfigFile({ path, text }: FoundConfig): Promise<ConfigFile> {
   let data: unknown
   if (path.endsWith('.json')) {
     try {
@@ -156,7 +213,12 @@ async function readConfigFile(path: string): Promise<ConfigFile> {
       const where = first.linePos ? ` at line ${first.linePos[0].line}, col ${first.linePos[0].col}` : ''
       throw new UsageError(`malformed config file ${path}${where}: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, 'fix the YAML or remove the file')
     }
-    data = doc.toJS()
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES })
+    } catch {
+      // The one failure left after parsing is the alias bound.
+      throw new UsageError(`malformed config file ${path}: its YAML aliases expand to more than ${MAX_YAML_ALIASES} nodes`, 'write the values out instead of through aliases')
+    }
   }
   return validateConfig(path, data ?? {})
 }
@@ -208,6 +270,12 @@ function validatePolicy(policy: Record<string, unknown>, bad: (what: string) => 
   }
 }
 
+function holdsSecret(config: ConfigFile): boolean {
+  return Object.values(config.profiles).some(
+    (profile) => profile.password !== undefined || profile.bearerToken !== undefined || Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)),
+  )
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -225,8 +293,12 @@ export interface ResolveOptions {
 /** Resolves every setting with the contract's precedence: flag > environment > profile > default. */
 export async function resolveSettings(options: ResolveOptions): Promise<Settings> {
   const { flags, env } = options
-  const configPath = findConfigFile(options.cwd, env)
-  const config = configPath ? await readConfigFile(configPath) : undefined
+  const { found, warnings } = findConfigFile(options.cwd, env)
+  const config = found ? await readConfigFile(found) : undefined
+  const configPath = config?.path
+  if (POSIX_PERMISSIONS && found && config && found.mode & 0o044 && holdsSecret(config)) {
+    warnings.push(`the config file ${found.path} holds a password or token and is readable by others; run chmod 600 ${found.path}`)
+  }
   const profileName = pick(flags.profile, env.OBS_PROFILE, config?.defaultProfile)
   let profile: Profile = {}
   if (profileName !== undefined) {
@@ -240,14 +312,10 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     profile = config.profiles[profileName]
   }
 
-  const warnings: string[] = []
   const addr = checkAddress(pick(flags.addr, env.LOKI_ADDR, profile.addr) ?? DEFAULTS.addr, '--addr')
   const alloyAddr = checkAddress(pick(flags['alloy-addr'], env.ALLOY_ADDR, profile.alloyAddr) ?? DEFAULTS.alloyAddr, '--alloy-addr')
   const timeout = pick(flags.timeout, env.OBS_TIMEOUT, profile.timeout) ?? DEFAULTS.timeout
-  const timeoutMs = durationToMs(parseDuration(timeout, '--timeout'))
-  if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new UsageError(`invalid --timeout "${shown(timeout)}": it must be between 1ms and 24h`, 'use a duration like 30s')
-  }
+  const timeoutMs = parseDurationMs(timeout, '--timeout', TIMER_BOUNDS.timeout)
   const retries = parseRetries(pick<number | string>(flags.retries, env.OBS_RETRIES, profile.retries) ?? DEFAULTS.retries)
 
   const headers: Record<string, string> = { 'user-agent': `obs/${options.version}` }
@@ -316,21 +384,21 @@ function pickBool(flag: boolean | undefined, env: string | undefined, profile: b
 
 function checkAddress(value: string, flag: string): string {
   // Never echo credentials that were put into the URL by mistake.
-  const shown = value.replace(/\/\/[^/@]*@/, '//…@')
+  const display = shown(maskUrl(value))
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new UsageError(`invalid ${flag} "${shown}": not a URL`, 'use a base URL like http://localhost:3100')
+    throw new UsageError(`invalid ${flag} "${display}": not a URL`, 'use a base URL like http://localhost:3100')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`invalid ${flag} "${url.protocol}//…": only http:// and https:// are supported`, 'use a base URL like http://localhost:3100')
+    throw new UsageError(`invalid ${flag} "${display}": only http:// and https:// are supported`, 'use a base URL like http://localhost:3100')
   }
   if (url.username || url.password) {
     throw new UsageError(`${flag} must not carry credentials`, 'use --username/--password or --bearer-token instead')
   }
   if (url.search || url.hash) {
-    throw new UsageError(`invalid ${flag} "${shown}": a base URL has no query or fragment`, 'use a base URL like http://localhost:3100')
+    throw new UsageError(`invalid ${flag} "${display}": a base URL has no query or fragment`, 'use a base URL like http://localhost:3100')
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }

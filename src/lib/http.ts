@@ -1,3 +1,5 @@
+import { pipeline, type Readable, type Transform } from 'node:stream'
+import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from 'node:zlib'
 import type { Agent as AgentType } from 'undici'
 import Agent from 'undici/lib/dispatcher/agent.js'
 import undiciRequest from 'undici/lib/api/api-request.js'
@@ -70,6 +72,26 @@ const NETWORK_ERROR_CODES = new Set([
   'UND_ERR_CLOSED',
   'UND_ERR_CONNECT_TIMEOUT',
 ])
+/**
+ * The most of one answer obs reads, decoded. Loki's answers are pages and
+ * lists far below this; past it a proxy is misbehaving or the query is too
+ * wide, and reading on would exhaust memory (a string holds at most 512 MB).
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+/** The content codings a server or proxy may apply, by their Content-Encoding names; undici's request() leaves them applied. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+  zstd: createZstdDecompress,
+}
+
+/** Paths whose cost the user's query decides, where "narrow the query" is the fix for a slow or huge answer. */
+const QUERY_PATH = /^\/loki\/api\/v1\/(query|query_range|labels?|series|index|patterns|detected_)/
+const NARROW_HINT = 'narrow the query (a shorter range or more label matchers)'
+
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 8_000
 const RETRY_AFTER_MAX_MS = 60_000
@@ -126,15 +148,16 @@ export class HttpClient {
         const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
         const status = response.statusCode
         const answered = (status >= 200 && status < 300) || options.answerStatuses?.includes(status)
+        const content = this.answerBody(response.body, response.headers['content-encoding'], path)
         if (answered && options.readBody) {
-          const parsed = await options.readBody(response.body)
+          const parsed = await options.readBody(content)
           this.debug(method, path, status, started)
           return { status, headers: response.headers, body: '', parsed }
         }
-        const body = await response.body.text()
+        const body = await readText(content)
         this.debug(method, path, status, started)
         if (answered) return { status, headers: response.headers, body }
-        failure = this.statusError(status, response.headers, body, path)
+        failure = this.statusError(status, response.headers, body, path, target)
         if (!RETRY_STATUSES.has(status)) throw failure
         delayMs = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt)
       } catch (error) {
@@ -169,12 +192,67 @@ export class HttpClient {
     return this.origin + this.prefix
   }
 
+  /** The flag that names this server's address, for hints. */
+  private get addressFlag(): string {
+    return this.settings.peer === 'Alloy' ? '--alloy-addr' : '--addr'
+  }
+
+  /**
+   * The body as the server meant it: its content codings undone (a proxy may
+   * compress without being asked), and cut off with a clear error past
+   * MAX_ANSWER_BYTES.
+   */
+  private async *answerBody(raw: Readable, encoding: string | string[] | undefined, path: string): AsyncGenerator<Uint8Array> {
+    const peer = this.settings.peer
+    const codings = String(encoding ?? '')
+      .split(',')
+      .map((coding) => coding.trim().toLowerCase())
+      .filter((coding) => coding !== '' && coding !== 'identity')
+    // A decoder passes on the error of the body it reads: that one is the connection's, for the caller to retry.
+    let connectionError: unknown
+    raw.once('error', (error) => (connectionError = error))
+    const unknown = codings.find((coding) => !Object.hasOwn(DECODERS, coding))
+    if (unknown !== undefined) {
+      raw.destroy()
+      throw new UnreachableError(`${peer}'s answer to ${path} is encoded as "${oneLine(unknown)}", which obs cannot decode`, `check any proxy between obs and ${peer}`)
+    }
+    // Codings are listed in the order they were applied.
+    let decoded: Readable = raw
+    for (const coding of codings.reverse()) decoded = pipeline(decoded, DECODERS[coding](), () => {})
+    let bytes = 0
+    try {
+      for await (const chunk of decoded) {
+        bytes += chunk.byteLength
+        if (bytes > MAX_ANSWER_BYTES) {
+          throw new UnreachableError(
+            `${peer}'s answer to ${path} is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB; obs stopped reading it`,
+            QUERY_PATH.test(path) ? NARROW_HINT : `check that ${this.addressFlag} points at ${peer}, not a proxy that answers otherwise`,
+          )
+        }
+        yield chunk
+      }
+    } catch (error) {
+      if (error instanceof ObsError || codings.length === 0 || error === connectionError) throw error
+      throw new UnreachableError(
+        `${peer}'s answer to ${path} is not valid ${codings.join(', ')} (${describeNetworkError(error)}): cut off or corrupt`,
+        `retry; if it persists, check any proxy between obs and ${peer}`,
+      )
+    }
+  }
+
   private debug(method: string, path: string, outcome: number | string, started: number): void {
     this.settings.debug?.(`${method} ${this.address}${path} -> ${outcome} in ${Math.round(performance.now() - started)}ms`)
   }
 
-  private statusError(status: number, headers: IncomingHttpHeaders, body: string, path: string): ObsError {
+  private statusError(status: number, headers: IncomingHttpHeaders, body: string, path: string, target: string): ObsError {
     const peer = this.settings.peer
+    if (status >= 300 && status < 400) {
+      const location = typeof headers.location === 'string' ? this.redact(maskUrl(oneLine(resolveUrl(headers.location, this.origin + target)))) : undefined
+      return new UnreachableError(
+        `${peer} at ${this.address} answered ${status} ${REASON_PHRASES[status] ?? 'Redirect'} ${location ? `to ${location}` : 'with no Location'}`,
+        `point ${this.addressFlag} at the address ${peer} is served from; obs does not follow redirects, so credentials go only where you send them`,
+      )
+    }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
     if (status === 401 || status === 403) {
@@ -197,9 +275,10 @@ export class HttpClient {
 
   private timeoutError(path: string): ObsError {
     const seconds = this.settings.timeoutMs / 1000
+    const peer = this.settings.peer
     return new UnreachableError(
-      `${this.settings.peer} did not answer ${path} within the ${seconds}s timeout`,
-      'narrow the query (a shorter range or more label matchers) or raise --timeout',
+      `${peer} did not answer ${path} within the ${seconds}s timeout`,
+      QUERY_PATH.test(path) ? `${NARROW_HINT} or raise --timeout` : `check that ${peer} at ${this.address} is running and not overloaded, or raise --timeout`,
     )
   }
 
@@ -213,7 +292,33 @@ export class HttpClient {
   }
 }
 
-const SECRET_HEADER = /auth|token|key|secret|cookie|password/i
+/** Header names whose values are credentials. */
+export const SECRET_HEADER = /auth|token|key|secret|cookie|password/i
+
+/**
+ * Text holding URLs, fit to show: each URL's credentials (its userinfo, up to
+ * the last "@" of the word, since a password may hold "/", "?" or "#" and
+ * then the text is no URL at all) and its query or fragment become "…".
+ */
+export function maskUrl(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)?\S*@/gi, (_, scheme: string | undefined) => `${scheme ?? ''}…@`)
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)([?#])\S*/gi, '$1$2…')
+}
+
+function resolveUrl(reference: string, base: string): string {
+  try {
+    return new URL(reference, base).href
+  } catch {
+    return reference
+  }
+}
+
+async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of body) chunks.push(chunk)
+  return Buffer.concat(chunks).toString('utf8')
+}
 
 /** The credentials among the headers, in every form a server could echo: whole, token, base64 and decoded. */
 function secretsOf(headers: Record<string, string>): string[] {
@@ -245,6 +350,11 @@ function queryString(params: RequestOptions['params']): string {
 }
 
 const REASON_PHRASES: Record<number, string> = {
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',

@@ -140,15 +140,15 @@ export class LokiClient {
   async series(matchers: string[], range: { start: Nanos; end: Nanos }): Promise<Labels[]> {
     const params = new URLSearchParams()
     for (const match of matchers) params.append('match[]', match)
-    params.set('start', lokiTime(range.start))
-    params.set('end', lokiTime(range.end))
+    params.set('start', range.start.toString())
+    params.set('end', range.end.toString())
     return this.getData<Labels[]>('/loki/api/v1/series', params)
   }
 
   async queryInstant(params: { query: string; time: Nanos; limit?: number; direction?: Direction }): Promise<QueryData> {
     return this.getData<QueryData>(
       '/loki/api/v1/query',
-      { query: params.query, time: lokiTime(params.time), limit: params.limit?.toString(), direction: params.direction },
+      { query: params.query, time: params.time.toString(), limit: params.limit?.toString(), direction: params.direction },
       CATEGORIZE_LABELS,
     )
   }
@@ -218,8 +218,8 @@ export class LokiClient {
       '/loki/api/v1/query_range',
       {
         query: params.query,
-        start: lokiTime(params.start),
-        end: lokiTime(params.end),
+        start: params.start.toString(),
+        end: params.end.toString(),
         limit: limit?.toString(),
         direction: params.direction,
         step: params.step,
@@ -316,17 +316,8 @@ function limitRefusal(error: UsageError): LimitRefusal | undefined {
   return undefined
 }
 
-/**
- * A time as Loki reads it: Loki takes an integer of ten digits or fewer as
- * seconds, so nanoseconds that short (times in 1970) are zero-padded to stay
- * nanoseconds.
- */
-export function lokiTime(ns: Nanos): string {
-  return ns.toString().padStart(11, '0')
-}
-
 function rangeParams(range: { start: Nanos; end: Nanos; query?: string }): Record<string, string | undefined> {
-  return { start: lokiTime(range.start), end: lokiTime(range.end), query: range.query }
+  return { start: range.start.toString(), end: range.end.toString(), query: range.query }
 }
 
 /** Parses an answer as it arrives: pages of log entries never sit in memory as one string. */

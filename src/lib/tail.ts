@@ -1,7 +1,7 @@
 import { UnreachableError } from './errors.ts'
-import { oneLine } from './http.ts'
+import { maskUrl, oneLine } from './http.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
-import { CATEGORIZE_LABELS, lokiTime, type LokiClient, type StreamResult } from './loki-client.ts'
+import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
 import { nowNanos, type Nanos } from './time.ts'
 
 const NS_PER_SECOND = 1_000_000_000n
@@ -186,7 +186,7 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
         throw new UnreachableError(`Loki refused the tail: ${oneLine(outcome.reason)}`, 'close other tails (Loki allows max_concurrent_tail_requests) or use --poll')
       }
       if (!outcome.opened && !everOpened) {
-        throw new UnreachableError(`cannot open a tail on Loki at ${client.address}: ${oneLine(outcome.reason) || 'connection failed'}`, 'check --addr, and use --poll where a proxy blocks WebSockets')
+        throw new UnreachableError(`cannot open a tail on Loki at ${client.address}: ${maskUrl(oneLine(outcome.reason)) || 'connection failed'}`, 'check --addr, and use --poll where a proxy blocks WebSockets')
       }
       reason = outcome.reason ? `closed (${outcome.code}: ${oneLine(outcome.reason)})` : `closed (${outcome.code})`
     } catch (error) {
@@ -233,7 +233,7 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
   url.searchParams.set('query', options.query)
   url.searchParams.set('limit', String(options.limit))
-  url.searchParams.set('start', lokiTime(options.start))
+  url.searchParams.set('start', options.start.toString())
   url.searchParams.set('delay_for', String(options.delayForSeconds))
   const [{ Agent, WebSocket, buildConnector }, channels] = await Promise.all([import('undici'), import('node:diagnostics_channel')])
   const { tls, timeoutMs } = client.http.settings

@@ -24,11 +24,23 @@ export function shown(text: string): string {
   return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean
 }
 
-/** Loki's timestamps are signed 64-bit nanoseconds: 1970 to 2262. */
+/** Loki's timestamps are signed 64-bit nanoseconds: up to 2262. */
 const MAX_NANOS = 2n ** 63n - 1n
 
+/**
+ * The earliest time Loki 3.6 answers about correctly. Loki reads an integer
+ * of up to 10 digits as seconds, and its query frontend passes times on to
+ * the querier as bare nanoseconds: any time before 10^10 ns comes out
+ * 10^9 times later, whatever form obs sent it in (checked on Loki 3.6.2).
+ */
+export const EARLIEST_NANOS: Nanos = 10_000_000_000n
+const EARLIEST_SHOWN = new Date(Number(EARLIEST_NANOS / 1_000_000n)).toISOString().replace('.000Z', 'Z')
+
 function checkRange(ns: Nanos, text: string, flag: string): Nanos {
-  if (ns < 0n || ns > MAX_NANOS) throw new UsageError(`invalid ${flag} "${shown(text)}": outside 1970–2262, the times Loki can store`)
+  if (ns < EARLIEST_NANOS) {
+    throw new UsageError(`invalid ${flag} "${shown(text)}": before ${EARLIEST_SHOWN}, the earliest time Loki reads correctly`, `use ${EARLIEST_SHOWN} or later`)
+  }
+  if (ns > MAX_NANOS) throw new UsageError(`invalid ${flag} "${shown(text)}": after 2262, the last time Loki can store`)
   return ns
 }
 
@@ -57,6 +69,42 @@ export function parseDuration(text: string, flag = 'duration'): Nanos {
 
 export function durationToMs(ns: Nanos): number {
   return Number(ns / 1_000_000n)
+}
+
+/** The shortest and longest a duration may be, as durations, so that messages show them as written. */
+export interface DurationBounds {
+  min: string
+  max: string
+}
+
+/**
+ * The bounds of every duration obs waits on. Node's timers hold at most
+ * 2^31-1 ms (24.8 days) and fire at once past that, and a pause shorter than
+ * a request takes only loads the server: both turned a poll into a flood.
+ */
+export const TIMER_BOUNDS = {
+  /** A pause between polls: ready --interval, tail --poll --interval. */
+  interval: { min: '100ms', max: '1h' },
+  /** How long to keep polling until something is ready: ready --wait, smoke --wait. */
+  wait: { min: '100ms', max: '24h' },
+  /** One HTTP request: --timeout. */
+  timeout: { min: '1ms', max: '24h' },
+} as const satisfies Record<string, DurationBounds>
+
+/** Parses a duration obs will wait on, in milliseconds, refusing one outside its bounds. */
+export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
+  const ns = parseDuration(text, flag)
+  if (ns < parseDuration(bounds.min) || ns > parseDuration(bounds.max)) {
+    throw new UsageError(`invalid ${flag} "${shown(text)}": it must be between ${bounds.min} and ${bounds.max}`)
+  }
+  return durationToMs(ns)
+}
+
+/** `end` minus a `--since` duration, refused when it would reach back before the times Loki reads correctly. */
+export function startBefore(end: Nanos, since: string, flag = '--since'): Nanos {
+  const start = end - parseDuration(since, flag)
+  if (start < EARLIEST_NANOS) throw new UsageError(`${flag} ${shown(since)} reaches back before ${EARLIEST_SHOWN}`, `use a shorter ${flag}`)
+  return start
 }
 
 const RFC3339 =
@@ -142,11 +190,7 @@ export function resolveTimeRange(input: TimeRangeInput, defaultSince: string, no
     throw new UsageError('--since and --from cannot be used together', 'give a duration with --since, or a start time with --from')
   }
   const end = input.to === undefined ? now : parseTime(input.to, now, '--to')
-  const start =
-    input.from === undefined
-      ? end - parseDuration(input.since ?? defaultSince, '--since')
-      : parseTime(input.from, now, '--from')
-  if (start < 0n) throw new UsageError(`--since ${shown(input.since ?? defaultSince)} reaches back before 1970`, 'use a shorter --since')
+  const start = input.from === undefined ? startBefore(end, input.since ?? defaultSince) : parseTime(input.from, now, '--from')
   if (start >= end) {
     throw new UsageError(
       `--from (${formatNanos(start)}) must be before --to (${formatNanos(end)})`,

@@ -85,6 +85,11 @@ const DURATIONS: Case[] = [
   { args: ['labels'], env: { OBS_TIMEOUT: '30' }, says: /invalid --timeout "30"/ },
   { args: ['ready', '--wait', 'forever'], says: /invalid --wait "forever"/ },
   { args: ['ready', '--wait', '10s', '--interval', '0s'], says: /--interval/ },
+  // Timers: past 2^31-1 ms Node's fire at once, and a pause of nanoseconds floods the server.
+  { args: ['ready', '--wait', '30d', '--interval', '30d'], says: /invalid --wait "30d": it must be between 100ms and 24h/ },
+  { args: ['ready', '--wait', '10s', '--interval', '1ns'], says: /invalid --interval "1ns": it must be between 100ms and 1h/ },
+  { args: ['ready', '--wait', '10s', '--interval', '30d'], says: /invalid --interval "30d": it must be between 100ms and 1h/ },
+  { args: ['ready', '--wait', '1ns'], says: /invalid --wait "1ns": it must be between 100ms and 24h/ },
   { args: ['tail', Q, '--since', '1y'], says: /invalid --since "1y"/ },
   { args: ['tail', Q, '--poll', '--interval', '1'], says: /invalid --interval "1"/ },
   { args: ['trace', 'req-1', '--since', 'yesterday'], says: /invalid --since "yesterday"/ },
@@ -127,6 +132,12 @@ const TIMES: Case[] = [
   // Times Loki cannot represent (int64 nanoseconds): refused here, not by Loki after a request.
   { args: ['query-range', Q, '--since', '300000w'], says: /--since/ },
   { args: ['query-range', Q, '--from', 'now-1h', '--to', '9999999999999999999'], says: /--to/ },
+  // Loki's query frontend passes times on as bare nanoseconds, which its querier reads as seconds below 10^10.
+  { args: ['query-range', Q, '--from', '0', '--to', '1'], says: /invalid --to "1": before 1970-01-01T00:00:10Z, the earliest time Loki reads correctly/ },
+  { args: ['query-range', Q, '--from', '0', '--to', 'now'], says: /invalid --from "0": before 1970-01-01T00:00:10Z/ },
+  { args: ['labels', '--from', '1970-01-01T00:00:01Z', '--to', 'now'], says: /invalid --from "1970-01-01T00:00:01Z": before 1970-01-01T00:00:10Z/ },
+  { args: ['query', 'count_over_time({app="x"}[5m])', '--time', '1'], says: /invalid --time "1": before 1970-01-01T00:00:10Z/ },
+  { args: ['series', Q, '--since', '1000000d'], says: /--since 1000000d reaches back before 1970-01-01T00:00:10Z/ },
 ]
 
 const MODES_AND_NUMBERS: Case[] = [

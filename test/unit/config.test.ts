@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -262,36 +263,38 @@ describe('resolveSettings: profiles', () => {
   })
 })
 
+const foundPath = (cwd: string, env: NodeJS.ProcessEnv): string | undefined => findConfigFile(cwd, env).found?.path
+
 describe('findConfigFile', () => {
   test('finds obs.config.yaml in the working directory', () => {
     const box = sandbox({ 'work/project/obs.config.yaml': 'profiles: {}\n' })
-    assert.equal(findConfigFile(box.cwd, box.env), join(box.cwd, 'obs.config.yaml'))
+    assert.equal(foundPath(box.cwd, box.env), join(box.cwd, 'obs.config.yaml'))
   })
 
   test('finds obs.config.json in a parent directory', () => {
     const box = sandbox({ 'work/obs.config.json': '{}' })
-    assert.equal(findConfigFile(box.cwd, box.env), join(box.root, 'work', 'obs.config.json'))
+    assert.equal(foundPath(box.cwd, box.env), join(box.root, 'work', 'obs.config.json'))
   })
 
   test('the nearest directory wins over a parent and over XDG', () => {
     const box = sandbox({ 'work/obs.config.yaml': '{}', 'work/project/obs.config.yaml': '{}', 'xdg/obs/config.yaml': '{}' })
-    assert.equal(findConfigFile(box.cwd, box.env), join(box.cwd, 'obs.config.yaml'))
+    assert.equal(foundPath(box.cwd, box.env), join(box.cwd, 'obs.config.yaml'))
   })
 
   test('falls back to $XDG_CONFIG_HOME/obs/config.yaml', () => {
     const box = sandbox({ 'xdg/obs/config.yaml': '{}' })
-    assert.equal(findConfigFile(box.cwd, box.env), join(box.root, 'xdg', 'obs', 'config.yaml'))
+    assert.equal(foundPath(box.cwd, box.env), join(box.root, 'xdg', 'obs', 'config.yaml'))
   })
 
   test('without XDG_CONFIG_HOME, falls back to $HOME/.config/obs/config.yaml', () => {
     const box = sandbox({ 'home/.config/obs/config.yaml': '{}' })
     const env = { HOME: box.env.HOME }
-    assert.equal(findConfigFile(box.cwd, env), join(box.root, 'home', '.config', 'obs', 'config.yaml'))
+    assert.equal(foundPath(box.cwd, env), join(box.root, 'home', '.config', 'obs', 'config.yaml'))
   })
 
   test('none: undefined', () => {
     const box = sandbox()
-    assert.equal(findConfigFile(box.cwd, box.env), undefined)
+    assert.equal(foundPath(box.cwd, box.env), undefined)
   })
 
   test('a profile from the XDG config is used', async () => {
@@ -309,7 +312,114 @@ describe('findConfigFile', () => {
   })
 })
 
+describe('findConfigFile: trust', () => {
+  const asRoot = process.getuid?.() === 0
+
+  test('a file writable by others is passed over with a warning naming it and why; the next one is used', () => {
+    const box = sandbox({ 'work/obs.config.yaml': '{}' })
+    const planted = box.write('work/project/obs.config.yaml', '{}')
+    chmodSync(planted, 0o666)
+    const search = findConfigFile(box.cwd, box.env)
+    assert.equal(search.found?.path, join(box.root, 'work', 'obs.config.yaml'))
+    assert.equal(search.warnings.length, 1)
+    assert.match(search.warnings[0], new RegExp(`^ignoring the config file ${planted}: it is writable by its group and others; run chmod go-w `))
+  })
+
+  test('a group-writable file is passed over too', () => {
+    const box = sandbox()
+    chmodSync(box.write('work/project/obs.config.yaml', '{}'), 0o620)
+    const search = findConfigFile(box.cwd, box.env)
+    assert.equal(search.found, undefined)
+    assert.match(search.warnings[0], /: it is writable by its group; run chmod go-w /)
+  })
+
+  test('a file owned by another user is passed over', { skip: !asRoot && 'chown needs root' }, () => {
+    const box = sandbox()
+    const planted = box.write('work/project/obs.config.yaml', '{}')
+    chownSync(planted, 65534, 65534)
+    const search = findConfigFile(box.cwd, box.env)
+    assert.equal(search.found, undefined)
+    assert.deepEqual(search.warnings, [`ignoring the config file ${planted}: it is owned by another user (uid 65534); obs reads only config files owned by you or root`])
+  })
+
+  test('a FIFO or a directory under a config file name is passed over, without hanging', () => {
+    const box = sandbox({ 'work/obs.config.yaml': '{}' })
+    execFileSync('mkfifo', [join(box.cwd, 'obs.config.yaml')])
+    mkdirSync(join(box.cwd, 'obs.config.yml'))
+    const search = findConfigFile(box.cwd, box.env)
+    assert.equal(search.found?.path, join(box.root, 'work', 'obs.config.yaml'))
+    assert.equal(search.warnings.filter((line) => line.endsWith('it is not a regular file')).length, 2)
+  })
+
+  test('the search stops at the home directory', () => {
+    const box = sandbox({ 'obs.config.yaml': '{}' })
+    assert.equal(foundPath(box.cwd, { ...box.env, HOME: join(box.root, 'work') }), undefined)
+    assert.equal(foundPath(box.cwd, box.env), join(box.root, 'obs.config.yaml'), 'outside home it goes on')
+  })
+
+  test('the search stops at the repository root, the directory holding .git', () => {
+    const box = sandbox({ 'obs.config.yaml': '{}', 'work/.git/HEAD': 'ref: refs/heads/main\n' })
+    assert.equal(foundPath(box.cwd, box.env), undefined)
+    box.write('work/obs.config.yaml', '{}')
+    assert.equal(foundPath(box.cwd, box.env), join(box.root, 'work', 'obs.config.yaml'), 'the repository root itself is searched')
+  })
+
+  test('the XDG config is checked the same way', () => {
+    const box = sandbox()
+    chmodSync(box.write('xdg/obs/config.yaml', '{}'), 0o646)
+    const search = findConfigFile(box.cwd, box.env)
+    assert.equal(search.found, undefined)
+    assert.equal(search.warnings.length, 1)
+  })
+
+  test('the warnings reach the settings, and the planted profile does not', async () => {
+    const box = sandbox()
+    chmodSync(box.write('work/project/obs.config.yaml', 'defaultProfile: p\nprofiles:\n  p:\n    addr: http://planted:3100\n'), 0o666)
+    const settings = await resolve(box, { username: 'admin', password: PASSWORD })
+    assert.equal(settings.loki.baseUrl, 'http://localhost:3100')
+    assert.equal(settings.configPath, undefined)
+    assert.match(settings.warnings.join('\n'), /ignoring the config file .*obs\.config\.yaml: it is writable by its group and others/)
+  })
+
+  for (const [what, yaml] of [
+    ['a password', `profiles:\n  p:\n    username: admin\n    password: ${PASSWORD}\n`],
+    ['a bearer token', `profiles:\n  p:\n    bearerToken: ${TOKEN}\n`],
+    ['an Authorization header', `profiles:\n  p:\n    headers:\n      Authorization: Bearer ${TOKEN}\n`],
+  ]) {
+    test(`a config file holding ${what} readable by others warns, naming the fix; mode 600 does not`, async () => {
+      const box = sandbox()
+      const path = box.write('work/project/obs.config.yaml', yaml)
+      chmodSync(path, 0o644)
+      const warnings = (await resolve(box)).warnings
+      assert.deepEqual(warnings, [`the config file ${path} holds a password or token and is readable by others; run chmod 600 ${path}`])
+      assertNoSecret(warnings.join('\n'))
+      chmodSync(path, 0o600)
+      assert.deepEqual((await resolve(box)).warnings, [])
+    })
+  }
+
+  test('a config file without secrets may be readable by all', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'profiles:\n  p:\n    addr: http://a:1\n' })
+    chmodSync(join(box.cwd, 'obs.config.yaml'), 0o644)
+    assert.deepEqual((await resolve(box)).warnings, [])
+  })
+})
+
 describe('resolveSettings: malformed config files', () => {
+  test('a YAML alias bomb is a usage error on one line, not a crash', async () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x]']
+    for (let i = 0; i < 9; i++) lines.push(`l${i}: &l${i} [${Array(9).fill(i === 0 ? '*a' : `*l${i - 1}`).join(', ')}]`)
+    const box = sandbox()
+    const path = box.write('work/project/obs.config.yaml', `${lines.join('\n')}\n`)
+    const error = await rejectsUsage(resolve(box), `malformed config file ${path}: its YAML aliases expand to more than 100 nodes`)
+    assert.equal(error.render().includes('\n'), false)
+  })
+
+  test('a few YAML aliases are fine', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'profiles:\n  a: &base\n    addr: http://a:1\n  b: *base\n' })
+    assert.equal((await resolve(box, { profile: 'b' })).loki.baseUrl, 'http://a:1')
+  })
+
   test('malformed YAML names the file and the line', async () => {
     const box = sandbox()
     const path = box.write('work/project/obs.config.yaml', 'profiles:\n  dev:\n    addr: http://a:3100\n    orgId: [unclosed\n  prod:\n    addr: x\n')
@@ -560,6 +670,22 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
 
   test('an unparseable --addr holding credentials does not echo the password', async () => {
     await rejectsUsage(resolve(sandbox(), { addr: `http://admin:${PASSWORD}@bad host:3100` }), 'invalid --addr')
+  })
+
+  // A "/", "?" or "#" in the password ends the authority early: the text is no URL, and the password sits after the "//".
+  for (const password of [`pa/${PASSWORD}`, `${PASSWORD}?x`, `p#${PASSWORD}`, `${PASSWORD}/@x`]) {
+    test(`--addr and LOKI_ADDR with the password ${JSON.stringify(password.replace(PASSWORD, '…'))} are refused without echoing it`, async () => {
+      const addr = `http://admin:${password}@loki:3100/prefix`
+      const error = await rejectsUsage(resolve(sandbox(), { addr }), 'invalid --addr')
+      assert.match(error.message, /"http:\/\/…@/)
+      await rejectsUsage(resolve(sandbox({}, { LOKI_ADDR: addr })), 'invalid --addr')
+      await rejectsUsage(resolve(sandbox(), { 'alloy-addr': addr }), 'invalid --alloy-addr')
+    })
+  }
+
+  test('an --addr without a scheme holding a password is refused without echoing it', async () => {
+    await rejectsUsage(resolve(sandbox(), { addr: `admin:${PASSWORD}@loki:3100` }), 'invalid --addr')
+    await rejectsUsage(resolve(sandbox(), { addr: `admin:x/${PASSWORD}@loki:3100` }), 'invalid --addr')
   })
 
   test('extra headers: profile headers, then --header, names lower-cased', async () => {

@@ -6,7 +6,7 @@ import nock from 'nock'
 import { Agent } from 'undici'
 import { resolveSettings } from '../../src/lib/config.ts'
 import { ExitCode, ObsError, UnreachableError, UsageError } from '../../src/lib/errors.ts'
-import { HttpClient, oneLine, summarizeBody, type HttpSettings } from '../../src/lib/http.ts'
+import { HttpClient, maskUrl, oneLine, summarizeBody, type HttpSettings } from '../../src/lib/http.ts'
 import { LokiClient } from '../../src/lib/loki-client.ts'
 
 const ORIGIN = 'http://loki.test:3100'
@@ -185,9 +185,11 @@ describe('LokiClient: the headers obs sends', () => {
       .query(true)
       .reply(200, JSON.stringify({ status: 'success', data: ['app'] }))
     const requests = capture(scope)
-    await client.queryRange({ query: '{app="x"}', start: 1n, end: 2n, limit: 10, direction: 'forward' })
-    await client.queryInstant({ query: 'sum(rate({app="x"}[5m]))', time: 3n })
-    assert.deepEqual(await client.labels({ start: 1n, end: 2n }), ['app'])
+    // Times obs sends: its time flags refuse the first 10 s of 1970, which Loki misreads.
+    const start = 1_767_225_600_000_000_000n
+    await client.queryRange({ query: '{app="x"}', start, end: start + 1n, limit: 10, direction: 'forward' })
+    await client.queryInstant({ query: 'sum(rate({app="x"}[5m]))', time: start + 2n })
+    assert.deepEqual(await client.labels({ start, end: start + 1n }), ['app'])
     assert.equal(requests.length, 3)
     for (const request of requests) {
       assert.equal(request.headers.get('user-agent'), 'obs/1.2.3')
@@ -199,7 +201,7 @@ describe('LokiClient: the headers obs sends', () => {
     assert.equal(requests[1].headers.get('x-loki-response-encoding-flags'), 'categorize-labels')
     const url = new URL(requests[0].url)
     assert.equal(url.pathname, '/loki/api/v1/query_range')
-    assert.deepEqual(Object.fromEntries(url.searchParams), { query: '{app="x"}', start: '1', end: '2', limit: '10', direction: 'forward' })
+    assert.deepEqual(Object.fromEntries(url.searchParams), { query: '{app="x"}', start: `${start}`, end: `${start + 1n}`, limit: '10', direction: 'forward' })
   })
 
   test('a bearer token is sent as Authorization: Bearer', async () => {
@@ -554,4 +556,23 @@ describe('summarizeBody and oneLine', () => {
     assert.equal(text.length, 401)
     assert.ok(text.endsWith('…'))
   })
+})
+
+describe('maskUrl', () => {
+  const cases: [string, string][] = [
+    ['http://loki:3100/prefix', 'http://loki:3100/prefix'],
+    ['http://admin:pw@loki:3100', 'http://…@loki:3100'],
+    ['http://admin:p/w@loki:3100/x', 'http://…@loki:3100/x'],
+    ['http://admin:p?w#x@loki:3100', 'http://…@loki:3100'],
+    ['http://admin:p@w@loki:3100', 'http://…@loki:3100'],
+    ['admin:p/w@loki:3100', '…@loki:3100'],
+    ['https://sso.example.com/login?token=abc&state=1', 'https://sso.example.com/login?…'],
+    ['http://loki:3100/#frag', 'http://loki:3100/#…'],
+    ['redirected to https://u:p@a.example/x?k=v, then to http://b.example/', 'redirected to https://…@a.example/x?… then to http://b.example/'],
+  ]
+  for (const [text, masked] of cases) {
+    test(`${JSON.stringify(text)} is shown as ${JSON.stringify(masked)}`, () => {
+      assert.equal(maskUrl(text), masked)
+    })
+  }
 })

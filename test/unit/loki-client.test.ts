@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import nock from 'nock'
 import { ExitCode, ObsError, UsageError } from '../../src/lib/errors.ts'
-import { DEFAULT_QUERY_LIMITS, LimitRefusal, LokiClient, lokiTime, tenantLimits } from '../../src/lib/loki-client.ts'
+import { DEFAULT_QUERY_LIMITS, LimitRefusal, LokiClient, tenantLimits } from '../../src/lib/loki-client.ts'
 
 const ORIGIN = 'http://loki.test:3100'
 const FLAG = 'x-loki-response-encoding-flags'
@@ -29,13 +29,6 @@ afterEach(async () => {
 function streams(values: [string, string][]): string {
   return JSON.stringify({ status: 'success', data: { resultType: 'streams', result: values.length ? [{ stream: { app: 'x' }, values }] : [] } })
 }
-
-test('times short enough for Loki to read as seconds are padded to stay nanoseconds', () => {
-  assert.equal(lokiTime(0n), '00000000000')
-  assert.equal(lokiTime(1_000_000_000n), '01000000000')
-  assert.equal(lokiTime(99_999_999_999n), '99999999999')
-  assert.equal(lokiTime(1_767_225_600_123_456_789n), '1767225600123456789')
-})
 
 describe('tenant limits', () => {
   test("Loki's YAML: durations with days and years, counts, 0 for no limit", () => {

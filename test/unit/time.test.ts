@@ -7,8 +7,11 @@ import {
   formatNanos,
   humanDuration,
   parseDuration,
+  parseDurationMs,
   parseTime,
   resolveTimeRange,
+  startBefore,
+  TIMER_BOUNDS,
 } from '../../src/lib/time.ts'
 
 const S = 1_000_000_000n
@@ -98,7 +101,7 @@ describe('parseTime', () => {
     ['1767225600123456789', NOW + 123_456_789n],
     ['1767225600.5', NOW + 500_000_000n],
     ['1767225600.123456789', NOW + 123_456_789n],
-    ['0', 0n],
+    ['10', 10n * S],
     ['now', NOW],
     ['now-1h', NOW - H],
     ['now-1h30m', NOW - H - 30n * MIN],
@@ -135,6 +138,13 @@ describe('parseTime', () => {
   for (const text of invalid) {
     test(`rejects ${JSON.stringify(text)} with a usage error naming the flag`, () => {
       assert.throws(() => parseTime(text, NOW, '--from'), usageError('invalid --from'))
+    })
+  }
+
+  // Loki's query frontend hands times on as bare nanoseconds, which the querier reads as seconds up to 10 digits.
+  for (const text of ['0', '1', '9.999999999', '1970-01-01T00:00:09Z']) {
+    test(`rejects ${JSON.stringify(text)}: before 1970-01-01T00:00:10Z, where Loki misreads times`, () => {
+      assert.throws(() => parseTime(text, NOW, '--to'), usageError(`invalid --to "${text}": before 1970-01-01T00:00:10Z, the earliest time Loki reads correctly`))
     })
   }
 
@@ -192,6 +202,45 @@ describe('resolveTimeRange', () => {
     assert.throws(() => resolveTimeRange({ to: 'soon' }, '1h', NOW), usageError('invalid --to "soon"'))
     assert.throws(() => resolveTimeRange({ from: 'then' }, '1h', NOW), usageError('invalid --from "then"'))
     assert.throws(() => resolveTimeRange({ since: '5' }, '1h', NOW), usageError('invalid --since "5"'))
+  })
+})
+
+describe('parseDurationMs: durations obs waits on', () => {
+  const bounds = { min: '100ms', max: '1h' }
+
+  test('a duration within the bounds, bounds included, in milliseconds', () => {
+    assert.equal(parseDurationMs('100ms', '--interval', bounds), 100)
+    assert.equal(parseDurationMs('1.5s', '--interval', bounds), 1500)
+    assert.equal(parseDurationMs('1h', '--interval', bounds), 3_600_000)
+  })
+
+  for (const text of ['1ns', '99ms', '1h1ns', '30d', '300000w']) {
+    test(`"${text}" is refused, naming the flag and the bounds`, () => {
+      assert.throws(() => parseDurationMs(text, '--interval', bounds), usageError(`invalid --interval "${text}": it must be between 100ms and 1h`))
+    })
+  }
+
+  test('what is not a duration is refused as before', () => {
+    assert.throws(() => parseDurationMs('soon', '--wait', bounds), usageError('invalid --wait "soon"'))
+  })
+
+  test("every bound is one Node's timers can hold: past 2^31-1 ms they fire at once", () => {
+    for (const [name, { min, max }] of Object.entries(TIMER_BOUNDS)) {
+      const [low, high] = [durationToMs(parseDuration(min)), durationToMs(parseDuration(max))]
+      assert.ok(low >= 1 && low <= high && high <= 2 ** 31 - 1, `${name}: ${min} to ${max}`)
+    }
+  })
+})
+
+describe('startBefore: now minus --since', () => {
+  test('counts back from the end', () => {
+    assert.equal(startBefore(NOW, '90m'), NOW - 90n * MIN)
+  })
+
+  test('reaching back to 1970-01-01T00:00:10Z is fine, before it is refused', () => {
+    assert.equal(startBefore(NOW, `${NOW - 10n * S}ns`), 10n * S)
+    assert.throws(() => startBefore(NOW, `${NOW - 10n * S + 1n}ns`), usageError(/^--since \d+ns reaches back before 1970-01-01T00:00:10Z$/))
+    assert.throws(() => startBefore(NOW, '1000000d', '--since'), usageError('--since 1000000d reaches back before 1970-01-01T00:00:10Z'))
   })
 })
 
