@@ -1,3 +1,4 @@
+import { any, checkShape, list, object, optional, recursive, string, tagged, type Shape } from './answer-shapes.ts'
 import { HttpClient, type HttpSettings } from './http.ts'
 import { UnreachableError } from './errors.ts'
 
@@ -31,6 +32,21 @@ export interface DockerTarget {
   lastError: string
 }
 
+// The shapes of Alloy's web API answers (docs/LOKI_FACTS.md), as obs reads them.
+const alloyValue = recursive((value) =>
+  tagged('type', { array: object({ value: optional(list(value)) }), object: object({ value: optional(list(object({ key: string, value: optional(value) }))) }) }, any),
+)
+const alloyField = recursive((field) => object({ name: string, type: optional(string), value: optional(alloyValue), body: optional(list(field)) }))
+const alloyComponent = object({
+  name: string,
+  localID: string,
+  label: optional(string),
+  health: optional(object({ state: string, message: optional(string), updatedTime: optional(string) })),
+  exports: optional(list(alloyField)),
+  debugInfo: optional(list(alloyField)),
+})
+const ALLOY_HINT = "check that --alloy-addr points at Alloy's HTTP server (default port 12345)"
+
 /** Alloy's HTTP API: readiness and the components of its running config. */
 export class AlloyClient {
   readonly http: HttpClient
@@ -53,29 +69,31 @@ export class AlloyClient {
   }
 
   async components(): Promise<AlloyComponent[]> {
-    return this.getJson<AlloyComponent[]>('/api/v0/web/components')
+    return this.getJson<AlloyComponent[]>('/api/v0/web/components', list(alloyComponent))
   }
 
   /** One component with its exports and debug info filled in. */
   async component(localID: string): Promise<AlloyComponent> {
-    return this.getJson<AlloyComponent>(`/api/v0/web/components/${encodeURIComponent(localID)}`)
+    return this.getJson<AlloyComponent>(`/api/v0/web/components/${encodeURIComponent(localID)}`, alloyComponent)
   }
 
   async close(): Promise<void> {
     await this.http.close()
   }
 
-  private async getJson<T>(path: string): Promise<T> {
+  private async getJson<T>(path: string, shape: Shape): Promise<T> {
     const response = await this.http.request(path)
+    let answer: unknown
     try {
-      return JSON.parse(response.body) as T
+      answer = JSON.parse(response.body)
     } catch {
-      throw new UnreachableError(`Alloy's answer to ${path} is not JSON`, 'check that --alloy-addr points at Alloy\'s HTTP server')
+      throw new UnreachableError(`Alloy's answer to ${path} is not JSON`, ALLOY_HINT)
     }
+    return checkShape<T>({ server: 'Alloy', path, hint: ALLOY_HINT }, shape, answer)
   }
 }
 
-/** Decodes Alloy's {type, value} encoding into plain values. */
+/** Decodes Alloy's {type, value} encoding into plain values; the answer's shape was checked when it arrived. */
 export function decodeAlloyValue(encoded: AlloyValue | undefined): unknown {
   if (!encoded) return undefined
   switch (encoded.type) {

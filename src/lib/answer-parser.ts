@@ -40,8 +40,12 @@ export class AnswerParser {
   private resultElements = 0
   /** The entries array being read, if any. */
   private entries: unknown[] | undefined
-  /** Text of the entry that the last chunk ended in, already scanned. */
-  private carried = ''
+  /**
+   * Text of the entry that the last chunks ended in, already scanned, as the
+   * pieces it arrived in: joined once when the entry ends, so an entry of any
+   * size costs its length, not its length times the chunks it spans.
+   */
+  private readonly pending: string[] = []
   private inString = false
   /** The last chunk ended right after a backslash inside a string. */
   private escaped = false
@@ -49,15 +53,13 @@ export class AnswerParser {
   private stringHead: string | undefined
   private lastString: string | undefined
 
-  write(chunk: string): void {
-    if (chunk === '') return
-    const text = this.carried + chunk
+  write(text: string): void {
+    if (text === '') return
     const end = text.length
-    // Inside an entries array: where the current entry starts. Elsewhere:
-    // where the skeleton text not yet kept starts.
+    // Inside an entries array: where the current entry's text in this chunk
+    // starts. Elsewhere: where the skeleton text not yet kept starts.
     let start = 0
-    let i = this.carried.length
-    this.carried = ''
+    let i = 0
     while (i < end) {
       if (this.inString) {
         i = this.skipString(text, i)
@@ -95,13 +97,13 @@ export class AnswerParser {
       }
       i++
     }
-    if (this.entries) this.carried = text.slice(start)
+    if (this.entries) this.pending.push(text.slice(start))
     else this.skeleton.push(text.slice(start))
   }
 
   /** The parsed answer. Throws SyntaxError when the text is not one complete JSON value. */
   end(): unknown {
-    if (this.stack.length > 0 || this.inString || this.carried.trim() !== '') throw new SyntaxError('the answer is cut off')
+    if (this.stack.length > 0 || this.inString) throw new SyntaxError('the answer is cut off')
     const answer = JSON.parse(this.skeleton.join('')) as { data?: { result?: unknown } } | null
     // Each list came from data.result, so it is there unless a key was repeated.
     const result = answer?.data?.result
@@ -149,8 +151,10 @@ export class AnswerParser {
     return true
   }
 
-  private addEntry(text: string, closing: boolean): void {
-    const entry = text.trim()
+  private addEntry(last: string, closing: boolean): void {
+    this.pending.push(last)
+    const entry = this.pending.join('').trim()
+    this.pending.length = 0
     if (entry === '') {
       // Only `[]` has nothing between its brackets.
       if (closing && this.entries!.length === 0) return

@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs'
 import type { ChalkInstance } from 'chalk'
 import { ExitCode, ObsError, UnreachableError, type ExitCodeValue } from './errors.ts'
 import type { LokiClient } from './loki-client.ts'
-import { neutralize } from './terminal.ts'
+import { neutralize, writeFailure } from './terminal.ts'
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
 
@@ -115,11 +116,30 @@ export function lokiReadyCheck(loki: LokiClient): Check {
   }
 }
 
-/** 0 when nothing failed; 3 when a failure was an unreachable server; else 1. */
-export function checksExitCode(results: CheckResult[]): ExitCodeValue {
+/**
+ * 0 when nothing failed; 3 when a failure was an unreachable server; else 1.
+ * A report that could not be written (`reportFailure`) turns a pass into its
+ * own code, never a failed check into a pass: the checks' verdict is what a
+ * pipeline acts on (3 retry, 1 roll back), the report comes second.
+ */
+export function checksExitCode(results: CheckResult[], reportFailure?: ObsError): ExitCodeValue {
   const failed = results.filter((r) => r.status === 'fail')
-  if (failed.length === 0) return ExitCode.ok
+  if (failed.length === 0) return reportFailure?.exitCode ?? ExitCode.ok
   return failed.some((r) => r.unreachable) ? ExitCode.unreachable : ExitCode.failed
+}
+
+/**
+ * Writes the checks as JUnit XML. A failure is returned, not thrown, so the
+ * checklist is printed before it: the results are worth more than the file.
+ * Exit 2: the `--junit` path is input the command could not honour.
+ */
+export function writeJUnit(path: string, suite: string, results: CheckResult[]): ObsError | undefined {
+  try {
+    writeFileSync(path, renderJUnit(suite, results))
+    return undefined
+  } catch (error) {
+    return writeFailure(`the JUnit report to ${path}`, error, ExitCode.usage)
+  }
 }
 
 const SYMBOLS: Record<CheckStatus, string> = { pass: '✔', fail: '✖', warn: '!', skip: '-' }

@@ -4,7 +4,7 @@ import { resolveSettings, type AppIdentity, type ConnectionFlags, type Settings 
 import { ExitCode, ObsError } from './errors.ts'
 import { connectionFlags } from './flags.ts'
 import { LokiClient } from './loki-client.ts'
-import { chalkFor, neutralize } from './terminal.ts'
+import { chalkFor, guardStdout, neutralize } from './terminal.ts'
 
 /**
  * The base of every obs command: connection flags, settings resolution,
@@ -17,11 +17,7 @@ export abstract class ObsCommand extends Command {
   private clients: { close(): Promise<void> }[] = []
 
   override async init(): Promise<void> {
-    // `obs … | head` closes stdout early: end quietly, as a Unix tool should.
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(ExitCode.ok)
-      throw error
-    })
+    guardStdout()
     await super.init()
   }
 
@@ -72,11 +68,13 @@ export abstract class ObsCommand extends Command {
   }
 
   /** Prints check results (checklist, or the contract's JSON document) and exits with their code. */
-  protected async reportChecks(results: CheckResult[], json: boolean | undefined): Promise<void> {
+  /** Prints the checks; a report that could not be written (--junit) is said after them. */
+  protected async reportChecks(results: CheckResult[], json: boolean | undefined, reportFailure?: ObsError): Promise<void> {
     const ok = results.every((r) => r.status !== 'fail')
     if (json) await this.writeJson({ ok, checks: results.map(({ unreachable: _, ...result }) => result) })
     else process.stdout.write(renderChecklist(results, this.stdoutChalk))
-    const code = checksExitCode(results)
+    if (reportFailure) process.stderr.write(`${this.stderrChalk.red('error:')} ${reportFailure.render()}\n`)
+    const code = checksExitCode(results, reportFailure)
     if (code !== ExitCode.ok) this.exit(code)
   }
 

@@ -1,4 +1,4 @@
-import type { SyntaxNode } from '@lezer/common'
+import type { SyntaxNode, Tree } from '@lezer/common'
 import { parser } from '@grafana/lezer-logql'
 import { UsageError } from './errors.ts'
 
@@ -28,8 +28,46 @@ function locate(query: string, offset: number): { line: number; column: number; 
   const lineStart = before.lastIndexOf('\n') + 1
   const lineEnd = query.indexOf('\n', offset)
   const text = query.slice(lineStart, lineEnd === -1 ? undefined : lineEnd)
+  // Loki counts columns in characters (Go runes), not UTF-16 units: an emoji is one column.
+  const column = [...query.slice(lineStart, offset)].length + 1
   // Tabs would shift the caret; show them as one space so the column lines up.
-  return { line, column: offset - lineStart + 1, text: text.replace(/\t/g, ' ') }
+  return { line, column, text: text.replace(/\t/g, ' ') }
+}
+
+/** Loki refuses a query this long or longer before parsing it ("input size too long"), counting bytes. */
+export const MAX_QUERY_BYTES = 131_072
+
+/**
+ * Lezer keeps its trees shallow enough to walk recursively with two guards
+ * that turn long valid queries into syntax errors: it forces the parse out of
+ * a left-associative chain after 300 reductions spanning 2000 characters each
+ * (hundreds of `and`, `+` or chained stages), and cuts any parse stack deeper
+ * than 8400 entries (about 1400 `or` terms or 2800 nested parentheses). Loki
+ * parses all of these. The first guard is reset before every step: the tree of
+ * such a chain stays shallow anyway, as lezer balances long node sequences.
+ * The second cannot be switched off, so the parse reports where it first came
+ * near it: the grammar's verdict holds only before that offset.
+ */
+const CUT_DEPTH = 8400
+/** A step of the parse grows a stack by a few entries; stop trusting it well before the cut. */
+const CUT_MARGIN = 300
+
+/** The part of @lezer/lr's Parse object the guards above live in; pinned by test/unit/logql.test.ts. */
+interface LezerParse {
+  bigReductionCount: number
+  stacks: { pos: number; stack: unknown[] }[]
+  advance(): Tree | null
+}
+
+function parseQuery(text: string): { tree: Tree; trustedUntil: number } {
+  const parse = parser.startParse(text) as unknown as LezerParse
+  let trustedUntil = Infinity
+  for (;;) {
+    parse.bigReductionCount = 0
+    for (const stack of parse.stacks) if (stack.stack.length >= CUT_DEPTH - CUT_MARGIN) trustedUntil = Math.min(trustedUntil, stack.pos)
+    const tree = parse.advance()
+    if (tree) return { tree, trustedUntil }
+  }
 }
 
 /**
@@ -38,7 +76,27 @@ function locate(query: string, offset: number): { line: number; column: number; 
  */
 export function checkLogQL(query: string): QueryKind {
   if (query.trim() === '') throw new UsageError('the query is empty', 'give a LogQL query such as \'{app="cogni-template"}\'')
-  const tree = parser.parse(parsable(query))
+  const bytes = Buffer.byteLength(query)
+  if (bytes >= MAX_QUERY_BYTES) throw new UsageError(`the query is ${bytes} bytes; Loki refuses queries of ${MAX_QUERY_BYTES} bytes or more`, 'shorten it, for example with one regular expression instead of many `or` terms')
+  let text = parsable(query)
+  for (let repairs = 0; ; repairs++) {
+    const { tree, trustedUntil } = parseQuery(text)
+    const { error, selectors } = firstError(tree)
+    // Past the depth the grammar can follow, Loki is the judge; it names the column itself.
+    if (!error || error.from >= trustedUntil) {
+      for (const selector of selectors) checkSelectorHasMatcher(query, selector)
+      break
+    }
+    const separator = juxtaposedLabelFilter(tree, text, error.from)
+    if (separator === undefined) throw syntaxError(query, error)
+    // Each repair is a parse of its own; a query with more than a few is left to Loki.
+    if (repairs === MAX_REPAIRS) break
+    text = `${text.slice(0, separator)},${text.slice(separator + 1)}`
+  }
+  return kindOf(query)
+}
+
+function firstError(tree: Tree): { error?: SyntaxNode; selectors: SyntaxNode[] } {
   let error: SyntaxNode | undefined
   const selectors: SyntaxNode[] = []
   tree.iterate({
@@ -52,10 +110,33 @@ export function checkLogQL(query: string): QueryKind {
       return undefined
     },
   })
-  if (error) throw new LogQLSyntaxError(query, error.from, describeError(query, error.from))
-  for (const selector of selectors) checkSelectorHasMatcher(query, selector)
-  const expr = tree.topNode.getChild('Expr')
-  return expr?.getChild('LogExpr') ? 'log' : 'metric'
+  return { error, selectors }
+}
+
+const MAX_REPAIRS = 16
+
+/**
+ * Loki reads label filters side by side (`level="error" status="500"`) as
+ * joined by `and`; the grammar wants `and` or a comma. Where an error follows
+ * a label filter and whitespace, the offset of that whitespace: a comma there
+ * means the same to both and keeps every column.
+ */
+function juxtaposedLabelFilter(tree: Tree, text: string, offset: number): number | undefined {
+  const previous = text.slice(0, offset).trimEnd().length
+  if (previous === offset) return undefined
+  for (let node: SyntaxNode | null = tree.resolveInner(previous, -1); node; node = node.parent) {
+    if (node.name === 'LabelFilter' && node.to === previous) return previous
+  }
+  return undefined
+}
+
+/**
+ * A log query is a stream selector, perhaps in parentheses; nothing else
+ * starts with `{`. Read from the text, not the tree: the tree of a query
+ * deeper than the grammar follows is a guess past the cut.
+ */
+function kindOf(query: string): QueryKind {
+  return /^(?:\s|#[^\n]*|\()*\{/.test(query) ? 'log' : 'metric'
 }
 
 /**
@@ -65,6 +146,17 @@ export function checkLogQL(query: string): QueryKind {
  */
 function parsable(query: string): string {
   return query.replace(/\b(constructor|__proto__|toString|valueOf|hasOwnProperty)\b/g, (name) => 'x'.repeat(name.length))
+}
+
+function syntaxError(query: string, error: SyntaxNode): LogQLSyntaxError {
+  // Loki reads `[5x]` as one token and names the column of its bracket.
+  const range = error.parent?.name === 'Range' ? error.parent : undefined
+  if (range) return new LogQLSyntaxError(query, range.from, `invalid range ${oneLineSlice(query, range.from, range.to)}: a range is a duration such as [5m]`)
+  return new LogQLSyntaxError(query, error.from, describeError(query, error.from))
+}
+
+function oneLineSlice(query: string, from: number, to: number): string {
+  return query.slice(from, Math.min(to, from + 20)).replace(/\s+/g, ' ')
 }
 
 function describeError(query: string, offset: number): string {
@@ -179,7 +271,7 @@ export function checkLabelName(name: string): string {
  */
 export function pinnedLabels(query: string): Record<string, string> {
   const pinned: Record<string, string> = {}
-  const selectors = parser.parse(parsable(query)).topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
+  const selectors = parseQuery(parsable(query)).tree.topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
   if (selectors.length !== 1) return pinned
   for (const matcher of matchersOf(selectors[0])) {
     const name = matcher.getChild('Identifier')

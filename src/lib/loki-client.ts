@@ -2,6 +2,7 @@ import { HttpClient, oneLine, type HttpSettings } from './http.ts'
 import { parseDuration, type Nanos } from './time.ts'
 import { UnreachableError, UsageError } from './errors.ts'
 import { AnswerParser } from './answer-parser.ts'
+import { labelsAnswer, queryAnswer, seriesAnswer } from './answer-shapes.ts'
 
 export type Labels = Record<string, string>
 export type Direction = 'forward' | 'backward'
@@ -130,11 +131,11 @@ export class LokiClient {
   }
 
   async labels(range: { start: Nanos; end: Nanos; query?: string }): Promise<string[]> {
-    return this.getData<string[]>('/loki/api/v1/labels', rangeParams(range))
+    return this.getData('/loki/api/v1/labels', labelsAnswer, rangeParams(range))
   }
 
   async labelValues(name: string, range: { start: Nanos; end: Nanos; query?: string }): Promise<string[]> {
-    return this.getData<string[]>(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, rangeParams(range))
+    return this.getData(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, labelsAnswer, rangeParams(range))
   }
 
   async series(matchers: string[], range: { start: Nanos; end: Nanos }): Promise<Labels[]> {
@@ -142,12 +143,13 @@ export class LokiClient {
     for (const match of matchers) params.append('match[]', match)
     params.set('start', range.start.toString())
     params.set('end', range.end.toString())
-    return this.getData<Labels[]>('/loki/api/v1/series', params)
+    return this.getData('/loki/api/v1/series', seriesAnswer, params)
   }
 
   async queryInstant(params: { query: string; time: Nanos; limit?: number; direction?: Direction }): Promise<QueryData> {
-    return this.getData<QueryData>(
+    return this.getData(
       '/loki/api/v1/query',
+      queryAnswer,
       { query: params.query, time: params.time.toString(), limit: params.limit?.toString(), direction: params.direction },
       CATEGORIZE_LABELS,
     )
@@ -214,8 +216,9 @@ export class LokiClient {
   }
 
   private queryRangeAs(params: RangeParams, limit: number | undefined, headers?: Record<string, string>): Promise<QueryData> {
-    return this.getData<QueryData>(
+    return this.getData(
       '/loki/api/v1/query_range',
+      queryAnswer,
       {
         query: params.query,
         start: params.start.toString(),
@@ -253,19 +256,20 @@ export class LokiClient {
     await this.http.close()
   }
 
+  /** A success envelope's data, checked by shape: a wrong-shaped answer is one line and exit 3, never a crash later. */
   private async getData<T>(
     path: string,
+    validate: (path: string, data: unknown) => T,
     params: URLSearchParams | Record<string, string | undefined>,
     headers?: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<T> {
     const response = await this.http.request(path, { params, headers, signal, readBody: (body) => readJson(body, path) })
-    const envelope = response.parsed as Envelope<T> | null
+    const envelope = response.parsed as Envelope<unknown> | null
     if (envelope?.status !== 'success') {
       throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
     }
-    // Loki leaves `data` out when a list is empty (no labels in the window).
-    return envelope.data ?? ([] as T)
+    return validate(path, envelope.data)
   }
 }
 

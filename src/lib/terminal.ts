@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream'
 import { Chalk, type ChalkInstance } from 'chalk'
+import { ExitCode, ObsError, type ExitCodeValue } from './errors.ts'
 
 /** Whether to colour a stream: NO_COLOR and FORCE_COLOR first, then whether it is a terminal. */
 export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
@@ -35,15 +36,63 @@ function escapeChar(char: string): string {
   return `\\u${code.toString(16).padStart(4, '0')}`
 }
 
+/**
+ * A write that failed (a full disk, a read-only file system, a path that is
+ * not writable) as one line. Exit 1 by default: the command ran, but its
+ * result did not reach its reader, and the contract has no closer code (2 is
+ * for bad input, 3 for the servers); it is also what Unix tools give.
+ */
+export function writeFailure(target: string, error: unknown, exitCode: ExitCodeValue = ExitCode.failed): ObsError {
+  const { code, message } = (error ?? {}) as NodeJS.ErrnoException
+  // Node's text is "ENOSPC: no space left on device, write"; the reason is the middle.
+  const reason = String(message ?? error).replace(/^[A-Z]+: /, '').replace(/, (?:write|open)\b.*$/, '')
+  return new ObsError(neutralize(`cannot write ${target}: ${reason}${code ? ` (${code})` : ''}`), exitCode, WRITE_HINTS[code ?? ''] ?? 'check where the output goes')
+}
+
+const WRITE_HINTS: Record<string, string> = {
+  ENOSPC: 'free space on that disk or send the output elsewhere',
+  EDQUOT: 'free space within your quota or send the output elsewhere',
+  EFBIG: 'send the output to a file system that takes larger files, or narrow the query',
+  EACCES: 'choose a path you can write to',
+  EPERM: 'choose a path you can write to',
+  EROFS: 'choose a path on a writable file system',
+  ENOENT: 'create the directory first or choose another path',
+  EISDIR: 'give a file name, not a directory',
+}
+
+/**
+ * What to do when standard output fails: a reader that went away (`obs … |
+ * head`) ends the command quietly with 0; anything else is one line on stderr
+ * and exit 1. Stream errors arrive as events, outside any command's promise,
+ * so this ends the process itself.
+ */
+export function onStdoutError(error: NodeJS.ErrnoException, stderr: Pick<Writable, 'write'> = process.stderr, exit: (code: number) => never = process.exit): never {
+  if (error.code === 'EPIPE') exit(ExitCode.ok)
+  const failure = writeFailure('to standard output', error)
+  stderr.write(`${chalkFor(process.stderr).red('error:')} ${failure.render()}\n`)
+  return exit(failure.exitCode)
+}
+
+/**
+ * Puts onStdoutError ahead of every other listener: oclif installs one when
+ * it loads that rethrows anything but EPIPE as an uncaught exception (a stack
+ * trace and exit 1), and listeners run in the order they were added.
+ */
+export function guardStdout(stdout: Writable = process.stdout): void {
+  stdout.prependListener('error', (error: NodeJS.ErrnoException) => onStdoutError(error))
+}
+
 /** Writes and waits for the stream to drain when its buffer is full, so memory stays flat. */
 export async function writeChunk(out: Writable, chunk: string): Promise<void> {
+  // A stream that failed says so once, as an event; every later write must not look like success.
+  if (out.errored) throw writeFailure('the output', out.errored)
   if (chunk === '' || out.write(chunk)) return
   await new Promise<void>((resolve, reject) => {
     const done = (error?: Error) => {
       out.off('drain', done)
       out.off('error', done)
       out.off('close', done)
-      if (error) reject(error)
+      if (error) reject(writeFailure('the output', error))
       else resolve()
     }
     out.once('drain', done)

@@ -11,19 +11,22 @@ import { afterEach, describe, test } from 'node:test'
 import nock from 'nock'
 import { AlloyClient, componentBlocks, dockerTargets } from '../../src/lib/alloy-client.ts'
 import type { CheckOutcome } from '../../src/lib/checks.ts'
+import { ExitCode, UnreachableError } from '../../src/lib/errors.ts'
 import { alloyChecks } from '../../src/lib/doctor.ts'
 import { checkAlloyTargets } from '../../src/lib/smoke.ts'
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/alloy-v1.1.1')
 const ADDR = 'http://alloy.test:12345'
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8')
+/** The components whose detail was recorded. */
+const FIXTURED = ['discovery.docker.containers', 'loki.source.docker.default', 'loki.write.loki_endpoint']
 
 /** Serves one recorded state; `laterMetrics` is the state of the second /metrics reading. */
 function serve(state: string, laterMetrics = state): void {
   const scope = nock(ADDR).persist()
   scope.get('/-/ready').reply(200, 'Alloy is ready.')
   scope.get('/api/v0/web/components').reply(200, fixture(`${state}.components.json`), { 'content-type': 'application/json' })
-  for (const id of ['discovery.docker.containers', 'loki.source.docker.default', 'loki.write.loki_endpoint']) {
+  for (const id of FIXTURED) {
     scope.get(`/api/v0/web/components/${id}`).reply(200, fixture(`${state}.component.${id}.json`), { 'content-type': 'application/json' })
   }
   let readings = 0
@@ -97,5 +100,51 @@ describe("Alloy's API as a real Alloy answers it", () => {
     const results = await doctor('no-containers')
     assert.equal(results.get('alloy-docker-discovery')?.status, 'fail')
     assert.match(results.get('alloy-docker-discovery')?.detail ?? '', /lists no containers/)
+  })
+})
+
+describe("answers that are not Alloy's", () => {
+  test('every answer the real Alloy gave has the shape obs checks', async () => {
+    for (const state of ['healthy', 'docker-gone', 'loki-down', 'loki-back', 'no-containers']) {
+      serve(state)
+      const alloy = client()
+      const components = await alloy.components()
+      for (const component of components.filter((c) => FIXTURED.includes(c.localID))) await alloy.component(component.localID)
+      await alloy.close()
+      nock.cleanAll()
+    }
+  })
+
+  const foreign: [string, string, RegExp][] = [
+    ['an object (Loki, Prometheus)', '{"status":"success","data":[]}', /the answer is an object, not a list/],
+    ['a list of something else', '[1, 2]', /the answer\[0\] is a number, not an object/],
+    ['a component without a localID', '[{"name":"loki.write"}]', /the answer\[0\]\.localID is missing, not a string/],
+    ['a health of the wrong type', '[{"name":"a","localID":"a","health":"ok"}]', /the answer\[0\]\.health is a string, not an object/],
+    ['an exported value that is not a list', '[{"name":"a","localID":"a","exports":[{"name":"targets","value":{"type":"array","value":7}}]}]', /exports\[0\]\.value\.value is a number, not a list/],
+  ]
+  for (const [name, body, says] of foreign) {
+    test(`${name}: one line naming the field, exit 3`, async () => {
+      nock(ADDR).get('/api/v0/web/components').reply(200, body, { 'content-type': 'application/json' })
+      const alloy = client()
+      await assert.rejects(alloy.components(), (error: unknown) => {
+        assert.ok(error instanceof UnreachableError, String(error))
+        assert.equal(error.exitCode, ExitCode.unreachable)
+        assert.match(error.message, /^Alloy's answer to \/api\/v0\/web\/components has the wrong shape: /)
+        assert.match(error.message, says)
+        assert.doesNotMatch(error.render(), /\n/)
+        return true
+      })
+      await alloy.close()
+    })
+  }
+
+  test('blocks nested deeper than any config are refused, not recursed into', async () => {
+    // Written as text: JSON.stringify itself cannot go this deep.
+    const depth = 10_000
+    const block = `${'{"name":"b","type":"block","body":['.repeat(depth)}{"name":"leaf","type":"attr","value":{"type":"string","value":"x"}}${']}'.repeat(depth)}`
+    nock(ADDR).get('/api/v0/web/components/a').reply(200, `{"name":"a","localID":"a","debugInfo":[${block}]}`)
+    const alloy = client()
+    await assert.rejects(alloy.component('a'), /nested more than 64 levels deep/)
+    await alloy.close()
   })
 })

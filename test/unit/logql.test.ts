@@ -6,6 +6,7 @@ import {
   checkLabelName,
   checkLogQL,
   LogQLSyntaxError,
+  MAX_QUERY_BYTES,
   pinnedLabels,
   quoteLogQL,
   streamSelector,
@@ -281,5 +282,58 @@ describe('pinnedLabels', () => {
 
   test('label filters after the selector are not pins', () => {
     assert.deepEqual(pinnedLabels('{app="x"} | json | level="error"'), { app: 'x' })
+  })
+})
+
+describe('checkLogQL: what the grammar cannot follow is left to Loki', () => {
+  test("@lezer/lr still has the parse internals the depth guards are read from", () => {
+    const parse = parser.startParse('{app="x"}') as unknown as { bigReductionCount: unknown; stacks: { pos: unknown; stack: unknown }[]; advance(): unknown }
+    assert.equal(typeof parse.bigReductionCount, 'number')
+    assert.ok(Array.isArray(parse.stacks) && parse.stacks.length > 0)
+    assert.equal(typeof parse.stacks[0].pos, 'number')
+    assert.ok(Array.isArray(parse.stacks[0].stack))
+  })
+
+  test('a genuine error before the grammar loses depth is still refused with its column', () => {
+    const deep = `${'('.repeat(3000)}{app="x"}${')'.repeat(3000)}`
+    assert.throws(() => checkLogQL(`{app="x"} | bogus ${deep}`), syntaxError(1, 19))
+  })
+
+  test(`a query of Loki's ${MAX_QUERY_BYTES} bytes or more is refused, counted in bytes`, () => {
+    const query = `{app="${'é'.repeat(MAX_QUERY_BYTES / 2 - 4)}"}`
+    assert.throws(() => checkLogQL(query), (error: unknown) => error instanceof UsageError && /the query is 131072 bytes; Loki refuses queries of 131072 bytes or more/.test(error.message))
+    assert.equal(checkLogQL(`{app="${'e'.repeat(MAX_QUERY_BYTES - 10)}"}`), 'log')
+  })
+
+  test('label filters side by side are joined by and, as Loki reads them (found by the differential test)', () => {
+    assert.equal(checkLogQL('{app="x"} | json | level="error" orlevel="warn" status=~"5.." '), 'log')
+    assert.throws(() => checkLogQL('{app="x"} | json | level="error" bogus'), syntaxError(1, 39))
+  })
+
+  test('the kind of a query is read from its text: a selector, perhaps in parentheses or after comments, is a log query', () => {
+    assert.equal(checkLogQL('# why\n(({app="x"}))'), 'log')
+    assert.equal(checkLogQL('((sum(rate({app="x"}[5m]))))'), 'metric')
+    assert.equal(checkLogQL('1 + 1'), 'metric')
+  })
+})
+
+describe('checkLogQL: the caret sits on the column Loki names', () => {
+  // Columns as Loki 3.6.2 reports them for these queries (measured on the real server).
+  const cases: [string, number, number][] = [
+    ['{app="😀"} | bar', 1, 16],
+    ['{app="a"}\t| bar', 1, 16],
+    ['{app="a"}\n| json\n| level=', 3, 9],
+    ['count_over_time({app="a"}[5x])', 1, 26],
+    ['sum by (a {app="a"}', 1, 11],
+    ['{app="a"} |= "x" or', 1, 20],
+  ]
+  for (const [query, line, column] of cases) {
+    test(`${JSON.stringify(query)}: line ${line}, col ${column}`, () => {
+      assert.throws(() => checkLogQL(query), syntaxError(line, column))
+    })
+  }
+
+  test('an invalid range names the range', () => {
+    assert.throws(() => checkLogQL('rate({app="a"}[5x])'), syntaxError(1, 15, /invalid range \[5x\]: a range is a duration such as \[5m\]/))
   })
 })

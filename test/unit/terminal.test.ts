@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { describe, test } from 'node:test'
-import { chalkFor, neutralize, Progress, sparkline, wantsColor, writeChunk } from '../../src/lib/terminal.ts'
+import { ExitCode, ObsError } from '../../src/lib/errors.ts'
+import { chalkFor, guardStdout, neutralize, onStdoutError, Progress, sparkline, wantsColor, writeChunk, writeFailure } from '../../src/lib/terminal.ts'
 
 const TTY = { isTTY: true }
 const PIPE = { isTTY: false }
@@ -210,5 +211,59 @@ describe('Progress', () => {
       })
       assert.deepEqual(writes, [])
     }
+  })
+})
+
+describe('output that cannot be written', () => {
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+
+  test('writeFailure: one line naming the target, the reason and the fix; exit 1 unless told', () => {
+    const failure = writeFailure('to standard output', enospc)
+    assert.equal(failure.render(), 'cannot write to standard output: no space left on device (ENOSPC); free space on that disk or send the output elsewhere')
+    assert.equal(failure.exitCode, ExitCode.failed)
+    const open = Object.assign(new Error("EACCES: permission denied, open '/x/\u001b[2Jr.xml'"), { code: 'EACCES' })
+    const report = writeFailure('the JUnit report to /x/\u001b[2Jr.xml', open, ExitCode.usage)
+    assert.equal(report.exitCode, ExitCode.usage)
+    assert.equal(report.render(), 'cannot write the JUnit report to /x/\\x1b[2Jr.xml: permission denied (EACCES); choose a path you can write to')
+  })
+
+  test('onStdoutError: EPIPE ends quietly with 0, anything else is one line and exit 1', () => {
+    const written: string[] = []
+    const stderr = { write: (text: string) => written.push(text) > 0 }
+    const exit = (code: number): never => {
+      throw Object.assign(new Error('exit'), { exitCode: code })
+    }
+    assert.throws(() => onStdoutError(Object.assign(new Error('EPIPE'), { code: 'EPIPE' }), stderr, exit), { exitCode: 0 })
+    assert.deepEqual(written, [])
+    assert.throws(() => onStdoutError(enospc, stderr, exit), { exitCode: 1 })
+    assert.equal(written.length, 1)
+    assert.match(written[0], /^\S*error:\S* cannot write to standard output: no space left on device \(ENOSPC\);[^\n]*\n$/)
+  })
+
+  test("guardStdout runs ahead of listeners added before it (oclif's rethrows)", () => {
+    const out = new Writable({ write: (_chunk, _encoding, done) => done() })
+    const order: string[] = []
+    out.on('error', () => order.push('oclif'))
+    out.on('error', () => order.push('later'))
+    const original = process.exit
+    process.exit = ((code?: number) => {
+      order.push(`exit ${code}`)
+      throw new Error('exited')
+    }) as typeof process.exit
+    try {
+      guardStdout(out)
+      assert.throws(() => out.emit('error', Object.assign(new Error('EPIPE'), { code: 'EPIPE' })), /exited/)
+    } finally {
+      process.exit = original
+    }
+    assert.deepEqual(order, ['exit 0'])
+  })
+
+  test('writeChunk on a stream that failed: one line, never a silent success', async () => {
+    const out = new Writable({ write: (_chunk, _encoding, done) => done(enospc) })
+    out.on('error', () => {})
+    out.write('first')
+    await new Promise((resolve) => setImmediate(resolve))
+    await assert.rejects(writeChunk(out, 'second'), (error: unknown) => error instanceof ObsError && /^cannot write the output: no space left on device \(ENOSPC\)/.test(error.message))
   })
 })
