@@ -58,6 +58,16 @@ export type PagingClient = Pick<LokiClient, 'queryRange'> & Partial<Pick<LokiCli
 const TARGET_FILL = 0.75
 
 /**
+ * Where the density has proven steady (a window carved by the estimate came
+ * back within STEADY_TOLERANCE of its aim), windows aim at this share: fewer
+ * requests, each of which costs Loki a fixed part (it decodes whole chunk
+ * blocks at a window's edges, in every stream). A count of 4,500 is off by
+ * 1.5% (Poisson), a full page is 11% away.
+ */
+const STEADY_FILL = 0.9
+const STEADY_TOLERANCE = 0.1
+
+/**
  * A window cut from a full page that comes back full itself shows that the
  * page left entries out (a sharded frontend); the next cut keeps this many
  * times fewer of the page's entries, so even a frontend that answers a random
@@ -86,9 +96,13 @@ interface Window {
   alone: boolean
   /** The width in effect when the window was carved from a gap; none for windows cut from a page. */
   carvedAt?: Nanos
+  /** The entries that width aimed at. */
+  aim?: number
   /** Set when the window is asked. */
   requestLimit: number
   response?: Promise<LogEntry[]>
+  /** Set when the response has arrived (or failed): the window no longer takes a request slot. */
+  settled?: { entries?: LogEntry[] }
 }
 
 type Part = Gap | Window
@@ -126,7 +140,8 @@ function window(start: Nanos, end: Nanos, refinements: number, alone = false): W
  * full page never comes back full, so each full page (a request wasted) comes
  * from a window planned by the density estimate, and at most two requests
  * follow it before the density is known again. Windows hold about
- * TARGET_FILL of a batch where the density is steady; where it drops the
+ * TARGET_FILL of a batch, STEADY_FILL once a window carved by the estimate
+ * came back within STEADY_TOLERANCE of its aim; where the density drops the
  * width grows by batch/entries per window (4× when empty), so a quiet gap
  * costs a few requests, logarithmic in its length. A frontend that leaves
  * entries out of full pages shows it when a cut window comes back full; cuts
@@ -134,8 +149,14 @@ function window(start: Nanos, end: Nanos, refinements: number, alone = false): W
  * windows are sized for their request, so the cost stays within a few times
  * the exact one (test/reliability/properties.test.ts checks 4×).
  *
- * With `parallel` > 1, that many windows ahead are in flight at once; they are
- * still emitted strictly in order, and memory holds at most that many pages.
+ * With `parallel` > 1, that many requests are in flight at once; windows are
+ * still emitted strictly in order. A page that arrives ahead of its turn
+ * waits, and takes no request slot while it waits: otherwise a full page at
+ * the head, asked again as narrower windows that go before the ones already
+ * fetched ahead, would leave the export with one request in flight until it
+ * caught up with them (a whole spike). In a full export, a page ahead that
+ * comes back full is cut at once, wherever it is. Memory holds at most 2 × `parallel` pages
+ * (`parallel` + 1 requests in flight at most, when the head is asked again).
  */
 export async function* fetchLogPages(client: PagingClient, params: LogQueryParams): AsyncGenerator<LogEntry[]> {
   const streams = new StreamCache()
@@ -147,6 +168,8 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
   // Sequentially the first window is the whole range: often it fits. In
   // parallel, the range is cut so that every worker has a window from the start.
   let width = limits.fit((params.end - params.start) / BigInt(parallel))
+  // The share of a batch windows aim at: TARGET_FILL, STEADY_FILL once proven.
+  let fill = TARGET_FILL
   const plan: Part[] = params.start < params.end ? [{ kind: 'gap', start: params.start, end: params.end }] : []
   // Windows fetched ahead and then not needed are abandoned, retries included.
   const abandon = new AbortController()
@@ -154,6 +177,9 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
   // leaves entries out of full pages, so cuts from them are trusted less.
   let inexact = false
 
+  // Wakes the loop when any request settles, so that a full page ahead is
+  // cut, and its slot used, without waiting for the head.
+  let wake: (() => void) | undefined
   const ask = (part: Window) => {
     // One more than still wanted: a page short of its limit is complete. A
     // one-nanosecond window cannot be cut, so it gets the largest page.
@@ -161,20 +187,35 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
     part.response = client
       .queryRange({ query: params.query, start: part.start, end: part.end, limit: part.requestLimit, direction: params.direction, signal: abandon.signal })
       .then((data) => flattenStreams(data, streams))
-    // Windows fetched ahead may be abandoned when the limit is reached.
-    part.response.catch(() => undefined)
+    part.response.then(
+      (entries) => (part.settled = { entries }),
+      // Windows fetched ahead may be abandoned when the limit is reached.
+      () => (part.settled = {}),
+    ).finally(() => wake?.())
   }
   // Asks the first windows of the plan, carving gaps at the current width,
-  // until `parallel` are in flight. The head always gets asked: it was freed
-  // by the window consumed before it.
+  // while fewer than `parallel` take a slot and fewer than 2 × `parallel`
+  // pages are held. A window takes a slot while its request is out, and once
+  // answered while it waits only for the windows before it; an answered one
+  // behind a window or gap not yet asked (stranded there by a cut) takes
+  // none. The head is always asked: the output waits on it.
   const planAhead = () => {
-    let inFlight = plan.filter((part) => part.kind === 'window' && part.response).length
-    for (let i = 0; i < plan.length && inFlight < parallel; i++) {
+    let slots = 0
+    let held = 0
+    let stranded = false
+    for (const part of plan) {
+      if (part.kind === 'window' && part.response) {
+        held++
+        if (!part.settled || !stranded) slots++
+      } else stranded = true
+    }
+    for (let i = 0; i < plan.length && (i === 0 || (slots < parallel && held < 2 * parallel)); i++) {
       const part = plan[i]
       if (part.kind === 'window') {
         if (!part.response) {
           ask(part)
-          inFlight++
+          slots++
+          held++
         }
         continue
       }
@@ -186,8 +227,10 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
       if (forward) part.start += span
       else part.end -= span
       carved.carvedAt = width
+      carved.aim = limits.batch * fill
       ask(carved)
-      inFlight++
+      slots++
+      held++
       plan.splice(i, part.start < part.end ? 0 : 1, carved)
     }
   }
@@ -203,12 +246,49 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
     } else plan.splice(at, 0, rest)
   }
 
+  // A window whose page came back full, at plan[at], is replaced by narrower
+  // windows cut at the page's own timestamps; the rest goes back to the plan.
+  const replaceFull = (at: number, full: Window, entries: LogEntry[]) => {
+    if (full.refinements > 0) inexact = true
+    entries.sort(compare)
+    const pageLimit = Math.min(limits.batch, remaining + 1)
+    const wanted = remaining < limits.batch ? remaining : Math.floor(limits.batch * TARGET_FILL)
+    const cut = cutAtPage(full, entries, Math.floor(wanted / DISTRUST ** (full.refinements + (inexact ? 1 : 0))), pageLimit, forward)
+    plan.splice(at, 1, ...cut.windows.map((part) => window(part.start, part.end, full.refinements + 1, part.alone)))
+    giveBack(at + cut.windows.length, full, cut.boundary)
+    // The density just changed: back to the cautious aim.
+    fill = TARGET_FILL
+    if (cut.sample) width = limits.fit(scaleWidth(cut.sample.span, limits.batch * fill, cut.sample.entries))
+  }
+  // Cuts the full pages that came back ahead of the head (not a
+  // one-nanosecond window's: the head's turn decides about those). Only in a
+  // full export: under a limit, what a window ahead should hold depends on
+  // what the windows before it bring.
+  const cutAhead = () => {
+    if (remaining !== Number.POSITIVE_INFINITY) return
+    for (let i = 1; i < plan.length; i++) {
+      const part = plan[i]
+      const entries = part.kind === 'window' ? part.settled?.entries : undefined
+      if (part.kind === 'window' && entries && entries.length >= part.requestLimit && part.end - part.start > 1n) {
+        replaceFull(i, part, entries)
+      }
+    }
+  }
+
   try {
     while (remaining > 0) {
+      cutAhead()
       planAhead()
       // planAhead asked the head (a window), if anything is left to ask.
-      const head = plan.shift() as Window | undefined
+      const head = plan[0] as Window | undefined
       if (!head) return
+      while (!head.settled) {
+        await new Promise<void>((resolve) => (wake = resolve))
+        cutAhead()
+        planAhead()
+      }
+      wake = undefined
+      plan.shift()
       let entries: LogEntry[]
       try {
         entries = await head.response!
@@ -231,14 +311,8 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
           plan.unshift(window(head.start, head.end, head.refinements, true))
           continue
         }
-        if (head.refinements > 0) inexact = true
-        entries.sort(compare)
-        const pageLimit = Math.min(limits.batch, remaining + 1)
-        const wanted = remaining < limits.batch ? remaining : Math.floor(limits.batch * TARGET_FILL)
-        const cut = cutAtPage(head, entries, Math.floor(wanted / DISTRUST ** (head.refinements + (inexact ? 1 : 0))), pageLimit, forward)
-        plan.unshift(...cut.windows.map((part) => window(part.start, part.end, head.refinements + 1, part.alone)))
-        giveBack(cut.windows.length, head, cut.boundary)
-        if (cut.sample) width = limits.fit(scaleWidth(cut.sample.span, limits.batch * TARGET_FILL, cut.sample.entries))
+        plan.unshift(head)
+        replaceFull(0, head, entries)
         continue
       }
       entries.sort(compare)
@@ -246,7 +320,8 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
       remaining -= entries.length
       // An empty window says only that the density is lower than the width assumed.
       if (!head.alone) {
-        width = limits.fit(nextWidth(head, width, entries.length, limits.batch * TARGET_FILL))
+        if (head.aim !== undefined) fill = Math.abs(entries.length - head.aim) <= STEADY_TOLERANCE * head.aim ? STEADY_FILL : TARGET_FILL
+        width = limits.fit(nextWidth(head, width, entries.length, limits.batch * fill))
       }
     }
   } finally {

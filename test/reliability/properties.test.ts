@@ -2,8 +2,8 @@
  * Property tests, thousands of generated cases each: no crash and no wrong
  * answer from duration parsing, time parsing, the settings built from them,
  * error-body summaries, and exact paging against a fake Loki serving random
- * datasets (also one that answers a full page with a random subset, as a
- * sharded query frontend does).
+ * and bursty datasets (also one that answers a full page with a random
+ * subset, as a sharded query frontend does), within its request bounds.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,7 +16,7 @@ import { UsageError } from '../../src/lib/errors.ts'
 import { oneLine, summarizeBody } from '../../src/lib/http.ts'
 import { fetchLogPages, MAX_PAGE, type LogQueryParams } from '../../src/lib/log-query.ts'
 import type { Direction, Labels, LokiClient, QueryData, RangeParams, StreamValue } from '../../src/lib/loki-client.ts'
-import { parseDuration, parseTime, resolveTimeRange } from '../../src/lib/time.ts'
+import { EARLIEST_NANOS, parseDuration, parseDurationMs, parseTime, resolveTimeRange, TIMER_BOUNDS } from '../../src/lib/time.ts'
 import { counters } from '../support/fault-truth.ts'
 
 const RUNS = Number(process.env.OBS_PROPERTY_RUNS ?? 3000)
@@ -32,7 +32,6 @@ const countAsync = <T extends unknown[]>(check: (...args: T) => Promise<void>) =
 
 const NS: Record<string, bigint> = { ns: 1n, us: 1_000n, µs: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n, w: 604_800_000_000_000n }
 const INT64_MAX = 2n ** 63n - 1n
-const INT64_MIN = -(2n ** 63n)
 
 /** Strings near the duration and time syntax, and arbitrary ones. */
 const nearSyntax = fc.string({
@@ -110,6 +109,22 @@ describe('durations', () => {
     )
   })
 
+  test(`any interval or wait obs accepts is one Node's timers can hold, within its stated bounds (${RUNS} cases)`, () => {
+    const duration = fc.oneof(
+      fc.tuple(fc.integer({ min: 1, max: 100_000 }), fc.constantFrom(...Object.keys(NS))).map(([n, unit]) => `${n}${unit}`),
+      nearSyntax,
+    )
+    fc.assert(
+      fc.property(duration, fc.constantFrom(...Object.values(TIMER_BOUNDS)), count((text, bounds) => {
+        const result = usageOnly(() => parseDurationMs(text, '--interval', bounds))
+        if (result instanceof UsageError) return assertCleanMessage(result, text)
+        assert.ok(Number.isInteger(result) && result >= 1 && result <= 2 ** 31 - 1, `${text} gives ${result}ms`)
+        assert.ok(parseDuration(text) >= parseDuration(bounds.min) && parseDuration(text) <= parseDuration(bounds.max), `${text} is outside ${bounds.min}–${bounds.max}`)
+      })),
+      { numRuns: RUNS },
+    )
+  })
+
   test(`any --timeout obs accepts is one Node's timers can hold (1 ms to 2^31-1 ms) (${RUNS} cases)`, async () => {
     const timeout = fc.oneof(
       fc.tuple(fc.integer({ min: 1, max: 100_000 }), fc.constantFrom('ms', 's', 'm', 'h', 'd', 'w')).map(([n, unit]) => `${n}${unit}`),
@@ -165,9 +180,9 @@ describe('times', () => {
 
   test(`generated Unix seconds (with fractions), milliseconds, microseconds and nanoseconds (${RUNS} cases)`, () => {
     const unix = fc.oneof(
-      // Bounded by Loki's int64 nanoseconds; beyond them obs refuses the time (another property).
-      fc.bigInt({ min: 0n, max: INT64_MAX / 1_000_000_000n - 1n }).map((s) => [s.toString(), s * 1_000_000_000n] as const),
-      fc.tuple(fc.bigInt({ min: 0n, max: INT64_MAX / 1_000_000_000n - 1n }), fc.stringMatching(/^\d{1,12}$/)).map(([s, f]) => [`${s}.${f}`, s * 1_000_000_000n + BigInt(f.slice(0, 9).padEnd(9, '0'))] as const),
+      // Bounded by what Loki reads correctly (from 10 s after the epoch) and its int64 nanoseconds; beyond them obs refuses the time (another property).
+      fc.bigInt({ min: 10n, max: INT64_MAX / 1_000_000_000n - 1n }).map((s) => [s.toString(), s * 1_000_000_000n] as const),
+      fc.tuple(fc.bigInt({ min: 10n, max: INT64_MAX / 1_000_000_000n - 1n }), fc.stringMatching(/^\d{1,12}$/)).map(([s, f]) => [`${s}.${f}`, s * 1_000_000_000n + BigInt(f.slice(0, 9).padEnd(9, '0'))] as const),
       fc.bigInt({ min: 10n ** 12n, max: INT64_MAX / 1_000_000n }).map((ms) => [ms.toString(), ms * 1_000_000n] as const),
       fc.bigInt({ min: 10n ** 15n, max: INT64_MAX / 1_000n }).map((us) => [us.toString(), us * 1_000n] as const),
       fc.bigInt({ min: 10n ** 18n, max: INT64_MAX }).map((ns) => [ns.toString(), ns] as const),
@@ -181,7 +196,7 @@ describe('times', () => {
       fc.property(fc.constantFrom('-', '+'), duration, count((sign, text) => {
         const offset = parseDuration(text)
         const expected = sign === '-' ? NOW - offset : NOW + offset
-        if (expected < 0n || expected > INT64_MAX) assert.throws(() => parseTime(`now${sign}${text}`, NOW, '--from'), UsageError)
+        if (expected < EARLIEST_NANOS || expected > INT64_MAX) assert.throws(() => parseTime(`now${sign}${text}`, NOW, '--from'), UsageError)
         else assert.equal(parseTime(`now${sign}${text}`, NOW, '--from'), expected)
         assert.equal(parseTime('now', NOW, '--from'), NOW)
       })),
@@ -208,7 +223,7 @@ describe('times', () => {
     )
   })
 
-  test(`every time and range obs accepts fits Loki's int64 nanoseconds (${RUNS} cases)`, () => {
+  test(`every time and range obs accepts is one Loki reads correctly: 10 s after the epoch to int64 nanoseconds (${RUNS} cases)`, () => {
     const input = fc.oneof(
       fc.record({ since: fc.tuple(fc.integer({ min: 1, max: 10_000_000 }), fc.constantFrom('h', 'd', 'w')).map(([n, u]) => `${n}${u}`) }),
       fc.record({ from: fc.constant('now-1h'), to: fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 19n - 1n }).map(String), date.map((d) => `${d.year + 7000}-01-01T00:00:00Z`)) }),
@@ -217,7 +232,7 @@ describe('times', () => {
       fc.property(input, count((flags) => {
         const range = usageOnly(() => resolveTimeRange(flags, '1h', NOW))
         if (range instanceof UsageError) return
-        for (const value of [range.start, range.end]) assert.ok(value >= INT64_MIN && value <= INT64_MAX, `${JSON.stringify(flags)} gives ${value}`)
+        for (const value of [range.start, range.end]) assert.ok(value >= EARLIEST_NANOS && value <= INT64_MAX, `${JSON.stringify(flags)} gives ${value}`)
       })),
       { numRuns: RUNS },
     )
@@ -369,6 +384,93 @@ describe('exact paging against a fake Loki with random datasets', () => {
         }),
       ),
       { numRuns: Math.round(RUNS / 4) },
+    )
+  })
+
+  /**
+   * Uneven density, relative to the batch: a base rate of about one batch per
+   * tenth of the span, spikes at 100× that rate, quiet gaps, and groups of up
+   * to three batches on one nanosecond, some at the range's first and last
+   * nanosecond and where `parallel` windows first cut the range.
+   */
+  const RANGE_START = 1000n
+  const RANGE_END = RANGE_START + 10n ** 9n
+  const bursty = fc
+    .record({
+      batch: fc.integer({ min: 3, max: 40 }),
+      parallel: fc.integer({ min: 1, max: 6 }),
+      seed: fc.integer(),
+      spikes: fc.array(fc.record({ at: fc.double({ min: 0, max: 0.98, noNaN: true }), length: fc.double({ min: 0.001, max: 0.02, noNaN: true }) }), { maxLength: 3 }),
+      gaps: fc.array(fc.record({ at: fc.double({ min: 0, max: 0.9, noNaN: true }), length: fc.double({ min: 0.01, max: 0.3, noNaN: true }) }), { maxLength: 3 }),
+      groups: fc.array(fc.record({ at: fc.oneof(fc.constantFrom('start', 'end', 'split'), fc.double({ min: 0, max: 1, noNaN: true })), size: fc.double({ min: 0.5, max: 3, noNaN: true }) }), { maxLength: 4 }),
+    })
+    .map((shape) => {
+      let state = shape.seed >>> 0
+      const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+      const span = Number(RANGE_END - RANGE_START)
+      const at = (fraction: number) => RANGE_START + BigInt(Math.min(span - 1, Math.floor(fraction * span)))
+      const rows: Row[] = []
+      const add = (ts: bigint, n: number) => rows.push({ ts, labels: STREAMS[n % STREAMS.length], line: `l${rows.length}` })
+      const quiet = (ts: bigint) => shape.gaps.some((gap) => ts >= at(gap.at) && ts < at(gap.at + gap.length))
+      for (let i = 0; i < shape.batch * 10; i++) {
+        const ts = at(random())
+        if (!quiet(ts)) add(ts, i)
+      }
+      for (const spike of shape.spikes) {
+        for (let i = 0; i < Math.round(shape.batch * 10 * 100 * spike.length); i++) add(at(spike.at + random() * spike.length), i)
+      }
+      for (const group of shape.groups) {
+        const ts = group.at === 'start' ? RANGE_START : group.at === 'end' ? RANGE_END - 1n : group.at === 'split' ? RANGE_START + (RANGE_END - RANGE_START) / BigInt(Math.max(2, shape.parallel)) : at(group.at)
+        for (let i = 0; i < Math.ceil(group.size * shape.batch); i++) add(ts, i)
+      }
+      return { ...shape, rows, changes: 2 * shape.spikes.length + 2 * shape.gaps.length + shape.groups.length }
+    })
+
+  test(`bursty datasets: every entry once, in order, the first --limit, within the stated request bounds, 1 to 6 windows in flight, also against a sloppy frontend (${Math.round(RUNS / 6)} datasets)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        bursty,
+        fc.constantFrom<Direction>('forward', 'backward'),
+        fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 400 })),
+        fc.boolean(),
+        countAsync(async (data, direction, limit, sloppy) => {
+          let state = data.seed >>> 1
+          const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+          const calls: RangeParams[] = []
+          const params: LogQueryParams = { query: '{app="x"}', start: RANGE_START, end: RANGE_END, direction, limit, batch: data.batch, parallel: data.parallel }
+          const got: string[] = []
+          for await (const page of fetchLogPages(fakeLoki(data.rows, sloppy ? random : undefined, calls), params)) {
+            for (const entry of page) got.push(`${entry.ts}|${entry.stream.json}|${entry.line}`)
+          }
+          const all = [...data.rows].sort(order(direction)).map((r) => `${r.ts}|${key(r.labels)}|${r.line}`)
+          const wanted = limit === 0 ? all : all.slice(0, limit)
+          assert.deepEqual(got, wanted)
+
+          const held = (call: RangeParams) => data.rows.filter((r) => r.ts >= call.start && r.ts < call.end).length
+          const full = calls.filter((call) => held(call) >= call.limit!)
+          // Requests per exported line: about one per TARGET_FILL (0.75) of a
+          // batch, twice that for the noise in windows' counts, plus a few per
+          // change of density (full page, cut, group alone, the width's return)
+          // per window in flight, plus the growth across empty stretches: 4×
+          // per empty window, at most log4 of the range (15 here).
+          const bound = Math.ceil((2 * wanted.length) / (0.75 * data.batch)) + 4 * (data.changes + 1) * data.parallel + 15 * data.parallel
+          if (!sloppy) {
+            assert.ok(calls.length <= bound, `${calls.length} requests for ${wanted.length} lines, bound ${bound}`)
+            // A window cut from a full page (it starts where the full one did
+            // forward, ends where it did backward) never comes back full.
+            for (const fullCall of full) {
+              if (fullCall.end - fullCall.start === 1n) continue
+              const cut = calls.find((call, i) => i > calls.indexOf(fullCall) && (direction === 'forward' ? call.start === fullCall.start : call.end === fullCall.end) && call.end - call.start < fullCall.end - fullCall.start)
+              if (cut) assert.ok(held(cut) < cut.limit!, `the window [${cut.start}, ${cut.end}) cut from the full [${fullCall.start}, ${fullCall.end}) is full`)
+            }
+          } else {
+            // An inexact frontend can make each cut come back full again, four
+            // times fewer entries kept each time: a few times the exact bound.
+            assert.ok(calls.length <= 4 * bound, `${calls.length} requests for ${wanted.length} lines against a sloppy frontend, bound ${4 * bound}`)
+          }
+        }),
+      ),
+      { numRuns: Math.round(RUNS / 6) },
     )
   })
 })

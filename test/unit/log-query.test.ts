@@ -573,3 +573,48 @@ describe("fetchLogPages: Loki's limits", () => {
     assert.equal(pages.flat().length, data.length)
   })
 })
+
+describe('fetchLogPages: windows in flight around a spike', () => {
+  /** A FakeLoki that answers after a few milliseconds and records how many requests were out when each was sent. */
+  class SlowLoki extends FakeLoki {
+    inFlight = 0
+    readonly outAtSend: number[] = []
+    override async queryRange(params: RangeParams): Promise<QueryData> {
+      this.outAtSend.push(this.inFlight)
+      this.inFlight++
+      try {
+        await new Promise((done) => setTimeout(done, 2))
+        return await super.queryRange(params)
+      } finally {
+        this.inFlight--
+      }
+    }
+  }
+  // 20,000 entries at a steady rate over [0, 1e6), and a spike of 40,000 more in [400,000, 420,000).
+  const rows: Row[] = []
+  for (let i = 0; i < 20_000; i++) rows.push({ ts: BigInt(i * 50), labels: { app: 'x', s: String(i % 3) }, line: `base ${i}` })
+  for (let i = 0; i < 40_000; i++) rows.push({ ts: 400_000n + BigInt(Math.floor(i / 2)), labels: { app: 'x', s: String(i % 3) }, line: `spike ${i}` })
+
+  for (const direction of ['forward', 'backward'] as const) {
+    test(`${direction}, parallel 2: a full page at the head does not leave one request in flight for the rest of the spike`, async () => {
+      const fake = new SlowLoki(rows)
+      const { entries } = await collect(fake, { direction, batch: 1000, parallel: 2 })
+      assert.equal(entries.length, rows.length)
+      // Sent while another was out: nearly all of them once the pipeline runs.
+      const overlapped = fake.outAtSend.filter((out) => out >= 1).length
+      assert.ok(overlapped >= fake.outAtSend.length * 0.6, `${overlapped} of ${fake.outAtSend.length} requests sent while another was in flight`)
+      assert.ok(Math.max(...fake.outAtSend) <= 2, `at most parallel + 1 requests out, saw ${Math.max(...fake.outAtSend) + 1}`)
+    })
+  }
+
+  test('where the density is steady, windows aim at STEADY_FILL of a batch: fewer requests than TARGET_FILL would need', async () => {
+    const steady: Row[] = []
+    for (let i = 0; i < 50_000; i++) steady.push({ ts: BigInt(i * 20), labels: { app: 'x', s: String(i % 3) }, line: `l${i}` })
+    const fake = new FakeLoki(steady)
+    const { entries } = await collect(fake, { batch: 1000 })
+    assert.equal(entries.length, steady.length)
+    // 50 requests at a full batch, 67 at 0.75; 0.9 is 56.
+    assert.ok(fake.calls.length <= 62, `${fake.calls.length} requests for 50,000 entries in batches of 1,000`)
+    assert.ok(fake.calls.filter((call) => call.returned >= call.params.limit!).length <= 2, 'almost no full pages')
+  })
+})
