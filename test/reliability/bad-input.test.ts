@@ -47,7 +47,7 @@ const LOGQL: Case[] = [
   { args: ['query-range', '{app="x"} | json | level='], says: /unexpected end of query/, caret: true },
   { args: ['query-range', '{app="x"} | jsonn'], says: /col \d+: unexpected/, caret: true },
   { args: ['query-range', 'sum(count_over_time({app="x"}[5m])'], says: /"\(" is never closed/, caret: true },
-  { args: ['query-range', 'count_over_time({app="x"}[5x])'], says: /col 27: unexpected "5x\]\)"/, caret: true },
+  { args: ['query-range', 'count_over_time({app="x"}[5x])'], says: /col 26: invalid range \[5x\]: a range is a duration such as \[5m\]/, caret: true },
   { args: ['query-range', 'rate({app="x"})'], says: /col \d+/, caret: true },
   { args: ['query-range', '{app="x"}\n| json\n| level=~'], says: /at line 3, col \d+/, caret: true },
   { args: ['query', 'sum by (level (count_over_time({app="x"}[5m]))'], says: /col \d+/, caret: true },
