@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { OBS } from '../support/cli.ts'
+import { OBS, TEST_CACHE_DIR } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
 import { REPO } from '../support/loki.ts'
 
@@ -46,7 +46,7 @@ describe('runbooks', () => {
         const script = `set -euo pipefail\nobs() { "${process.execPath}" "${OBS}" "$@"; }\n${adapt(block)}`
         const result = spawnSync('bash', ['-c', script], {
           cwd,
-          env: { ...process.env, LOKI_ADDR: addr, NO_COLOR: '1', REQID: 'req-42-00010' },
+          env: { ...process.env, LOKI_ADDR: addr, NO_COLOR: '1', REQID: 'req-42-00010', OBS_CACHE_DIR: TEST_CACHE_DIR },
           encoding: 'utf8',
           timeout: 120_000,
         })

@@ -1,7 +1,17 @@
 /** Runs the built CLI as a subprocess, as users and scripts do. */
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO } from './loki.ts'
+
+/**
+ * obs keeps state in its cache directory (doctor's readings of Loki's
+ * counters): a test run gets one of its own, so it neither reads the user's
+ * nor leaves anything there. A test that needs its own passes OBS_CACHE_DIR.
+ */
+export const TEST_CACHE_DIR = mkdtempSync(join(tmpdir(), 'obs-test-cache-'))
+process.once('exit', () => rmSync(TEST_CACHE_DIR, { recursive: true, force: true }))
 
 export interface CliResult {
   code: number | null
@@ -13,7 +23,7 @@ export const OBS = join(REPO, 'bin/run.js')
 
 export function runObs(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', OBS_DEBUG: undefined, ...options.env }
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', OBS_DEBUG: undefined, OBS_CACHE_DIR: TEST_CACHE_DIR, ...options.env }
     for (const name of ['LOKI_ADDR', 'LOKI_ORG_ID', 'LOKI_USERNAME', 'LOKI_PASSWORD', 'LOKI_BEARER_TOKEN', 'OBS_PROFILE']) {
       if (!options.env || !(name in options.env)) delete env[name]
     }
@@ -40,7 +50,7 @@ export interface RunningObs {
 
 /** Starts a long-running command (tail) to be stopped with a signal, as Ctrl-C would. */
 export function startObs(args: string[], options: { env?: Record<string, string | undefined> } = {}): RunningObs {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...options.env }
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', OBS_CACHE_DIR: TEST_CACHE_DIR, ...options.env }
   const child = spawn(process.execPath, [OBS, ...args], { cwd: REPO, env: env as NodeJS.ProcessEnv })
   let out = ''
   let err = ''

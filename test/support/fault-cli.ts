@@ -5,7 +5,7 @@
  * cleaned of every setting obs reads, so only what a test gives counts.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { OBS } from './cli.ts'
+import { OBS, TEST_CACHE_DIR } from './cli.ts'
 import { REPO } from './loki.ts'
 
 export interface ObsOutput {
@@ -45,7 +45,7 @@ export interface SpawnOptions {
 }
 
 function environment(options: SpawnOptions): NodeJS.ProcessEnv {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' }
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', OBS_CACHE_DIR: TEST_CACHE_DIR }
   for (const name of OBS_ENV) delete env[name]
   // No config file from the developer's home: a test that wants one writes it into its cwd.
   env.XDG_CONFIG_HOME = '/nonexistent-obs-test-config'
