@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs'
 import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
 import { runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
-import { doctorChecks, readingsFile } from '../lib/doctor.ts'
-import { UsageError } from '../lib/errors.ts'
+import { doctorChecks, readAlloyConfigFile, readComposeFile, readingsFile } from '../lib/doctor.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { nowNanos, parseDuration } from '../lib/time.ts'
@@ -13,7 +11,7 @@ export default class Doctor extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
   static override summary = 'Inspect Loki, Alloy and the stack\'s files; say what is wrong and how to fix it'
   static override description =
-    "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label; labels Loki adds itself, such as service_name and __stream_shard__, explained and not counted), streams without env, lines Loki discarded in the --since window (by reason, each with its fix; exact when Loki started inside the window, else counted from the oldest reading of Loki's counter that obs keeps inside the window in its cache directory, OBS_CACHE_DIR or ~/.cache/obs, else over 3 s watched; the finding says which). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails."
+    "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label; labels Loki adds itself, such as service_name and __stream_shard__, explained and not counted), streams without env, lines Loki discarded in the --since window (by reason, each with its fix; exact when Loki started inside the window, else counted from the oldest reading of Loki's counter that obs keeps inside the window in its cache directory, OBS_CACHE_DIR or ~/.cache/obs, else over 3 s watched; the finding says which). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails, 1 when a check fails, 2 when a --compose or --alloy-config file cannot be read or understood (one line naming the place in the file; nothing is sent), 3 when Loki or Alloy cannot be reached."
   static override examples = [
     '<%= config.bin %> doctor',
     '<%= config.bin %> doctor --compose stack/docker-compose.yml --alloy-config stack/alloy-config.alloy',
@@ -33,9 +31,9 @@ export default class Doctor extends ObsCommand {
     const { flags } = await this.parse(Doctor)
     const window = flags.since ?? '1h'
     const sinceNs = parseDuration(window, '--since')
-    for (const [flag, path] of [['--compose', flags.compose], ['--alloy-config', flags['alloy-config']]] as const) {
-      if (path !== undefined && !existsSync(path)) throw new UsageError(`${flag} file ${path} does not exist`, `check the path given to ${flag}`)
-    }
+    // The files are the user's input: one that cannot be understood is refused (exit 2) before anything is sent.
+    const compose = flags.compose === undefined ? undefined : readComposeFile(flags.compose)
+    const alloyConfig = flags['alloy-config'] === undefined ? undefined : readAlloyConfigFile(flags['alloy-config'])
     const settings = await this.resolveSettings(flags)
     const loki = this.track(new LokiClient(settings.loki))
     const alloy = flags.alloy ? this.track(new AlloyClient(settings.alloy)) : undefined
@@ -46,8 +44,8 @@ export default class Doctor extends ObsCommand {
       range: () => ({ start: nowNanos() - sinceNs, end: nowNanos() }),
       window,
       readings: { file: readingsFile(process.env), addr: loki.address, orgId: settings.loki.headers['x-scope-orgid'] },
-      composeFile: flags.compose,
-      alloyConfigFile: flags['alloy-config'],
+      compose,
+      alloyConfig,
     })
     const results = await runChecks(checks, { waitMs: 0, intervalMs: 0 })
     await this.reportChecks(results, flags.json)

@@ -7,7 +7,7 @@ import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { smokeChecks } from '../lib/smoke.ts'
-import { durationToMs, nowNanos, parseDuration } from '../lib/time.ts'
+import { durationToMs, nowNanos, parseDuration, shown } from '../lib/time.ts'
 
 export default class Smoke extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
@@ -37,7 +37,7 @@ export default class Smoke extends ObsCommand {
     const { flags } = await this.parse(Smoke)
     const since = flags.since ?? '15m'
     const sinceNs = parseDuration(since, '--since')
-    if (!/^\d+[smhdw]$/.test(since)) throw new UsageError(`--since for smoke must be one number and unit, like 15m or 1h (got "${since}")`)
+    if (!/^\d+[smhdw]$/.test(since)) throw new UsageError(`--since for smoke must be one number and unit, like 15m or 1h (got "${shown(since)}")`)
     const waitMs = flags.wait ? durationToMs(parseDuration(flags.wait, '--wait')) : 0
     const settings = await this.resolveSettings(flags, { app: flags.app, service: flags.service, env: flags.env })
     const loki = this.track(new LokiClient(settings.loki))

@@ -3,6 +3,7 @@ import { ObsCommand } from '../lib/command.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
 import { jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
+import { neutralize } from '../lib/terminal.ts'
 import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 import { formatNanos, nowNanos, parseDuration } from '../lib/time.ts'
 
@@ -57,7 +58,7 @@ export default class Trace extends ObsCommand {
     }
     if (trace.entries.length === 0) {
       this.note(
-        `no lines for reqId ${JSON.stringify(trace.reqId)} in app "${settings.identity.app}" in the last ${trace.widenedTo ?? since}; ` +
+        `no lines for reqId ${neutralize(JSON.stringify(trace.reqId))} in app ${neutralize(JSON.stringify(settings.identity.app))} in the last ${trace.widenedTo ?? since}; ` +
           'check the id (it is matched exactly), the app (--app), or look further back with --since',
       )
       this.exit(ExitCode.failed)

@@ -6,6 +6,7 @@ import { fetchLogPages, type LogEntry } from './log-query.ts'
 import { judgeLabels, labelPolicyOutcome } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
 import { streamSelector } from './logql.ts'
+import { neutralize } from './terminal.ts'
 import { findTrace } from './trace.ts'
 import type { Nanos } from './time.ts'
 
@@ -28,6 +29,8 @@ export function smokeChecks(context: SmokeContext): Check[] {
   const { loki, identity } = context
   const appSelector = streamSelector({ app: identity.app, env: identity.env })
   const serviceSelector = streamSelector({ app: identity.app, env: identity.env, service: identity.service })
+  // The selectors carry --app, --service and --env as typed: quoting keeps C1 controls and bidi overrides, so messages show them neutralised.
+  const [appShown, serviceShown] = [neutralize(appSelector), neutralize(serviceSelector)]
   const range = () => ({ start: context.now() - context.sinceNs, end: context.now() })
   const recent = async (query: string, limit: number): Promise<LogEntry[]> => {
     const entries: LogEntry[] = []
@@ -39,7 +42,7 @@ export function smokeChecks(context: SmokeContext): Check[] {
     lokiReadyCheck(loki),
     {
       id: 'logs-ingested',
-      title: `Query 1: logs arrive for ${appSelector}`,
+      title: `Query 1: logs arrive for ${appShown}`,
       async run(): Promise<CheckOutcome> {
         const query = `sum(count_over_time(${appSelector}[${context.since}]))`
         const data = await loki.queryInstant({ query, time: context.now() })
@@ -47,18 +50,18 @@ export function smokeChecks(context: SmokeContext): Check[] {
         if (count > 0) return { status: 'pass', detail: `${count} lines in the last ${context.since}` }
         return {
           status: 'fail',
-          detail: `no lines from ${appSelector} in the last ${context.since}`,
+          detail: `no lines from ${appShown} in the last ${context.since}`,
           hint: 'check that the app is logging (docker logs app), that Alloy discovered it (obs doctor), and that APP_ENV is set; right after a deploy, retry with --wait 60s',
         }
       },
     },
     {
       id: 'service-logs-json',
-      title: `Query 2: recent lines of ${serviceSelector} are JSON with ${REQUIRED_FIELDS.join(', ')}`,
+      title: `Query 2: recent lines of ${serviceShown} are JSON with ${REQUIRED_FIELDS.join(', ')}`,
       async run(): Promise<CheckOutcome> {
         const entries = await recent(serviceSelector, SAMPLE_SIZE)
         if (entries.length === 0) {
-          return { status: 'fail', detail: `no lines from ${serviceSelector} in the last ${context.since}`, hint: `check the service name (--service) and that it is running` }
+          return { status: 'fail', detail: `no lines from ${serviceShown} in the last ${context.since}`, hint: `check the service name (--service) and that it is running` }
         }
         const problems: string[] = []
         let reqId: string | undefined
@@ -153,9 +156,9 @@ async function checkLabelPolicy(
   range: { start: Nanos; end: Nanos },
 ): Promise<CheckOutcome> {
   const names = await loki.labels({ ...range, query: selector })
-  if (names.length === 0) return { status: 'skip', detail: `no streams match ${selector} in the window, so no labels to check` }
+  if (names.length === 0) return { status: 'skip', detail: `no streams match ${neutralize(selector)} in the window, so no labels to check` }
   const uses = await Promise.all(names.map(async (name) => ({ name, values: (await loki.labelValues(name, { ...range, query: selector })).length })))
-  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), selector)
+  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), neutralize(selector))
   if (outcome.status === 'pass' && !names.includes('env')) {
     return { status: 'warn', detail: `no env label; ${outcome.detail}`, hint: 'set APP_ENV for Alloy (compose environment), or env disappears from every stream' }
   }

@@ -3,9 +3,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
+import { REPO } from '../support/loki.ts'
 import type { CheckOutcome } from '../../src/lib/checks.ts'
 import { DEFAULT_POLICY } from '../../src/lib/config.ts'
-import { doctorChecks, readingsFile, type DoctorContext } from '../../src/lib/doctor.ts'
+import { doctorChecks, parseAlloyConfig, parseCompose, readingsFile, type DoctorContext } from '../../src/lib/doctor.ts'
+import { UsageError } from '../../src/lib/errors.ts'
 import type { Labels, LokiClient } from '../../src/lib/loki-client.ts'
 import { keepReading, loadReadings, pruneReadings, type CounterReading } from '../../src/lib/metrics.ts'
 
@@ -210,16 +212,202 @@ describe('doctor loki-labels', () => {
 })
 
 describe('doctor alloy-config-labels', () => {
-  test("Alloy's temporary __ labels are not labels; reqId is, with the relabel fix", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'obs-alloy-')), 'config.alloy')
-    const rule = (target: string) => `  rule {\n    source_labels = ["__meta_docker_container_label_x"]\n    target_label  = "${target}"\n  }\n`
-    writeFileSync(file, `discovery.relabel "containers" {\n${rule('__tmp_service')}${rule('service')}}\n`)
-    const ctx = context({} as LokiClient, { alloyConfigFile: file })
-    assert.equal((await run(ctx, 'alloy-config-labels')).status, 'pass')
-    writeFileSync(file, `discovery.relabel "containers" {\n${rule('__tmp_service')}${rule('reqId')}}\n`)
-    const outcome = await run(ctx, 'alloy-config-labels')
+  const rule = (target: string, source = '__meta_docker_container_label_x') => `  rule {\n    source_labels = ["${source}"]\n    target_label  = "${target}"\n  }\n`
+  const check = (text: string) => run(context({} as LokiClient, { alloyConfig: parseAlloyConfig(text) }), 'alloy-config-labels')
+
+  test("Alloy's temporary __ labels are not labels; reqId is, with the line and the relabel fix", async () => {
+    assert.equal((await check(`discovery.relabel "containers" {\n${rule('__tmp_service')}${rule('service')}}\n`)).status, 'pass')
+    const outcome = await check(`discovery.relabel "containers" {\n${rule('__tmp_service')}${rule('reqId')}}\n`)
     assert.equal(outcome.status, 'fail')
-    assert.equal(outcome.detail, 'a relabel rule sets the label reqId — per-request values as labels create a stream per value')
+    assert.equal(outcome.detail, 'a relabel rule sets the label reqId (line 8) — per-request values as labels create a stream per value')
     assert.match(outcome.hint ?? '', /remove the relabel rule or stage\.labels entry that creates reqId in the Alloy config/)
   })
+
+  test("the stack's own config passes; its comments, URLs and calls are read as Alloy reads them", async () => {
+    const config = parseAlloyConfig(readFileSync(join(REPO, 'stack/alloy-config.alloy'), 'utf8'))
+    assert.deepEqual(config.labels.map((l) => [l.name, l.setBy]), [['service', 'relabel'], ['stream', 'relabel'], ['app', 'relabel'], ['env', 'relabel']])
+    assert.equal((await run(context({} as LokiClient, { alloyConfig: config }), 'alloy-config-labels')).status, 'pass')
+  })
+
+  test('stage.labels keys, container ids, stage.docker; what comments and strings hide is not read', async () => {
+    const text = [
+      '// target_label = "reqId" in a comment',
+      '/* rule { target_label = "userId" } */',
+      'loki.write "x" {',
+      '  endpoint { url = "http://loki:3100/loki/api/v1/push" } // target_label = "attemptId"',
+      '}',
+      'discovery.relabel "c" {',
+      rule('container', '__meta_docker_container_name').trimEnd(),
+      '}',
+      'loki.process "p" {',
+      '  stage.labels {',
+      '    values = { reqId = "", "level" = "" }',
+      '  }',
+      '  stage.docker {}',
+      '  forward_to = [loki.write.x.receiver]',
+      '}',
+    ].join('\n')
+    const config = parseAlloyConfig(text)
+    assert.deepEqual(config.labels.map((l) => [l.name, l.line, l.setBy, l.fromContainer]), [
+      ['container', 9, 'relabel', true],
+      ['reqId', 14, 'stage.labels', false],
+      ['level', 14, 'stage.labels', false],
+    ])
+    assert.deepEqual(config.stageDocker, [16])
+    const outcome = await check(text)
+    assert.equal(outcome.status, 'fail')
+    assert.match(outcome.detail, /^a relabel rule sets the label container \(line 9\); stage\.labels turns reqId into a label \(line 14\); stage\.labels turns level into a label \(line 14\); container ids or names become labels \(line 9; new values at every deploy\)/)
+    assert.match(outcome.hint ?? '', /__meta_docker_container_label_com_docker_compose_service/)
+    assert.equal((await check('loki.process "p" {\n  stage.docker {}\n  forward_to = []\n}\n')).status, 'warn')
+  })
+
+  test('values Alloy computes are not guessed at; literals of the wrong type are refused', () => {
+    assert.deepEqual(parseAlloyConfig('rule {\n  target_label = sys.env("LABEL")\n  source_labels = concat(["a"], ["b"])\n}\n').labels, [])
+    assert.deepEqual(parseAlloyConfig('a = `raw\n"string"`\nb = 1 +\n  2\nc = f(x)[0].y\nd = [\n  1,\n  2,\n]\n').labels, [])
+    assert.throws(() => parseAlloyConfig('rule {\n  target_label = 5\n}\n', 'Alloy config a.alloy'), { name: 'UsageError', message: 'Alloy config a.alloy line 2: rule.target_label is a number; expected a string, the label to set' })
+    assert.throws(() => parseAlloyConfig('x "y" {\n  rule {\n    source_labels = [1]\n  }\n}\n'), { message: /^Alloy config line 3: x "y"\.rule\.source_labels holds a number; expected label names$/ })
+    assert.throws(() => parseAlloyConfig('stage.labels {\n  values = "level"\n}\n'), { message: /line 2: stage\.labels\.values is a string; expected an object/ })
+  })
+})
+
+describe('parseAlloyConfig refuses what is not Alloy syntax, in one line', () => {
+  const cases: [string, RegExp][] = [
+    ['stage.labels {\n', /line 1: the "\{" of stage\.labels is never closed/],
+    ['a = "unterminated\n', /line 1: a string is not closed on its line/],
+    ['a = [1, 2', /line 1: the "\[" is never closed/],
+    ['x "y" { a = 1 b = 2 }', /line 1: expected a new line, found "b"/],
+    ['}', /line 1: a "\}" closes no block/],
+    ['a.b = 1', /line 1: expected "\{" after a\.b, found "="/],
+    ['a = "\\q"', /line 1: a string has an unknown escape "\\q"/],
+    ['\n\n@', /line 3: unexpected character "@"/],
+    ['/* open', /line 1: a \/\* comment is never closed/],
+    [`a = ${'['.repeat(1000)}`, /nested deeper than 200 levels/],
+    ['b {\n'.repeat(1000), /nested deeper than 200 levels/],
+    [`a = ${'!'.repeat(100_000)}true`, /nested deeper than 200 levels/],
+    [`a = ${'f('.repeat(100_000)}`, /nested deeper than 200 levels/],
+    ['a = \u001b[31m', /unexpected character "\?"/],
+    ['"label" {}', /expected a block or an attribute name, found a string/],
+    ['a = ', /expected a value, found the end of the file/],
+  ]
+  for (const [text, message] of cases) {
+    test(JSON.stringify(text.slice(0, 40)), () => {
+      assert.throws(() => parseAlloyConfig(text), (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'))
+    })
+  }
+})
+
+describe('doctor compose checks', () => {
+  const checks = async (text: string) => {
+    const ctx = context({} as LokiClient, { compose: parseCompose(text) })
+    const outcomes: Record<string, CheckOutcome> = {}
+    for (const id of ['compose-docker-socket', 'compose-ports', 'compose-images', 'compose-app-env']) outcomes[id] = await run(ctx, id)
+    return outcomes
+  }
+
+  test("the stack's compose file passes", async () => {
+    const outcomes = await checks(readFileSync(join(REPO, 'stack/docker-compose.yml'), 'utf8'))
+    for (const [id, outcome] of Object.entries(outcomes)) assert.equal(outcome.status, 'pass', `${id}: ${outcome.detail}`)
+  })
+
+  test("every form Compose accepts is understood: short and long syntax, list and mapping, anchors, merge keys, extension fields, Compose's tags", async () => {
+    const text = [
+      'x-alloy: &alloy',
+      '  image: grafana/alloy:v1.9.2',
+      '  environment:',
+      '    APP_ENV: ${APP_ENV:?}',
+      '    ALLOY_LOG_LEVEL: null',
+      '    RETRIES: 3',
+      '  labels: [team=obs]',
+      'x-ports: &loopback "127.0.0.1:3100:3100"',
+      'services:',
+      '  alloy:',
+      '    <<: *alloy',
+      '    labels: { team: obs }',
+      '    ports:',
+      '      - target: 12345',
+      '        published: "12345"',
+      '        host_ip: 127.0.0.1',
+      '    volumes:',
+      '      - type: bind',
+      '        source: /var/run/docker.sock',
+      '        target: /var/run/docker.sock',
+      '        read_only: true',
+      '  loki:',
+      '    image: grafana/loki@sha256:0123',
+      '    ports: [*loopback, "[::1]:3101:3100"]',
+      '    volumes: ["/var/run/docker.sock:/var/run/docker.sock:ro,z"]',
+      '    environment: [A=1, B]',
+      '    dns: !reset []',
+      '  __proto__:',
+      '    image: busybox:1.37',
+    ].join('\n')
+    const compose = parseCompose(text)
+    assert.deepEqual(compose.services.map((s) => [s.name, s.image, s.environment]), [
+      ['alloy', 'grafana/alloy:v1.9.2', ['APP_ENV', 'ALLOY_LOG_LEVEL', 'RETRIES']],
+      ['loki', 'grafana/loki@sha256:0123', ['A', 'B']],
+      ['__proto__', 'busybox:1.37', []],
+    ])
+    assert.deepEqual(compose.services[0].ports, [{ text: '127.0.0.1:12345:12345', hostIp: '127.0.0.1' }])
+    const outcomes = await checks(text)
+    for (const [id, outcome] of Object.entries(outcomes)) assert.equal(outcome.status, 'pass', `${id}: ${outcome.detail}`)
+  })
+
+  test('what is wrong is named: a writable socket, ports on every interface, :latest, no APP_ENV', async () => {
+    const outcomes = await checks(
+      'services:\n  alloy:\n    image: grafana/alloy:latest\n    ports: [3100, "12345:12345", {target: 9090}]\n    volumes: [{source: /var/run/docker.sock, target: /var/run/docker.sock}]\n    environment: {OTHER: x}\n',
+    )
+    assert.match(outcomes['compose-docker-socket'].detail, /writable Docker socket \(alloy: \/var\/run\/docker\.sock:\/var\/run\/docker\.sock\)/)
+    assert.match(outcomes['compose-ports'].detail, /published on every interface: alloy: 3100; alloy: 12345:12345; alloy: ::9090 —/)
+    assert.match(outcomes['compose-images'].detail, /unpinned images: alloy: grafana\/alloy:latest/)
+    assert.equal(outcomes['compose-app-env'].status, 'fail')
+  })
+
+  test('a finding about many services names ten and counts the rest; quoted text is neutralised', async () => {
+    const services = Array.from({ length: 25 }, (_, i) => `  s${i}:\n    image: app\n`).join('')
+    const outcomes = await checks(`services:\n${services}  "e\u009b31m":\n    image: "x\u202e:latest"\n`)
+    assert.match(outcomes['compose-images'].detail, /^unpinned images: s0: app; .*s9: app; and 16 more —/)
+    const named = await checks('services:\n  "e\u009b31m":\n    image: "x\u202e:latest"\n')
+    assert.equal(named['compose-images'].detail.includes('\u009b') || named['compose-images'].detail.includes('\u202e'), false)
+    assert.match(named['compose-images'].detail, /e\\x9b31m: x\\u202e:latest/)
+  })
+})
+
+describe('parseCompose refuses what Compose would not run, in one line naming the place', () => {
+  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`), 'services: {s: {image: x}}'].join('\n')
+  const cases: [string, string | RegExp][] = [
+    ['services:\n  loki:\n', 'compose file x.yml: services.loki is empty; expected a mapping (image, ports, volumes, environment, …)'],
+    ['services:\n  loki:\n    ports: 3100\n', 'compose file x.yml: services.loki.ports is a number (3100); expected a list of ports such as "127.0.0.1:3100:3100"'],
+    ['services:\n  loki:\n    image: 5\n', 'compose file x.yml: services.loki.image is a number (5); expected a string such as grafana/loki:3.6.2'],
+    ['services:\n  loki:\n    volumes: [null]\n', /^compose file x\.yml: services\.loki\.volumes\[0\] is empty; expected a string such as/],
+    ['services:\n  loki:\n    volumes: [{source: a, read_only: "yes"}]\n', /services\.loki\.volumes\[0\]\.read_only is a string \("yes"\); expected true or false/],
+    ['services:\n  loki:\n    ports: [{host_ip: [a]}]\n', /services\.loki\.ports\[0\]\.host_ip is a list; expected a string/],
+    ['services:\n  loki:\n    environment: [{A: 1}]\n', /services\.loki\.environment\[0\] is a mapping; expected a string such as APP_ENV=dev/],
+    ['services:\n  loki:\n    environment: {A: [1]}\n', /services\.loki\.environment\.A is a list; expected a string, a number or true\/false/],
+    ['services:\n  loki:\n    environment: APP_ENV=dev\n', /services\.loki\.environment is a string \("APP_ENV=dev"\); expected a list/],
+    ['services: [loki, alloy]\n', /services is a list; expected a mapping of service names to services/],
+    ['services: 7\n', /services is a number \(7\)/],
+    ['name: x\n', /compose file x\.yml defines no services/],
+    ['', /compose file x\.yml is empty/],
+    ['# only a comment\n', /compose file x\.yml is empty/],
+    ['\u0001\u0002junk', /the top level is a string \("\?\?junk"\); expected a mapping with services/],
+    ['- a\n- b\n', /the top level is a list/],
+    ['services:\n  "we\u001b[31mird":\n    image: 1\n', /services\["we\?\[31mird"\]\.image is a number/],
+    ['services:\n  a: {image: x}\n  a: {image: y}\n', /malformed compose file x\.yml at line 3: services\.a is defined twice/],
+    ['services:\n  a:\n    <<: 5\n', /at line 3: services\.a\.<< merges a number \(5\); expected a mapping or a list of mappings/],
+    ['services:\n  a: *nope\n', /at line 2: services\.a refers to \*nope, which no anchor before it defines/],
+    ['? [a]\n: 1\n', /the top level has a key that is not a plain value/],
+    ['a: 1\n---\nb: 2\n', /malformed compose file x\.yml at line 2: Source contains multiple documents/],
+    ['services:\n  a: [unclosed\n', /malformed compose file x\.yml at line \d+: /],
+    ['['.repeat(5000), /malformed compose file x\.yml at line 1: nested deeper than the parser can follow/],
+    [`services:\n  a:\n${Array.from({ length: 300 }, (_, i) => `${'  '.repeat(i + 2)}k:`).join('\n')}\n`, /nested deeper than 200 levels/],
+    [bomb, /its aliases expand to more than 10 times its size \(an alias bomb\?\)/],
+  ]
+  for (const [text, message] of cases) {
+    test(JSON.stringify(text.slice(0, 50)), () => {
+      assert.throws(
+        () => parseCompose(text, 'compose file x.yml'),
+        (error: Error) => error instanceof UsageError && !error.message.includes('\n') && (typeof message === 'string' ? error.message === message : message.test(error.message)),
+      )
+    })
+  }
 })
