@@ -5,7 +5,7 @@ import { ObsCommand } from '../lib/command.ts'
 import { doctorChecks, readAlloyConfigFile, readComposeFile, readingsFile } from '../lib/doctor.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
-import { nowNanos, parseDuration } from '../lib/time.ts'
+import { nowNanos, startBefore } from '../lib/time.ts'
 
 export default class Doctor extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
@@ -30,7 +30,8 @@ export default class Doctor extends ObsCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Doctor)
     const window = flags.since ?? '1h'
-    const sinceNs = parseDuration(window, '--since')
+    const now = nowNanos()
+    const sinceNs = now - startBefore(now, window)
     // The files are the user's input: one that cannot be understood is refused (exit 2) before anything is sent.
     const compose = flags.compose === undefined ? undefined : readComposeFile(flags.compose)
     const alloyConfig = flags['alloy-config'] === undefined ? undefined : readAlloyConfigFile(flags['alloy-config'])

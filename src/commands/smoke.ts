@@ -1,13 +1,12 @@
-import { writeFileSync } from 'node:fs'
 import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
-import { renderJUnit, runChecks } from '../lib/checks.ts'
+import { writeJUnit, runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
 import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { smokeChecks } from '../lib/smoke.ts'
-import { durationToMs, nowNanos, parseDuration, shown } from '../lib/time.ts'
+import { nowNanos, parseDurationMs, shown, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Smoke extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
@@ -36,9 +35,10 @@ export default class Smoke extends ObsCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Smoke)
     const since = flags.since ?? '15m'
-    const sinceNs = parseDuration(since, '--since')
+    const now = nowNanos()
+    const sinceNs = now - startBefore(now, since)
     if (!/^\d+[smhdw]$/.test(since)) throw new UsageError(`--since for smoke must be one number and unit, like 15m or 1h (got "${shown(since)}")`)
-    const waitMs = flags.wait ? durationToMs(parseDuration(flags.wait, '--wait')) : 0
+    const waitMs = flags.wait ? parseDurationMs(flags.wait, '--wait', TIMER_BOUNDS.wait) : 0
     const settings = await this.resolveSettings(flags, { app: flags.app, service: flags.service, env: flags.env })
     const loki = this.track(new LokiClient(settings.loki))
     const alloy = flags.alloy ? this.track(new AlloyClient(settings.alloy)) : undefined
@@ -48,7 +48,6 @@ export default class Smoke extends ObsCommand {
       intervalMs: 2000,
       onRetry: (failing, elapsedMs) => this.note(this.stderrChalk.dim(`waiting (${Math.round(elapsedMs / 1000)}s of ${flags.wait}): ${failing.join(', ')} not passing yet`)),
     })
-    if (flags.junit) writeFileSync(flags.junit, renderJUnit('obs smoke', results))
-    await this.reportChecks(results, flags.json)
+    await this.reportChecks(results, flags.json, flags.junit ? writeJUnit(flags.junit, 'obs smoke', results) : undefined)
   }
 }

@@ -5,7 +5,7 @@ import { jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { neutralize } from '../lib/terminal.ts'
 import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
-import { formatNanos, nowNanos, parseDuration } from '../lib/time.ts'
+import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
 
 export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'
@@ -31,7 +31,7 @@ export default class Trace extends ObsCommand {
     const { args, flags } = await this.parse(Trace)
     if (args.reqId.trim() === '') throw new UsageError('the request id is empty', 'give the reqId to trace')
     const since = flags.since ?? '1h'
-    parseDuration(since, '--since')
+    startBefore(nowNanos(), since)
     const settings = await this.resolveSettings(flags, { app: flags.app })
     const client = this.track(new LokiClient(settings.loki))
     const trace = await findTrace(client, {

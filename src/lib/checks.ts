@@ -156,7 +156,7 @@ export function renderChecklist(results: CheckResult[], chalk: ChalkInstance): s
   const lines: string[] = []
   for (const result of results) {
     const duration = chalk.dim(`${result.durationMs}ms`.padStart(7))
-    lines.push(`${paint[result.status](SYMBOLS[result.status])} ${result.id.padEnd(idWidth)}  ${duration}  ${result.title}`)
+    lines.push(`${paint[result.status](SYMBOLS[result.status])} ${result.id.padEnd(idWidth)}  ${duration}  ${neutralize(result.title)}`)
     const indent = ' '.repeat(idWidth + 14)
     if (result.status !== 'pass' || result.detail) lines.push(`${indent}${chalk.dim(neutralize(result.detail))}`)
     if (result.hint && result.status !== 'pass') lines.push(`${indent}${chalk.cyan('→')} ${neutralize(result.hint)}`)

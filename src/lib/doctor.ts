@@ -7,6 +7,7 @@ import { analyzeLabels } from './cardinality.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
 import { ObsError, UsageError } from './errors.ts'
+import { maskUrl } from './http.ts'
 import { judgeLabels, labelPolicyOutcome, pipelineStreams, policyViolation, RESERVED_PREFIX, violationHint } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
 import { gaugeValue, keepReading, loadReadings, parseMetrics, sumBy, type CounterReading, type Sample } from './metrics.ts'
@@ -259,7 +260,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
         if (unhealthy.length === 0) return { status: 'pass', detail: `${all.length} components healthy: ${all.map((c) => c.localID).join(', ')}` }
         return {
           status: 'fail',
-          detail: unhealthy.map((c) => `${c.localID} ${c.health?.state}: ${c.health?.message ?? ''}`).join('; '),
+          // Alloy's messages can quote the loki.write URL, credentials included.
+          detail: unhealthy.map((c) => `${c.localID} ${c.health?.state}: ${maskUrl(c.health?.message ?? '')}`).join('; '),
           hint: `fix what the message names ${see('alloy-components')}`,
         }
       },
@@ -301,7 +303,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
         if (broken.length > 0) {
           return {
             status: 'fail',
-            detail: `${broken.map((t) => `${t.id}: ${t.running ? 'running' : 'not running'}${t.lastError ? `, last error: ${t.lastError}` : ''}`).join('; ')} — their logs are not read (Alloy keeps listing targets it can no longer reach)`,
+            detail: `${broken.map((t) => `${t.id}: ${t.running ? 'running' : 'not running'}${t.lastError ? `, last error: ${maskUrl(t.lastError)}` : ''}`).join('; ')} — their logs are not read (Alloy keeps listing targets it can no longer reach)`,
             hint: `check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`,
           }
         }

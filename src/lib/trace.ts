@@ -6,7 +6,7 @@ import type { ChalkInstance } from 'chalk'
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
 import { colorLevel } from './output.ts'
 import { neutralize } from './terminal.ts'
-import { formatNanos, humanDuration, parseDuration, type Nanos } from './time.ts'
+import { formatNanos, humanDuration, parseDuration, startBefore, type Nanos } from './time.ts'
 
 /**
  * The query for one request's lines. The line filter comes first because it
@@ -56,7 +56,7 @@ export async function findTrace(
   let searchedFrom = options.end
   for (const [index, since] of windows.entries()) {
     if (index > 0) options.onWiden?.(since, windows[index - 1])
-    const start = options.end - parseDuration(since, '--since')
+    const start = startBefore(options.end, since)
     const entries: TraceEntry[] = []
     for await (const page of fetchLogPages(client, { query, start, end: searchedFrom, direction: 'forward', limit: 0, batch: 5000 })) {
       for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
