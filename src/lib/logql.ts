@@ -1,6 +1,7 @@
 import type { SyntaxNode, Tree } from '@lezer/common'
 import { parser } from '@grafana/lezer-logql'
 import { UsageError } from './errors.ts'
+import { shown } from './time.ts'
 
 export type QueryKind = 'log' | 'metric'
 
@@ -260,8 +261,21 @@ export function streamSelector(labels: Record<string, string | undefined>): stri
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
+/**
+ * Words Loki's lexer always reads as keywords, in any case: a label with one
+ * of these names cannot be written in a selector (`{on="x"}` is a syntax
+ * error), so no query of obs's may name one.
+ */
+export const LOGQL_KEYWORDS = new Set([
+  'and', 'bool', 'by', 'decolorize', 'drop', 'group_left', 'group_right', 'ignoring', 'json', 'keep', 'label_format',
+  'line_format', 'logfmt', 'of', 'offset', 'on', 'or', 'pattern', 'regexp', 'unless', 'unpack', 'unwrap', 'variants', 'without',
+])
+
 export function checkLabelName(name: string): string {
-  if (!LABEL_NAME.test(name)) throw new UsageError(`invalid label name "${name}"`, 'label names are letters, digits and _, not starting with a digit')
+  if (!LABEL_NAME.test(name)) throw new UsageError(`invalid label name "${shown(name)}"`, 'label names are letters, digits and _, not starting with a digit')
+  if (LOGQL_KEYWORDS.has(name.toLowerCase())) {
+    throw new UsageError(`label name "${name}" is a LogQL keyword: Loki cannot match it in a selector`, 'rename the label where it is set (Alloy\'s relabel rules)')
+  }
   return name
 }
 

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { UsageError } from '../../src/lib/errors.ts'
-import { checkLogQL, quoteLogQL, streamSelector } from '../../src/lib/logql.ts'
+import { checkLogQL, LOGQL_KEYWORDS, quoteLogQL, streamSelector } from '../../src/lib/logql.ts'
 import { traceQuery } from '../../src/lib/trace.ts'
 import { goUnquoteText, shapeOf } from '../support/fault-logql.ts'
 import { counters } from '../support/fault-truth.ts'
@@ -80,7 +80,7 @@ describe('injection: built queries keep their structure', () => {
           selector = streamSelector(labels)
         } catch (error) {
           assert.ok(error instanceof UsageError, `only a UsageError, got ${String(error)}`)
-          assert.ok(kept.some(([n]) => !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n)), 'thrown only for a bad label name')
+          assert.ok(kept.some(([n]) => !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n) || LOGQL_KEYWORDS.has(n.toLowerCase())), 'thrown only for a bad label name')
           return
         }
         if (kept.length === 0) {
@@ -121,6 +121,22 @@ describe('injection: built queries keep their structure', () => {
       }),
       { numRuns: RUNS * 2 },
     )
+  })
+
+  test("the label names obs refuses as LogQL keywords are exactly those Loki's parser cannot take in a selector (format_query)", async () => {
+    const { addr } = testLoki()
+    const accepts = async (name: string) => (await fetch(`${addr}/loki/api/v1/format_query?query=${encodeURIComponent(`{${name}="x"}`)}`)).status === 200
+    for (const keyword of LOGQL_KEYWORDS) {
+      for (const spelling of [keyword, keyword.toUpperCase()]) {
+        assert.equal(await accepts(spelling), false, `Loki refuses {${spelling}="x"}`)
+        assert.throws(() => streamSelector({ [spelling]: 'x' }), /is a LogQL keyword/)
+      }
+    }
+    // Function names are keywords only before "(": as label names they are fine.
+    for (const name of ['ip', 'label_replace', 'rate', 'sum', 'strict', 'app', 'onion', 'by_service']) {
+      assert.equal(await accepts(name), true, `Loki accepts {${name}="x"}`)
+      assert.equal(streamSelector({ [name]: 'x' }), `{${name}="x"}`)
+    }
   })
 
   test('the real Loki parses sampled trace queries to the same values (format_query)', async (t) => {
