@@ -7,7 +7,7 @@
  * (one line, its exit code), never another exception.
  *
  * A few seconds per surface in `npm test`; OBS_FUZZ_RUNS=N runs N cases per
- * surface, OBS_FUZZ_SEED=random a new seed (`npm run fuzz` does both). Coverage-guided fuzzing (Jazzer.js 4.0.0) was
+ * surface, OBS_PROPERTY_SEED=random a new seed (`npm run fuzz` does both). Coverage-guided fuzzing (Jazzer.js 4.0.0) was
  * tried: its Linux prebuilt needs glibc 2.38 and this image has 2.36, and
  * building it needs clang and cmake, which the image lacks.
  */
@@ -30,11 +30,10 @@ import { metricToJsonl, renderMetricTable } from '../../src/lib/output.ts'
 import { chalkFor } from '../../src/lib/terminal.ts'
 import { counters } from '../support/fault-truth.ts'
 import { REPO } from '../support/loki.ts'
+import { PROPERTY_SEED } from '../support/property-seed.ts'
 
 const RUNS = Number(process.env.OBS_FUZZ_RUNS ?? 400)
-/** Fixed in `npm test`, so a run is repeatable; OBS_FUZZ_SEED=random (`npm run fuzz`) takes a new one, printed with the counts. */
-const SEED = process.env.OBS_FUZZ_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.OBS_FUZZ_SEED ?? 20261202)
-const options = { numRuns: RUNS, seed: SEED }
+const options = { numRuns: RUNS, seed: PROPERTY_SEED }
 const cases: Record<string, number> = {}
 const dir = mkdtempSync(join(tmpdir(), 'obs-fuzz-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -240,5 +239,5 @@ describe('LogQL', () => {
 })
 
 test('counts', (t) => {
-  t.diagnostic(counters('fuzz', { seed: SEED, ...cases }))
+  t.diagnostic(counters('fuzz', { seed: PROPERTY_SEED, ...cases }))
 })

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import fc from 'fast-check'
+import { PROPERTY_SEED } from '../support/property-seed.ts'
 import { resolveSettings } from '../../src/lib/config.ts'
 import { UsageError } from '../../src/lib/errors.ts'
 import { oneLine, summarizeBody } from '../../src/lib/http.ts'
@@ -476,5 +477,5 @@ describe('exact paging against a fake Loki with random datasets', () => {
 })
 
 test('counts', (t) => {
-  t.diagnostic(counters('properties', { propertyCases: cases }))
+  t.diagnostic(counters('properties', { seed: PROPERTY_SEED, propertyCases: cases }))
 })
