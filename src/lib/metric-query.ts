@@ -1,5 +1,5 @@
 import { LimitRefusal, type LokiClient, type QueryData, type SampleSeries } from './loki-client.ts'
-import type { Nanos } from './time.ts'
+import { NS_PER_SECOND, type Nanos } from './time.ts'
 
 export interface MetricRangeParams {
   query: string
@@ -8,8 +8,6 @@ export interface MetricRangeParams {
   /** Seconds between points, as Loki's `step`; Loki's own default when absent. */
   step?: string
 }
-
-const NS_PER_SECOND = 1_000_000_000n
 
 /**
  * A metric range query, cut into pieces that fit the tenant's

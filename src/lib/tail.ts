@@ -2,9 +2,7 @@ import { UnreachableError } from './errors.ts'
 import { maskUrl, oneLine } from './http.ts'
 import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
 import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
-import { nowNanos, type Nanos } from './time.ts'
-
-const NS_PER_SECOND = 1_000_000_000n
+import { NS_PER_SECOND, nowNanos, type Nanos } from './time.ts'
 
 export interface TailOptions {
   query: string
@@ -210,7 +208,7 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
  */
 async function checkTailQuery(client: LokiClient, query: string): Promise<void> {
   const now = nowNanos()
-  await client.queryRange({ query, start: now - 1_000_000_000n, end: now, limit: 1, direction: 'backward' })
+  await client.queryRange({ query, start: now - NS_PER_SECOND, end: now, limit: 1, direction: 'backward' })
 }
 
 interface TailOutcome {

@@ -6,12 +6,14 @@ import { UsageError } from './errors.ts'
  */
 export type Nanos = bigint
 
+export const NS_PER_SECOND = 1_000_000_000n
+
 const NS_PER_UNIT: Record<string, bigint> = {
   ns: 1n,
   us: 1_000n,
   µs: 1_000n,
   ms: 1_000_000n,
-  s: 1_000_000_000n,
+  s: NS_PER_SECOND,
   m: 60_000_000_000n,
   h: 3_600_000_000_000n,
   d: 86_400_000_000_000n,
