@@ -293,7 +293,7 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
       try {
         entries = await head.response!
       } catch (error) {
-        if (!(error instanceof LimitRefusal) || !limits.learn(error.learned, head)) throw error
+        if (!(error instanceof LimitRefusal) || !limits.learn(error, head)) throw error
         // Planned again as a gap, the window is carved within the new limits.
         width = limits.fit(width)
         plan.unshift({ kind: 'gap', start: head.start, end: head.end })
@@ -401,11 +401,16 @@ class PagingLimits {
    * how that window is asked; false when it already kept to them, so asking
    * again would be refused again.
    */
-  learn(learned: Partial<QueryLimits>, refused: Window): boolean {
+  learn(refusal: LimitRefusal, refused: Window): boolean {
+    const { learned } = refusal
     let changed = false
     const length = learned.maxQueryLengthNs
-    if (length !== undefined && length > 0n && refused.end - refused.start > length) {
-      this.maxLength = length
+    const asked = refused.end - refused.start
+    // Loki can measure a range longer than end − start (seen: 1h0m28s for a
+    // 1h window): what it counted beyond the window is kept below the limit.
+    const beyond = refusal.queryLengthNs !== undefined && refusal.queryLengthNs > asked ? refusal.queryLengthNs - asked : 0n
+    if (length !== undefined && length > beyond && asked > length - beyond) {
+      this.maxLength = length - beyond
       changed = true
     }
     const entries = learned.maxEntriesPerQuery

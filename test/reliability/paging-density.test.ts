@@ -197,7 +197,8 @@ describe('paging within tight limits: max_query_length 1h, max_entries_limit_per
     const outputs: string[] = []
     for (const parallel of [1, 2, 3]) {
       const run = await measured(s, [...ORG, '--since', '2h40m', '--limit', '0', '--parallel', String(parallel)])
-      assert.equal(run.cost.refused, 0)
+      // Now and then Loki measures a window longer than it is (1h0m28s for 1h): one refusal teaches that margin.
+      assert.ok(run.cost.refused <= 1, `${run.cost.refused} requests refused`)
       outputs.push(run.result.stdout)
       if (parallel === 1) {
         assertSameEntries(run.entries, s.truth)
