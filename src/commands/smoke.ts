@@ -4,7 +4,9 @@ import { writeJUnit, runChecks } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
 import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
+import { DEFAULT_DOCKER_HOST, DockerClient } from '../lib/docker-client.ts'
 import { LokiClient } from '../lib/loki-client.ts'
+import { pipelineProbeCheck } from '../lib/probe.ts'
 import { smokeChecks } from '../lib/smoke.ts'
 import { nowNanos, parseDurationMs, shown, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
 
@@ -12,12 +14,13 @@ export default class Smoke extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
   static override summary = 'Run the post-deploy smoke checks against Loki and Alloy'
   static override description =
-    "The design doc's validation checklist, automated: loki-ready, logs-ingested (Query 1), service-logs-json (Query 2), error-filter (Query 3), reqid-trace (Query 4), label-policy (labels Loki adds itself, such as service_name and __stream_shard__, are explained, not failed) and alloy-targets. Independent checks run concurrently. Logs take seconds to arrive after a deploy: --wait retries failing checks until they pass or the time is up. Exit 0 when every check passes, 1 when one fails, 3 when Loki or Alloy cannot be reached."
+    "The design doc's validation checklist, automated: loki-ready, logs-ingested (Query 1), service-logs-json (Query 2), error-filter (Query 3), reqid-trace (Query 4), label-policy (labels Loki adds itself, such as service_name and __stream_shard__, are explained, not failed) and alloy-targets. --probe adds pipeline-probe: obs starts a throwaway container with the app's compose labels (on the Docker Engine DOCKER_HOST names, default unix:///var/run/docker.sock), it writes one unique marker line, and obs reports how long the line took to reach Loki, or the hop where it stopped (the container, Alloy's target, Alloy's pushes, Loki). Independent checks run concurrently. Logs take seconds to arrive after a deploy: --wait retries failing checks until they pass or the time is up. Exit 0 when every check passes, 1 when one fails, 3 when Loki or Alloy cannot be reached."
   static override examples = [
     '<%= config.bin %> smoke',
     '<%= config.bin %> smoke --wait 60s --junit smoke.xml',
     '<%= config.bin %> smoke --app cogni-template --service app --env prod --since 1h --json',
     '<%= config.bin %> smoke --no-alloy',
+    '<%= config.bin %> smoke --probe --probe-image busybox:1.36',
   ]
 
   static override flags = {
@@ -28,6 +31,9 @@ export default class Smoke extends ObsCommand {
     wait: Flags.string({ description: 'retry failing checks this long, e.g. 60s' }),
     junit: Flags.string({ description: 'also write the results as JUnit XML to this file' }),
     alloy: Flags.boolean({ description: 'check Alloy\'s targets (--no-alloy skips it)', default: true, allowNo: true }),
+    probe: Flags.boolean({ description: 'send a marker line through the live pipeline and time it (needs the Docker socket) [env: DOCKER_HOST]' }),
+    'probe-image': Flags.string({ description: 'image of the probe container; needs sh, echo, date, sleep', default: 'busybox' }),
+    'probe-timeout': Flags.string({ description: 'how long the probe waits for its marker in Loki', default: '60s' }),
     'alloy-addr': alloyAddrFlag,
     json: jsonFlag,
   }
@@ -43,6 +49,11 @@ export default class Smoke extends ObsCommand {
     const loki = this.track(new LokiClient(settings.loki))
     const alloy = flags.alloy ? this.track(new AlloyClient(settings.alloy)) : undefined
     const checks = smokeChecks({ loki, alloy, identity: settings.identity, policy: settings.policy, since, sinceNs, now: nowNanos })
+    if (flags.probe) {
+      const timeoutMs = parseDurationMs(flags['probe-timeout'], '--probe-timeout', TIMER_BOUNDS.wait)
+      const docker = this.track(new DockerClient(process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST))
+      checks.push(pipelineProbeCheck({ loki, alloy, docker, image: flags['probe-image'], identity: settings.identity, timeoutMs }))
+    }
     const results = await runChecks(checks, {
       waitMs,
       intervalMs: 2000,

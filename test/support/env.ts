@@ -11,3 +11,18 @@ export function testLoki(): { addr: string; dataset: Dataset; config: LokiConfig
   }
   return { addr, dataset: JSON.parse(readFileSync(truth, 'utf8')) as Dataset, config: lokiConfigName() }
 }
+
+/** What the pipeline suite's global setup started (pipeline-setup.ts), or undefined when it could not run here. */
+export function livePipeline(): PipelineState | undefined {
+  const file = process.env.OBS_TEST_PIPELINE
+  return file ? (JSON.parse(readFileSync(file, 'utf8')) as PipelineState) : undefined
+}
+
+export interface PipelineState {
+  dir: string
+  recordDir: string
+  env: Record<string, string>
+  runId: string
+  appEnv: string
+  dockerSocket: string
+}

@@ -33,7 +33,7 @@ export function lokiConfigFile(name: LokiConfigName = lokiConfigName()): string 
   return CONFIG_FILES[name]
 }
 
-function cacheDir(): string {
+export function cacheDir(): string {
   return process.env.OBS_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'obs')
 }
 
