@@ -1,23 +1,42 @@
 /**
- * The main job on a fresh machine: a real local Loki loaded with a realistic
- * app's logs (or the Loki that LOKI_ADDR names), then `obs smoke`, `obs trace`
- * on a request it found, and what to try next.
+ * The main job on a fresh machine: the design doc's pipeline, live and local —
+ * a real Docker Engine running the app's `app` and `worker` containers, which
+ * log pino JSON until stopped, a real Alloy on stack/alloy-config.alloy and a
+ * real Loki on stack/loki-config.yaml — then `obs smoke --probe`, `obs trace`
+ * on a request it found, `obs doctor`, and what to try next.
  *
  *   npm run sandbox          # start (or reuse) the sandbox and run the checks
- *   npm run sandbox -- stop  # stop the sandbox's Loki
+ *   npm run sandbox -- stop  # stop it and remove what it made
+ *
+ * Without a Docker Engine (not root, or docker.io not installed) it says so
+ * and falls back to Loki alone, fed by the same app as plain processes that a
+ * small feeder pushes to Loki, so the data stays fresh either way. With
+ * LOKI_ADDR set it starts nothing and runs the checks against that Loki.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { join } from 'node:path'
-import { generateDataset, toPushBatches } from '../test/support/dataset.ts'
-import { freePort, pushAll, REPO, startLoki, waitReady } from '../test/support/loki.ts'
+import { BUSYBOX_IMAGE, alive, dockerUnavailable, removeEngine } from '../test/support/docker-engine.ts'
+import { cacheDir, freePort, REPO, startLoki } from '../test/support/loki.ts'
+import { startPipeline } from '../test/support/pipeline.ts'
+import { waitForServices } from '../test/support/pipeline-setup.ts'
 
-const home = join(process.env.OBS_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'obs'), 'sandbox')
-const pidFile = join(home, 'loki.pid')
-const addrFile = join(home, 'loki.addr')
+const home = join(cacheDir(), 'sandbox')
+const stateFile = join(home, 'sandbox.json')
+const APP_ENV = 'dev'
 const say = (text: string) => process.stdout.write(`${text}\n`)
-const step = (text: string) => process.stdout.write(`\n\u001b[1m== ${text}\u001b[0m\n`)
+const step = (text: string) => process.stdout.write(process.stdout.isTTY ? `\n\u001b[1m== ${text}\u001b[0m\n` : `\n== ${text}\n`)
+
+/** What a running sandbox is made of, so a second run reuses it and `stop` removes it. */
+interface SandboxState {
+  mode: 'pipeline' | 'feeder'
+  env: Record<string, string>
+  /** Processes to stop: Loki, Alloy, the feeder. */
+  pids: number[]
+  /** The Docker Engine's directory (pipeline mode). */
+  dockerDir?: string
+}
 
 function obs(args: string[], env: Record<string, string>): { status: number | null; stdout: string } {
   say(`$ obs ${args.map((a) => (/^[\w./:=-]+$/.test(a) ? a : `'${a}'`)).join(' ')}`)
@@ -30,73 +49,142 @@ function obs(args: string[], env: Record<string, string>): { status: number | nu
   return { status: result.status, stdout: result.stdout }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
+function runningSandbox(): SandboxState | undefined {
+  if (!existsSync(stateFile)) return undefined
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as SandboxState
+  return state.pids.every(alive) ? state : undefined
 }
 
-async function sandboxLoki(): Promise<string> {
-  if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, 'utf8')))) {
-    const addr = readFileSync(addrFile, 'utf8').trim()
-    say(`reusing the sandbox Loki at ${addr} (pid ${readFileSync(pidFile, 'utf8').trim()})`)
-    return addr
+async function stopSandbox(): Promise<void> {
+  if (existsSync(stateFile)) {
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as SandboxState
+    for (const pid of state.pids.filter(alive)) process.kill(pid, 'SIGTERM')
+    if (state.dockerDir) await removeEngine(state.dockerDir)
+    for (let i = 0; i < 100 && state.pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100))
   }
   rmSync(home, { recursive: true, force: true })
-  mkdirSync(home, { recursive: true })
-  const port = (await isFree(3100)) ? 3100 : await freePort()
-  const loki = await startLoki({ port, dataDir: home, detached: true, noWait: true })
-  writeFileSync(pidFile, String(loki.child.pid))
-  writeFileSync(addrFile, loki.addr)
-  say(`started Loki 3.6.2 at ${loki.addr} (data and log in ${home})`)
-  await waitReady(loki)
-  const dataset = generateDataset({ seed: Date.now() % 100_000, endNs: BigInt(Date.now() - 5_000) * 1_000_000n, spanMs: 30 * 60_000, requests: 3000 })
-  await pushAll(loki.addr, toPushBatches(dataset.entries))
-  say(`loaded ${dataset.entries.length} pino JSON lines from services gateway, app and worker over the last 30 minutes`)
-  return loki.addr
 }
 
-async function isFree(port: number): Promise<boolean> {
+/** The port if nothing listens on it, else a free one: 3100 and 12345 are the stack's, and what obs assumes by default. */
+async function portOr(port: number): Promise<number> {
   try {
     await fetch(`http://127.0.0.1:${port}/`)
-    return false
+    return freePort()
   } catch {
-    return true
+    return port
+  }
+}
+
+async function startSandbox(): Promise<SandboxState> {
+  await stopSandbox()
+  mkdirSync(home, { recursive: true })
+  const lokiPort = await portOr(3100)
+  const missing = dockerUnavailable()
+  if (!missing) {
+    say('starting dockerd, Loki 3.6.2 and Alloy (the first run builds Loki and Alloy from the Go module proxy: 15 minutes or more)')
+    const pipeline = await startPipeline({ dir: home, detached: true, appEnv: APP_ENV, lokiPort, alloyPort: await portOr(12345) })
+    // `obs smoke --probe` starts `busybox` by default: the engine has no registry, so it gets the one made here.
+    await pipeline.docker.docker(['tag', BUSYBOX_IMAGE, 'busybox:latest'])
+    for (const service of ['app', 'worker'] as const) await pipeline.startContainer(service, { record: false })
+    say(`containers ${['app', 'worker'].map((s) => `cogni-${s}-1`).join(', ')} log until \`npm run sandbox -- stop\`; waiting for their first lines in Loki`)
+    await waitForServices(pipeline, ['app', 'worker'])
+    return { mode: 'pipeline', env: pipeline.env, pids: [pipeline.loki.child.pid!, pipeline.alloy.child.pid!], dockerDir: pipeline.docker.dir }
+  }
+  say(`no Docker Engine: ${missing}. Falling back to Loki alone, fed by the app's processes (no Alloy, no containers)`)
+  mkdirSync(join(home, 'loki'), { recursive: true })
+  const loki = await startLoki({ config: 'stack', port: lokiPort, dataDir: join(home, 'loki'), detached: true })
+  const log = openSync(join(home, 'feeder.log'), 'a')
+  const feeder = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', import.meta.filename, 'feed', loki.addr], { detached: true, stdio: ['ignore', log, log] })
+  feeder.unref()
+  await waitForServices({ env: { LOKI_ADDR: loki.addr } }, ['app', 'worker'])
+  return { mode: 'feeder', env: { LOKI_ADDR: loki.addr }, pids: [loki.child.pid!, feeder.pid!] }
+}
+
+/**
+ * The fallback's feeder: the pipeline's app (test/support/pipeline-app.mjs) as
+ * two plain processes, their lines pushed to Loki once a second with the
+ * labels and timestamps Alloy would give them.
+ */
+async function feed(lokiAddr: string): Promise<void> {
+  const pending: { service: string; stream: string; line: string }[] = []
+  for (const service of ['app', 'worker']) {
+    const app = spawn(process.execPath, [join(REPO, 'test/support/pipeline-app.mjs')], { env: { ...process.env, SERVICE: service, RUN_ID: `r${Date.now().toString(36)}` } })
+    for (const stream of ['stdout', 'stderr'] as const) {
+      createInterface({ input: app[stream] }).on('line', (line) => pending.push({ service, stream, line }))
+    }
+    process.once('SIGTERM', () => app.kill())
+  }
+  process.once('SIGTERM', () => process.exit(0))
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000))
+    const batch = pending.splice(0)
+    const streams = new Map<string, { stream: Record<string, string>; values: [string, string][] }>()
+    for (const { service, stream, line } of batch) {
+      const key = `${service}/${stream}`
+      const entry = streams.get(key) ?? { stream: { app: 'cogni-template', env: APP_ENV, service, stream }, values: [] }
+      const time = /"time":(\d+)/.exec(line)?.[1]
+      entry.values.push([`${BigInt(time ?? Date.now()) * 1_000_000n}`, line])
+      streams.set(key, entry)
+    }
+    if (streams.size === 0) continue
+    await fetch(`${lokiAddr}/loki/api/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ streams: [...streams.values()] }) }).catch(
+      (error: unknown) => process.stderr.write(`push failed: ${String(error)}\n`),
+    )
   }
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'stop') {
-    if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, 'utf8')))) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM')
-    rmSync(home, { recursive: true, force: true })
-    say('sandbox stopped')
+  const [command, arg] = process.argv.slice(2)
+  if (command === 'feed') return feed(arg!)
+  if (command === 'stop') {
+    await stopSandbox()
+    say('sandbox stopped; nothing of it is left running')
     return
   }
-  step('Loki')
-  const addr = process.env.LOKI_ADDR ?? (await sandboxLoki())
-  if (process.env.LOKI_ADDR) say(`using the Loki that LOKI_ADDR names: ${addr}`)
-  const env = { LOKI_ADDR: addr }
+  if (command) {
+    process.stderr.write(`unknown argument ${command}: use \`npm run sandbox\` or \`npm run sandbox -- stop\`\n`)
+    process.exitCode = 2
+    return
+  }
+
+  step('the pipeline')
+  let env: Record<string, string>
+  let mode: SandboxState['mode'] | 'external' = 'external'
+  if (process.env.LOKI_ADDR) {
+    env = { LOKI_ADDR: process.env.LOKI_ADDR }
+    say(`using the Loki that LOKI_ADDR names: ${env.LOKI_ADDR}`)
+  } else {
+    const reused = runningSandbox()
+    if (reused) say(`reusing the running sandbox (${reused.mode}): ${Object.entries(reused.env).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    const state = reused ?? (await startSandbox())
+    writeFileSync(stateFile, JSON.stringify(state))
+    env = state.env
+    mode = state.mode
+  }
   obs(['ready', '--wait', '60s'], env)
 
-  step('smoke checks (Alloy is not part of the sandbox)')
-  const smoke = obs(['smoke', '--since', '1h', '--no-alloy'], env)
+  step(mode === 'pipeline' ? 'smoke checks, with a probe line through Docker, Alloy and Loki' : 'smoke checks (no Alloy here)')
+  const smoke = obs(['smoke', '--since', '10m', ...(mode === 'pipeline' ? ['--probe', '--wait', '30s'] : ['--no-alloy', '--wait', '30s'])], env)
 
   step('one request across services')
-  const found = obs(['query-range', '{service="worker"} |= "reqId"', '--since', '1h', '--limit', '1', '-o', 'raw'], env)
+  const found = obs(['query-range', '{service="worker"} |= "reqId"', '--since', '10m', '--limit', '1', '-o', 'raw'], env)
   const reqId = /"reqId":"([^"]+)"/.exec(found.stdout)?.[1]
-  if (reqId) obs(['trace', reqId], env)
+  if (reqId) obs(['trace', reqId, '--since', '10m'], env)
   else say('no request found to trace')
 
+  if (mode === 'pipeline') {
+    step('the whole pipeline, inspected')
+    obs(['doctor', '--since', '10m', '--compose', 'stack/docker-compose.yml', '--alloy-config', 'stack/alloy-config.alloy'], env)
+  }
+
   step('try next')
-  say(`export LOKI_ADDR=${addr}`)
-  say(`npx obs query-range '{app="cogni-template"} | json | level="error"' --since 30m`)
-  say(`npx obs query 'sum by (service) (count_over_time({app="cogni-template"}[5m]))'`)
-  say(`npx obs series '{app="cogni-template"}' --analyze-labels`)
-  say(`npx obs query-range '{app="cogni-template"}' --since 1h --limit 0 -o jsonl > export.jsonl`)
-  if (!process.env.LOKI_ADDR) say('npm run sandbox -- stop     # stop the sandbox Loki')
+  for (const [name, value] of Object.entries(env)) say(`export ${name}=${value}`)
+  say(`obs tail '{app="cogni-template"}'`)
+  say(`obs query-range '{app="cogni-template"} | json | level="error"' --since 10m`)
+  say(`obs query 'sum by (service) (count_over_time({app="cogni-template"}[1m]))'`)
+  say(`obs series '{app="cogni-template"}' --analyze-labels`)
+  if (mode === 'pipeline') say(`obs smoke --probe     # a marker line through the pipeline, timed`)
+  if (mode !== 'external') say('npm run sandbox -- stop     # stop the sandbox and remove what it made')
   process.exitCode = smoke.status === 0 ? 0 : 1
 }
 

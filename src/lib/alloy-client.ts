@@ -28,8 +28,19 @@ export interface AlloyComponent {
 /** One target of loki.source.docker, from its debug info. */
 export interface DockerTarget {
   id: string
+  /** The container's name, without Docker's leading slash. */
+  name: string
   running: boolean
   lastError: string
+  /** A `docker compose run` container (obs's probe is one): it is meant to end, so its end is no fault. */
+  oneOff: boolean
+}
+
+const ONE_OFF_LABEL = '__meta_docker_container_label_com_docker_compose_oneoff'
+
+/** Whether discovery's labels mark a one-off container (compose sets the label to "True"). */
+export function isOneOff(labels: Record<string, unknown>): boolean {
+  return labels[ONE_OFF_LABEL] === 'True'
 }
 
 // The shapes of Alloy's web API answers (docs/LOKI_FACTS.md), as obs reads them.
@@ -130,10 +141,15 @@ export async function dockerTargets(alloy: AlloyClient, components: AlloyCompone
   const targets: DockerTarget[] = []
   for (const source of components.filter((c) => c.name === 'loki.source.docker')) {
     for (const info of componentBlocks((await alloy.component(source.localID)).debugInfo, 'targets_info')) {
+      // Alloy prints the target's labels as one Prometheus label set: {name="value", ...}.
+      const labels = typeof info.labels === 'string' ? info.labels : ''
+      const label = (name: string) => new RegExp(`${name}="((?:[^"\\\\]|\\\\.)*)"`).exec(labels)?.[1] ?? ''
       targets.push({
         id: String(info.id ?? '?').slice(0, 12),
+        name: label('__meta_docker_container_name').replace(/^\//, ''),
         running: info.is_running === true || info.is_running === 'true',
         lastError: typeof info.last_error === 'string' ? info.last_error : '',
+        oneOff: isOneOff({ [ONE_OFF_LABEL]: label(ONE_OFF_LABEL) }),
       })
     }
   }

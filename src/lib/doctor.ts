@@ -297,7 +297,10 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
         if (components(all, 'loki.source.docker').length === 0) {
           return { status: 'fail', detail: 'no loki.source.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
         }
-        const targets = await dockerTargets(alloy, all)
+        const listed = await dockerTargets(alloy, all)
+        // A one-off container that ended (docker compose run, obs's probe) stays listed until discovery's next refresh.
+        const finished = listed.filter((t) => t.oneOff && !t.running)
+        const targets = listed.filter((t) => !finished.includes(t))
         if (targets.length === 0) return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
         const broken = targets.filter((t) => !t.running || t.lastError)
         if (broken.length > 0) {
@@ -307,7 +310,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
             hint: `check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`,
           }
         }
-        return { status: 'pass', detail: `${targets.length} targets read: ${targets.map((t) => t.id).join(', ')}` }
+        const ended = finished.length > 0 ? ` (${finished.length} finished one-off container${finished.length > 1 ? 's' : ''} still listed: ${finished.map((t) => t.name || t.id).join(', ')})` : ''
+        return { status: 'pass', detail: `${targets.length} targets read: ${targets.map((t) => t.id).join(', ')}${ended}` }
       },
     },
     {

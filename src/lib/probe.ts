@@ -21,6 +21,8 @@ export interface ProbeContext {
   pollMs?: number
 }
 
+/** Every marker's reqId starts so; smoke's own checks leave such lines out. */
+export const PROBE_MARKER_PREFIX = 'obs-probe-'
 const COMPOSE_PROJECT = 'com.docker.compose.project'
 const COMPOSE_SERVICE = 'com.docker.compose.service'
 
@@ -40,7 +42,7 @@ export function pipelineProbeCheck(context: ProbeContext): Check {
 
 async function probe(context: ProbeContext): Promise<CheckOutcome> {
   const { docker, identity } = context
-  const marker = `obs-probe-${randomBytes(6).toString('hex')}`
+  const marker = `${PROBE_MARKER_PREFIX}${randomBytes(6).toString('hex')}`
   let id: string
   let labels: Record<string, string>
   try {
@@ -88,20 +90,34 @@ async function awaitMarker(context: ProbeContext, marker: string, id: string, be
   const query = `${streamSelector({ app: context.identity.app, env: context.identity.env, service: context.identity.service })} |= "${marker}"`
   const deadline = started + context.timeoutMs
   const nanos = (ms: number) => BigInt(ms) * 1_000_000n
+  // Loki down for a while is one of the faults the probe diagnoses: its errors are kept for the verdict, not thrown.
+  let lokiError: ObsError | undefined
   while (Date.now() < deadline) {
-    for await (const page of fetchLogPages(context.loki, { query, start: nanos(started - 120_000), end: nanos(Date.now() + 60_000), direction: 'backward', limit: 1, batch: 1 })) {
-      if (page.length > 0) {
-        const seconds = ((Date.now() - started) / 1000).toFixed(1)
-        return { status: 'pass', detail: `marker ${marker} arrived in Loki ${seconds}s after its container started`, data: { latencyMs: Date.now() - started } }
+    try {
+      for await (const page of fetchLogPages(context.loki, { query, start: nanos(started - 120_000), end: nanos(Date.now() + 60_000), direction: 'backward', limit: 1, batch: 1 })) {
+        if (page.length > 0) {
+          const seconds = ((Date.now() - started) / 1000).toFixed(1)
+          return { status: 'pass', detail: `marker ${marker} arrived in Loki ${seconds}s after its container started`, data: { latencyMs: Date.now() - started } }
+        }
       }
+      lokiError = undefined
+    } catch (error) {
+      if (!(error instanceof ObsError)) throw error
+      lokiError = error
     }
     await new Promise((resolve) => setTimeout(resolve, context.pollMs ?? 250))
   }
-  return { status: 'fail', ...(await whereItStopped(context, marker, id, before)) }
+  return { status: 'fail', ...(await whereItStopped(context, marker, id, before, lokiError)) }
 }
 
 /** The hop where the marker stopped: the container, Alloy's reader, Alloy's pushes, or Loki. */
-async function whereItStopped(context: ProbeContext, marker: string, id: string, before: Sample[] | undefined): Promise<{ detail: string; hint: string }> {
+async function whereItStopped(
+  context: ProbeContext,
+  marker: string,
+  id: string,
+  before: Sample[] | undefined,
+  lokiError: ObsError | undefined,
+): Promise<{ detail: string; hint: string }> {
   const waited = `${Math.round(context.timeoutMs / 1000)}s`
   const state = await context.docker.inspect(id)
   if (!state.running) {
@@ -132,9 +148,12 @@ async function whereItStopped(context: ProbeContext, marker: string, id: string,
   const dropped = sum(after, 'loki_write_dropped_entries_total') - sum(before ?? [], 'loki_write_dropped_entries_total')
   if (failed > 0 || dropped > 0) {
     return {
-      detail: `hop Alloy → Loki: Alloy read the probe container, but ${failed} pushes to Loki failed${dropped > 0 ? ` and ${dropped} entries were dropped` : ''} during the probe`,
+      detail: `hop Alloy → Loki: Alloy read the probe container, but ${failed} pushes to Loki failed${dropped > 0 ? ` and ${dropped} entries were dropped` : ''} during the probe${lokiError ? ` (obs cannot query Loki either: ${lokiError.message})` : ''}`,
       hint: "check that Loki is up and reachable at loki.write's url; obs doctor's alloy-loki-write says more",
     }
+  }
+  if (lokiError) {
+    return { detail: `hop Loki: obs could not query Loki for the marker: ${lokiError.message}`, hint: lokiError.hint ?? 'check that Loki runs (obs ready)' }
   }
   return {
     detail: `hop Loki: Alloy read the probe container and pushed without errors, but Loki did not return marker ${marker} within ${waited}`,

@@ -1,5 +1,6 @@
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
-import { componentField, dockerTargets, type AlloyClient } from './alloy-client.ts'
+import { PROBE_MARKER_PREFIX } from './probe.ts'
+import { componentField, dockerTargets, isOneOff, type AlloyClient } from './alloy-client.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
 import { fetchLogPages, type LogEntry } from './log-query.ts'
@@ -77,7 +78,8 @@ export function smokeChecks(context: SmokeContext): Check[] {
           }
           const missing = REQUIRED_FIELDS.filter((name) => name !== 'reqId' && fields[name] === undefined)
           if (missing.length > 0) problems.push(`missing ${missing.join(', ')}: ${entry.line.slice(0, 80)}`)
-          if (typeof fields.reqId === 'string' && fields.reqId !== '') reqId ??= fields.reqId
+          // The probe's marker (smoke --probe, running alongside) is obs's line, not a request of the app.
+          if (typeof fields.reqId === 'string' && fields.reqId !== '' && !fields.reqId.startsWith(PROBE_MARKER_PREFIX)) reqId ??= fields.reqId
         }
         if (plain.length * 2 > entries.length) problems.unshift(...plain.map((line) => `not JSON: ${line}`))
         const newest = new Date(Number(BigInt(entries[0].ts) / 1_000_000n))
@@ -175,16 +177,17 @@ export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcom
   if (discovery.length === 0) {
     return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: 'load the stack\'s Alloy config (stack/alloy-config.alloy)' }
   }
+  // One-off containers (docker compose run, obs's probe) come and go; the check counts the services' own.
   let discovered = 0
   for (const component of discovery) {
     const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
-    discovered += Array.isArray(exported) ? exported.length : 0
+    if (Array.isArray(exported)) discovered += exported.filter((target) => !isOneOff(target as Record<string, unknown>)).length
   }
   if (discovered === 0) {
     return { status: 'fail', detail: 'discovery.docker found no containers', hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more' }
   }
   // Alloy keeps listing the last targets when Docker goes away: only the readers know.
-  const targets = await dockerTargets(alloy, components)
+  const targets = (await dockerTargets(alloy, components)).filter((t) => !t.oneOff)
   const running = targets.filter((t) => t.running).length
   if (targets.length > 0 && running === 0) {
     return { status: 'fail', detail: `${discovered} Docker targets discovered, but none is being read`, hint: 'check that Docker runs and its socket is mounted into alloy; obs doctor says more' }

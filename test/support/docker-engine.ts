@@ -96,13 +96,8 @@ export async function startDockerEngine(options: { dir?: string; detached?: bool
       await waitForEngine(engine)
     },
     async stop() {
-      if (engine.child.exitCode === null && engine.child.signalCode === null) {
-        const ids = await engine.docker(['ps', '-aq']).catch(() => '')
-        if (ids) await engine.docker(['rm', '-f', ...ids.split('\n')]).catch(() => '')
-      }
-      await stopDaemon(engine)
-      unmountUnder(dir)
-      rmSync(dir, { recursive: true, force: true })
+      await removeEngine(dir)
+      await stopChild(engine.child)
     },
   }
   if (options.detached) engine.child.unref()
@@ -110,20 +105,27 @@ export async function startDockerEngine(options: { dir?: string; detached?: bool
   return engine
 }
 
-/** Stops the daemon by its pid file too, for a daemon another process started (the sandbox's). */
-async function stopDaemon(engine: DockerEngine): Promise<void> {
-  await stopChild(engine.child)
-  const pidFile = join(engine.dir, 'docker.pid')
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8'))
-  for (let i = 0; i < 100 && alive(pid); i++) {
-    if (i === 0) process.kill(pid, 'SIGTERM')
-    await new Promise((r) => setTimeout(r, 100))
+/**
+ * Removes an engine started here, by its directory alone (the sandbox's is
+ * another process's child): its containers, the daemon by its pid file, its
+ * mounts, the directory.
+ */
+export async function removeEngine(dir: string): Promise<void> {
+  const host = `unix://${join(dir, 'docker.sock')}`
+  const pidFile = join(dir, 'docker.pid')
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined
+  if (pid && alive(pid)) {
+    const ids = await docker(host, ['ps', '-aq']).catch(() => '')
+    if (ids) await docker(host, ['rm', '-f', ...ids.split('\n')]).catch(() => '')
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100))
+    if (alive(pid)) process.kill(pid, 'SIGKILL')
   }
-  if (alive(pid)) process.kill(pid, 'SIGKILL')
+  unmountUnder(dir)
+  rmSync(dir, { recursive: true, force: true })
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

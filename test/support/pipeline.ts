@@ -29,6 +29,8 @@ export interface ContainerOptions {
   tickMs?: number
   /** Container number, as compose numbers replicas (name cogni-<service>-<n>). */
   number?: number
+  /** Record every line for the delivery tests (the default); the sandbox's containers log for days and record nothing. */
+  record?: boolean
 }
 
 export interface Pipeline {
@@ -102,8 +104,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
           '-e', `START_MS=${container.startMs ?? Date.now()}`,
           '-e', `TICK_MS=${container.tickMs ?? 200}`,
           '-e', `REQUESTS=${container.requests ?? 0}`,
-          '-e', 'RECORD_DIR=/record',
-          '-v', `${recordDir}:/record`,
+          ...(container.record === false ? [] : ['-e', 'RECORD_DIR=/record', '-v', `${recordDir}:/record`]),
           APP_IMAGE,
         ])
       },

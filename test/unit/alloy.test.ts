@@ -58,6 +58,8 @@ describe("Alloy's API as a real Alloy answers it", () => {
     assert.equal(blocks[0].is_running, 'true')
     const targets = await dockerTargets(alloy, await alloy.components())
     assert.deepEqual(targets.map((t) => [t.running, t.lastError]), [[true, ''], [true, '']])
+    // Name and compose's one-off mark come from the target's label set, which Alloy prints as one string.
+    assert.deepEqual(targets.map((t) => [t.name, t.oneOff]).sort(), [['app-1', false], ['worker-1', false]])
     await alloy.close()
   })
 
