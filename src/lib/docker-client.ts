@@ -96,8 +96,10 @@ export class DockerClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       })
     } catch (error) {
-      const code = (error as { code?: string }).code ?? (error as Error).name
-      throw new UnreachableError(`cannot reach Docker at ${this.host} (${code})`, 'check that Docker runs and DOCKER_HOST names its socket')
+      // The timeout's DOMException carries a numeric code (23) that means nothing to a reader.
+      const name = (error as Error).name
+      const cause = name === 'TimeoutError' || name === 'AbortError' ? `no answer in ${this.timeoutMs / 1000}s` : ((error as { code?: string }).code ?? name)
+      throw new UnreachableError(`cannot reach Docker at ${this.host} (${cause})`, 'check that Docker runs and DOCKER_HOST names its socket')
     }
     const text = await response.body.text()
     if (response.statusCode >= 300 && !tolerated.includes(response.statusCode)) {

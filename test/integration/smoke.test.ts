@@ -134,6 +134,25 @@ describe('obs smoke and trace on scenario Lokis', () => {
     assert.match(filter?.hint ?? '', /formatters: \{ level/)
   })
 
+  test('a few plain-text lines among pino JSON pass service-logs-json with a note; mostly plain text fails it', async () => {
+    const mixed = Array.from({ length: 20 }, (_, i) =>
+      i % 7 === 3 ? `plain warning #${i} from a library` : JSON.stringify({ level: 'info', time: Date.now(), reqId: `m-${i}`, msg: 'ok' }),
+    )
+    await pushAll(loki.addr, [[stream({ app: 'mixed-app', env: 'test', service: 'app', stream: 'stdout' }, mixed)]])
+    const passing = await runObs(['smoke', '--app', 'mixed-app', '--no-alloy', '--json'], { env: { LOKI_ADDR: loki.addr } })
+    const json = (JSON.parse(passing.stdout) as SmokeDocument).checks.find((c) => c.id === 'service-logs-json')
+    assert.equal(json?.status, 'pass', json?.detail)
+    assert.match(json?.detail ?? '', /^8 of 10 newest lines parse as pino JSON, .*; 2 plain-text lines among them \(first: plain warning #\d+ from a library\)$/)
+
+    const plain = Array.from({ length: 20 }, (_, i) => (i % 4 === 0 ? JSON.stringify({ level: 'info', time: Date.now(), reqId: `p-${i}`, msg: 'ok' }) : `console.log line ${i}`))
+    await pushAll(loki.addr, [[stream({ app: 'plain-app', env: 'test', service: 'app', stream: 'stdout' }, plain)]])
+    const failing = await runObs(['smoke', '--app', 'plain-app', '--no-alloy', '--json'], { env: { LOKI_ADDR: loki.addr } })
+    assert.equal(failing.code, 1)
+    const refused = (JSON.parse(failing.stdout) as SmokeDocument).checks.find((c) => c.id === 'service-logs-json')
+    assert.equal(refused?.status, 'fail')
+    assert.match(refused?.detail ?? '', /not JSON: console\.log line/)
+  })
+
   test('reqId pushed as a label fails label-policy naming reqId and its number of values', async () => {
     const streams = Array.from({ length: 23 }, (_, i) =>
       stream({ app: 'labelled-app', env: 'test', service: 'app', stream: 'stdout', reqId: `r-${i}` }, [
