@@ -78,8 +78,9 @@ export function smokeChecks(context: SmokeContext): Check[] {
           }
           const missing = REQUIRED_FIELDS.filter((name) => name !== 'reqId' && fields[name] === undefined)
           if (missing.length > 0) problems.push(`missing ${missing.join(', ')}: ${entry.line.slice(0, 80)}`)
+          // The oldest request of the sample (lines come newest first) has had the longest to reach Loki from every service.
           // The probe's marker (smoke --probe, running alongside) is obs's line, not a request of the app.
-          if (typeof fields.reqId === 'string' && fields.reqId !== '' && !fields.reqId.startsWith(PROBE_MARKER_PREFIX)) reqId ??= fields.reqId
+          if (typeof fields.reqId === 'string' && fields.reqId !== '' && !fields.reqId.startsWith(PROBE_MARKER_PREFIX)) reqId = fields.reqId
         }
         if (plain.length * 2 > entries.length) problems.unshift(...plain.map((line) => `not JSON: ${line}`))
         const newest = new Date(Number(BigInt(entries[0].ts) / 1_000_000n))

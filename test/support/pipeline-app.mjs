@@ -9,7 +9,7 @@
 // one run log the same reqId without talking to each other.
 //
 // Every line written is also appended to RECORD_DIR/<service>.<hostname>.log as
-// "<stream> <line>": the ground truth the delivery tests compare Loki with.
+// "<epoch ms> <stream> <line>": the ground truth the delivery tests compare Loki with.
 // With REQUESTS=N the container logs N requests, then stays up silently (a
 // container that exits early may be gone before Alloy's next discovery).
 import { appendFileSync, writeSync } from 'node:fs'
@@ -24,14 +24,15 @@ const record = process.env.RECORD_DIR ? `${process.env.RECORD_DIR}/${service}.${
 const host = hostname()
 let seq = 0
 
-function write(stream, line) {
+function write(stream, line, ms = Date.now()) {
   writeSync(stream === 'stdout' ? 1 : 2, `${line}\n`)
-  if (record) appendFileSync(record, `${stream} ${line}\n`)
+  if (record) appendFileSync(record, `${ms} ${stream} ${line}\n`)
 }
 
 function log(level, msg, fields, stream = level === 'error' ? 'stderr' : 'stdout') {
   seq += 1
-  write(stream, JSON.stringify({ level, time: Date.now(), pid: process.pid, hostname: host, name: service, seq, ...fields, msg }))
+  const time = Date.now()
+  write(stream, JSON.stringify({ level, time, pid: process.pid, hostname: host, name: service, seq, ...fields, msg }), time)
 }
 
 function request(k) {

@@ -136,6 +136,8 @@ export function composeLabels(service: string, number = 1): string[] {
 
 /** One line a container wrote, from its record. */
 export interface WrittenLine {
+  /** When it was written (epoch ms; pino's `time` for JSON lines). */
+  ms: number
   service: string
   /** The container's hostname: the first 12 characters of its id. */
   container: string
@@ -150,8 +152,8 @@ export function writtenLines(pipeline: Pick<Pipeline, 'recordDir'>): WrittenLine
     const [service, container] = file.slice(0, -'.log'.length).split('.') as [string, string]
     for (const record of readFileSync(join(pipeline.recordDir, file), 'utf8').split('\n')) {
       if (!record) continue
-      const space = record.indexOf(' ')
-      lines.push({ service, container, stream: record.slice(0, space) as WrittenLine['stream'], line: record.slice(space + 1) })
+      const [, ms, stream, line] = /^(\d+) (stdout|stderr) (.*)$/s.exec(record)!
+      lines.push({ ms: Number(ms), service, container, stream: stream as WrittenLine['stream'], line: line! })
     }
   }
   return lines
