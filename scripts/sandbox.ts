@@ -60,7 +60,9 @@ async function stopSandbox(): Promise<void> {
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as SandboxState
     for (const pid of state.pids.filter(alive)) process.kill(pid, 'SIGTERM')
     if (state.dockerDir) await removeEngine(state.dockerDir)
+    // As docker stop does: 10 s to exit, then SIGKILL (Alloy holds on to a push that Loki, stopped first, never answers).
     for (let i = 0; i < 100 && state.pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100))
+    for (const pid of state.pids.filter(alive)) process.kill(pid, 'SIGKILL')
   }
   rmSync(home, { recursive: true, force: true })
 }

@@ -39,7 +39,7 @@ export interface DockerTarget {
 const ONE_OFF_LABEL = '__meta_docker_container_label_com_docker_compose_oneoff'
 
 /** Whether discovery's labels mark a one-off container (compose sets the label to "True"). */
-export function isOneOff(labels: Record<string, unknown>): boolean {
+function isOneOff(labels: Record<string, unknown>): boolean {
   return labels[ONE_OFF_LABEL] === 'True'
 }
 
@@ -134,6 +134,23 @@ function decodeBlock(fields: AlloyField[]): Record<string, unknown> {
   const object: Record<string, unknown> = {}
   for (const field of fields) object[field.name] = field.type === 'block' ? decodeBlock(field.body ?? []) : decodeAlloyValue(field.value)
   return object
+}
+
+/**
+ * What every discovery.docker component exports, counted: the services'
+ * containers, and apart from them the one-off containers (docker compose run,
+ * obs's probe), which come and go.
+ */
+export async function discoveredTargets(alloy: AlloyClient, components: AlloyComponent[]): Promise<{ containers: number; oneOff: number }> {
+  const counts = { containers: 0, oneOff: 0 }
+  for (const component of components.filter((c) => c.name === 'discovery.docker')) {
+    const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
+    for (const target of Array.isArray(exported) ? exported : []) {
+      if (isOneOff(target as Record<string, unknown>)) counts.oneOff += 1
+      else counts.containers += 1
+    }
+  }
+  return counts
 }
 
 /** The targets every loki.source.docker reads, with their state. Alloy encodes is_running as a string. */

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Range, type Scalar } from 'yaml'
-import { componentField, dockerTargets, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
+import { discoveredTargets, dockerTargets, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
 import { analyzeLabels } from './cardinality.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
@@ -272,11 +272,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       async run(): Promise<CheckOutcome> {
         const discovery = components(await list(), 'discovery.docker')
         if (discovery.length === 0) return { status: 'fail', detail: 'no discovery.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
-        let targets = 0
-        for (const component of discovery) {
-          const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
-          targets += Array.isArray(exported) ? exported.length : 0
-        }
+        const { containers: targets, oneOff } = await discoveredTargets(alloy, discovery)
         const failures = total(await metrics(), 'prometheus_sd_refresh_failures_total', (labels) => labels.mechanism === 'docker')
         const history = failures > 0 ? `; ${failures} refreshes failed since Alloy started` : ''
         if (targets === 0) {
@@ -286,7 +282,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
             hint: `check that the app containers run and that /var/run/docker.sock is mounted into alloy (read-only) ${see('docker-socket')}`,
           }
         }
-        return { status: 'pass', detail: `${targets} Docker targets discovered${history}` }
+        const oneOffs = oneOff > 0 ? ` (and ${oneOff} one-off container${oneOff > 1 ? 's' : ''})` : ''
+        return { status: 'pass', detail: `${targets} Docker targets discovered${oneOffs}${history}` }
       },
     },
     {

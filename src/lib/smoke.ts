@@ -1,12 +1,12 @@
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
-import { PROBE_MARKER_PREFIX } from './probe.ts'
-import { componentField, dockerTargets, isOneOff, type AlloyClient } from './alloy-client.ts'
+import { discoveredTargets, dockerTargets, type AlloyClient } from './alloy-client.ts'
 import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
 import { fetchLogPages, type LogEntry } from './log-query.ts'
 import { judgeLabels, labelPolicyOutcome } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
 import { streamSelector } from './logql.ts'
+import { PROBE_MARKER_PREFIX } from './probe.ts'
 import { neutralize } from './terminal.ts'
 import { findTrace } from './trace.ts'
 import type { Nanos } from './time.ts'
@@ -179,11 +179,7 @@ export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcom
     return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: 'load the stack\'s Alloy config (stack/alloy-config.alloy)' }
   }
   // One-off containers (docker compose run, obs's probe) come and go; the check counts the services' own.
-  let discovered = 0
-  for (const component of discovery) {
-    const exported = componentField((await alloy.component(component.localID)).exports, 'targets')
-    if (Array.isArray(exported)) discovered += exported.filter((target) => !isOneOff(target as Record<string, unknown>)).length
-  }
+  const discovered = (await discoveredTargets(alloy, discovery)).containers
   if (discovered === 0) {
     return { status: 'fail', detail: 'discovery.docker found no containers', hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more' }
   }
