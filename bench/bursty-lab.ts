@@ -8,7 +8,7 @@
  *   node_modules/.bin/node bench/bursty-lab.ts   # then point LOKI_ADDR at PROXY
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
-import { createServer, request as httpRequest, Agent } from 'node:http'
+import { Agent, createServer, request as httpRequest } from 'node:http'
 import { dirname, join } from 'node:path'
 import { generateBurstyDataset } from '../test/support/bursty-dataset.ts'
 import { toPushBatches } from '../test/support/dataset.ts'
@@ -19,7 +19,13 @@ const LOG = process.env.LAB_LOG ?? '/tmp/lab/requests.jsonl'
 const loki = await startBenchLoki(join(import.meta.dirname, 'loki-bench.yaml'))
 const endMs = Math.floor(Date.now() / 60_000) * 60_000
 const startMs = endMs - 50 * 60_000
-const entries = generateBurstyDataset({ seed: 20261124, startNs: BigInt(startMs) * 1_000_000n, spanNs: BigInt(endMs - startMs) * 1_000_000n, baseLines: 60_000, groups: [40, 300, 12, 60, 4000, 40, 40, 40, 40, 40] })
+const entries = generateBurstyDataset({
+  seed: 20261124,
+  startNs: BigInt(startMs) * 1_000_000n,
+  spanNs: BigInt(endMs - startMs) * 1_000_000n,
+  baseLines: 60_000,
+  groups: [40, 300, 12, 60, 4000, 40, 40, 40, 40, 40],
+})
 await pushAll(loki.addr, toPushBatches(entries, 10_000))
 mkdirSync(dirname(LOG), { recursive: true })
 writeFileSync(LOG, '')
@@ -43,7 +49,10 @@ const server = createServer((req, res) => {
           n = j.data.result.reduce((s: number, r: { values: unknown[] }) => s + r.values.length, 0)
           summary = j.data.stats?.summary
         } catch {}
-        appendFileSync(LOG, JSON.stringify({ t0: began, ms, start: p.get('start'), end: p.get('end'), limit: Number(p.get('limit')), direction: p.get('direction'), n, bytes: body.length, summary }) + '\n')
+        appendFileSync(
+          LOG,
+          `${JSON.stringify({ t0: began, ms, start: p.get('start'), end: p.get('end'), limit: Number(p.get('limit')), direction: p.get('direction'), n, bytes: body.length, summary })}\n`,
+        )
       }
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       res.end(body)

@@ -111,8 +111,8 @@ export function* generateBatches(options: DatasetOptions, subSpanMs: number): Ge
     const padLength = Math.max(8, want - base.length - 10)
     const line = `${base.slice(0, -1)},"pad":"${hex(padLength)}"}`
     const key = streamKey(service, stream)
-    let entry = batch.get(key)
-    if (!entry) batch.set(key, (entry = { stream: { app: APP, env: ENV, service, stream }, values: [] }))
+    const entry = batch.get(key) ?? { stream: { app: APP, env: ENV, service, stream }, values: [] }
+    batch.set(key, entry)
     entry.values.push([ts.toString(), line])
     summary.total++
     summary.bytes += line.length
@@ -180,7 +180,13 @@ export function* generateBatches(options: DatasetOptions, subSpanMs: number): Ge
     }
     plan.push(() => {
       next(2_000_000)
-      emit('gateway', failed ? 'stderr' : 'stdout', ts, line('gateway', failed ? 'warn' : 'info', MESSAGES.gateway[1], { status: failed ? 502 : 200, responseTimeMs: Math.floor(random() * 900) }), isTrace)
+      emit(
+        'gateway',
+        failed ? 'stderr' : 'stdout',
+        ts,
+        line('gateway', failed ? 'warn' : 'info', MESSAGES.gateway[1], { status: failed ? 502 : 200, responseTimeMs: Math.floor(random() * 900) }),
+        isTrace,
+      )
     })
     for (const step of plan.slice(0, remaining())) step()
     while (ready.length > 0) yield ready.shift()!

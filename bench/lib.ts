@@ -2,13 +2,13 @@
  * Helpers of the benchmark harness: a Loki of our own, the dataset load,
  * measured child processes (wall time, peak RSS), statistics.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { freePort, lokiBinary, lokiEnv } from '../test/support/loki.ts'
-import { generateBatches, type DatasetOptions, type DatasetSummary } from './dataset.ts'
+import { type DatasetOptions, type DatasetSummary, generateBatches } from './dataset.ts'
 
 export function log(message: string): void {
   const clock = new Date().toISOString().slice(11, 19)

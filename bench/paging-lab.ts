@@ -8,9 +8,11 @@
  */
 import { createWriteStream } from 'node:fs'
 import { LokiClient } from '../src/lib/loki-client.ts'
+
 const { fetchLogPages } = (await import(process.env.LQ ?? '../src/lib/log-query.ts')) as typeof import('../src/lib/log-query.ts')
-import { EntryPrinter } from '../src/lib/output.ts'
+
 import { Chalk } from 'chalk'
+import { EntryPrinter } from '../src/lib/output.ts'
 
 const client = new LokiClient({ baseUrl: process.env.LOKI_ADDR!, headers: {}, timeoutMs: 60_000, retries: 2, peer: 'Loki' })
 const t0 = performance.now()
@@ -31,7 +33,9 @@ const wrapped = {
       requests++
       fetched += n
       if (n >= (p.limit ?? 0)) full++
-      rows.push(`${sent.toFixed(0).padStart(6)} ${(performance.now() - t0).toFixed(0).padStart(6)} inflight=${mine} span=${(Number(p.end - p.start) / 1e9).toFixed(3).padStart(9)}s lim=${p.limit} n=${n}`)
+      rows.push(
+        `${sent.toFixed(0).padStart(6)} ${(performance.now() - t0).toFixed(0).padStart(6)} inflight=${mine} span=${(Number(p.end - p.start) / 1e9).toFixed(3).padStart(9)}s lim=${p.limit} n=${n}`,
+      )
       return data
     } finally {
       inFlight--
@@ -42,13 +46,21 @@ const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n
 const printer = new EntryPrinter('raw', createWriteStream('/dev/null'), { chalk: new Chalk({ level: 0 }), pinnedLabels: [] } as never)
 let lines = 0
 let consumeMs = 0
-for await (const page of fetchLogPages(wrapped, { query: process.env.QUERY ?? '{app="bursty"}', start: ns(process.env.FROM!), end: ns(process.env.TO!), direction: 'backward', limit: 0, batch: 5000, parallel: Number(process.env.PARALLEL ?? 2) })) {
+for await (const page of fetchLogPages(wrapped, {
+  query: process.env.QUERY ?? '{app="bursty"}',
+  start: ns(process.env.FROM!),
+  end: ns(process.env.TO!),
+  direction: 'backward',
+  limit: 0,
+  batch: 5000,
+  parallel: Number(process.env.PARALLEL ?? 2),
+})) {
   const c = performance.now()
   await printer.page(page)
   consumeMs += performance.now() - c
   lines += page.length
 }
 await printer.end()
-if (process.env.ROWS) process.stdout.write(rows.join('\n') + '\n')
+if (process.env.ROWS) process.stdout.write(`${rows.join('\n')}\n`)
 process.stdout.write(`lines ${lines} requests ${requests} full ${full} fetched ${fetched} wall ${(performance.now() - t0).toFixed(0)}ms printer ${consumeMs.toFixed(0)}ms\n`)
 process.exit(0)

@@ -14,9 +14,9 @@
  *                      density); prints its table, writes bench/results-bursty.json
  */
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { createServer, request as httpRequest, Agent as HttpAgent } from 'node:http'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { BURSTY_APP, generateBurstyDataset } from '../test/support/bursty-dataset.ts'
@@ -24,20 +24,20 @@ import { toPushBatches } from '../test/support/dataset.ts'
 import { lokiBinary, pushAll, REPO } from '../test/support/loki.ts'
 import { APP } from './dataset.ts'
 import {
+  type BenchLoki,
   HAVE_TIME,
   interleaved,
+  type LoadResult,
   loadDataset,
   log,
   procMemory,
+  type Run,
   removeScratch,
   runMeasured,
+  type Stats,
   scratchDir,
   startBenchLoki,
   stats,
-  type BenchLoki,
-  type LoadResult,
-  type Run,
-  type Stats,
 } from './lib.ts'
 
 const BENCH = import.meta.dirname
@@ -277,24 +277,21 @@ async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: str
         }
       }
     }
-    const forward = httpRequest(
-      { host: upstream.hostname, port: upstream.port, path: target, method: req.method, headers: req.headers, agent },
-      (answer) => {
-        const chunks: Buffer[] = []
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk))
-        answer.on('end', () => {
-          const body = Buffer.concat(chunks)
-          if (target.startsWith('/loki/api/v1/query_range') && answer.statusCode === 200) {
-            const limit = Number(new URL(target, 'http://x').searchParams.get('limit'))
-            const data = JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }
-            const entries = data.data.result.reduce((sum, stream) => sum + stream.values.length, 0)
-            capture.pages[index] = { entries, limit, bytes: body.length }
-          }
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          res.end(body)
-        })
-      },
-    )
+    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, path: target, method: req.method, headers: req.headers, agent }, (answer) => {
+      const chunks: Buffer[] = []
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk))
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks)
+        if (target.startsWith('/loki/api/v1/query_range') && answer.statusCode === 200) {
+          const limit = Number(new URL(target, 'http://x').searchParams.get('limit'))
+          const data = JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }
+          const entries = data.data.result.reduce((sum, stream) => sum + stream.values.length, 0)
+          capture.pages[index] = { entries, limit, bytes: body.length }
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        res.end(body)
+      })
+    })
     forward.on('error', (error) => {
       res.writeHead(502)
       res.end(String(error))
@@ -352,7 +349,7 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
   }
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const selfUs = new Map<number, number>()
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
   const byName = new Map<string, number>()
   const byArea: Record<string, number> = {}
   let totalUs = 0
@@ -365,11 +362,7 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
     if (frame.functionName === '(garbage collector)') gcUs += us
     const url = frame.url.replace(/^file:\/\//, '')
     const root = url.startsWith(OBS_ROOT) ? OBS_ROOT : url.startsWith(REPO) ? REPO : undefined
-    const where = url.includes('/node_modules/')
-      ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
-      : root
-        ? relative(root, url)
-        : url || 'native'
+    const where = url.includes('/node_modules/') ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : root ? relative(root, url) : url || 'native'
     const area = frame.functionName.startsWith('(')
       ? frame.functionName
       : url.includes('/node_modules/')
@@ -380,7 +373,7 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
             ? 'module loading (node:internal/modules)'
             : url.startsWith('node:')
               ? 'other Node.js internals'
-            : 'native / builtins'
+              : 'native / builtins'
     byArea[area] = (byArea[area] ?? 0) + us / 1000
     const name = `${frame.functionName || '(anonymous)'} ${where}${frame.lineNumber >= 0 && url ? `:${frame.lineNumber + 1}` : ''}`
     byName.set(name, (byName.get(name) ?? 0) + us)
@@ -439,7 +432,10 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'bursty') {
     const endMs = Math.floor(Date.now() / 60_000) * 60_000
     await burstyExport(endMs - SETTINGS.spanMin * 60_000, endMs)
-    writeFileSync(join(BENCH, 'results-bursty.json'), `${JSON.stringify({ date: date.toISOString(), machine: machine(), build: snapshot, ratios, correctness, analysis }, null, 2)}\n`)
+    writeFileSync(
+      join(BENCH, 'results-bursty.json'),
+      `${JSON.stringify({ date: date.toISOString(), machine: machine(), build: snapshot, ratios, correctness, analysis }, null, 2)}\n`,
+    )
     log(`done in ${fmtS(performance.now() - began)}; wrote bench/results-bursty.json`)
     printRatios()
     return
@@ -548,13 +544,12 @@ async function main(): Promise<void> {
     return stats(runs).median
   })()
   const fifth = measurements.get('logcliDesign')!.wall.median / 5
-  traceBound = (
+  traceBound =
     `What bounds the trace ratio, measured: Loki's own execution time (stats.summary.execTime of its answer, median of 5) is ` +
-      `${fmtS(lokiDesign.exec.median)} for the design doc's query (${fmtN(lokiDesign.lines)} lines read) and ${fmtS(lokiObs.exec.median)} for obs's ` +
-      `(${fmtN(lokiObs.lines)} lines read: every service, as a complete answer needs). For 5×, obs trace would have to finish in ${fmtS(fifth)}, ` +
-      `start to exit; Loki alone needs ${fmtS(lokiObs.exec.median)} to answer obs's query, and \`obs ready\` (Node, oclif and one trivial request) takes ${fmtS(obsReadyMs)}. ` +
-      'Only a narrower time range could go below that, which the request id does not give.'
-  )
+    `${fmtS(lokiDesign.exec.median)} for the design doc's query (${fmtN(lokiDesign.lines)} lines read) and ${fmtS(lokiObs.exec.median)} for obs's ` +
+    `(${fmtN(lokiObs.lines)} lines read: every service, as a complete answer needs). For 5×, obs trace would have to finish in ${fmtS(fifth)}, ` +
+    `start to exit; Loki alone needs ${fmtS(lokiObs.exec.median)} to answer obs's query, and \`obs ready\` (Node, oclif and one trivial request) takes ${fmtS(obsReadyMs)}. ` +
+    'Only a narrower time range could go below that, which the request id does not give.'
   timings.trace = performance.now() - t
 
   // ---------------------------------------------------------- cardinality
@@ -725,7 +720,9 @@ async function main(): Promise<void> {
     log(`  ${describeCount(run, data.total)} in ${fmtS(run.wallMs)}`)
   }
 
-  log(`export: ${SETTINGS.exportRounds} interleaved rounds of obs${obsParallelArgs ? `, obs --parallel ${SETTINGS.obsParallel}` : ''}, logcli, logcli ${bestParallel!.label}, raw HTTP`)
+  log(
+    `export: ${SETTINGS.exportRounds} interleaved rounds of obs${obsParallelArgs ? `, obs --parallel ${SETTINGS.obsParallel}` : ''}, logcli, logcli ${bestParallel!.label}, raw HTTP`,
+  )
   const exportCommands: Record<string, () => Promise<Run>> = {
     obsExport: () => obs(exportObs),
     logcliExport: () => logcli(exportLogcli),
@@ -734,9 +731,7 @@ async function main(): Promise<void> {
   }
   if (kept.length > 0 && kept.length < capture.targets.length) exportCommands.rawKept = () => runMeasured(NODE, rawKeptArgs)
   if (obsParallelArgs) exportCommands.obsParallel = () => obs(obsParallelArgs)
-  const exports = await interleaved(SETTINGS.exportRounds, exportCommands, (key, run, round) =>
-    log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}, ${fmtMB(run.maxRssKb)}`),
-  )
+  const exports = await interleaved(SETTINGS.exportRounds, exportCommands, (key, run, round) => log(`  round ${round + 1} ${key}: ${fmtS(run.wallMs)}, ${fmtMB(run.maxRssKb)}`))
   const rawInside = exports.rawExport.map((run) => (JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number }).ms)
   record('obsExport', `obs query-range, ${big} lines`, `obs ${shell(exportObs)} > /dev/null`, exports.obsExport, { lines: obsCounted.lines })
   record('logcliExport', `logcli query --batch 5000, ${big} lines`, `logcli ${shell(exportLogcli)} > /dev/null`, exports.logcliExport, {
@@ -746,10 +741,16 @@ async function main(): Promise<void> {
     lines: bestParallel!.lines,
     note: `fastest of the parallel modes tried (${parallelTrials.map((p) => `${p.label}: ${fmtS(p.wallMs)}`).join('; ')}); output out of order`,
   })
-  record('rawExport', "raw HTTP: obs's requests replayed, bodies read", `node bench/raw-replay.ts <loki> <${capture.targets.length} captured requests> <obs's headers>`, exports.rawExport, {
-    lines: data.total,
-    note: `in-process time of the requests alone: ${spread(stats(rawInside), fmtS)}`,
-  })
+  record(
+    'rawExport',
+    "raw HTTP: obs's requests replayed, bodies read",
+    `node bench/raw-replay.ts <loki> <${capture.targets.length} captured requests> <obs's headers>`,
+    exports.rawExport,
+    {
+      lines: data.total,
+      note: `in-process time of the requests alone: ${spread(stats(rawInside), fmtS)}`,
+    },
+  )
   // Throughput ratio = time ratio, when both print every line.
   const throughput = (id: string) => measurements.get(id)!.lines! / (measurements.get(id)!.wall.median / 1000)
   const tr = ratio('export throughput: obs ÷ logcli (--batch 5000)', 'logcliExport', 'obsExport', 'lines/s ratio = time ratio, medians', {
@@ -775,10 +776,16 @@ async function main(): Promise<void> {
   }
   if (exports.rawKept) {
     const keptInside = exports.rawKept.map((run) => (JSON.parse(run.stderr.trim().split('\n').at(-1)!) as { ms: number }).ms)
-    record('rawKept', 'raw HTTP: only the pages below their limit, replayed', `node bench/raw-replay.ts <loki> <the ${kept.length} requests whose page came back below its limit> <obs's headers>`, exports.rawKept, {
-      lines: data.total,
-      note: `in-process time of the requests alone: ${spread(stats(keptInside), fmtS)}; the ${capture.targets.length - kept.length} full pages obs asked again narrower are left out`,
-    })
+    record(
+      'rawKept',
+      'raw HTTP: only the pages below their limit, replayed',
+      `node bench/raw-replay.ts <loki> <the ${kept.length} requests whose page came back below its limit> <obs's headers>`,
+      exports.rawKept,
+      {
+        lines: data.total,
+        note: `in-process time of the requests alone: ${spread(stats(keptInside), fmtS)}; the ${capture.targets.length - kept.length} full pages obs asked again narrower are left out`,
+      },
+    )
     ratio('export time: obs ÷ raw HTTP (only the pages below their limit)', 'obsExport', 'rawKept', 'time ratio, medians: the cost of the pages asked again')
   }
 
@@ -906,7 +913,15 @@ async function main(): Promise<void> {
     measurements: Object.fromEntries(
       [...measurements.values()].map((m) => [
         m.id,
-        { label: m.label, command: m.display, wallMs: m.wall, maxRssKb: m.rss, lines: m.lines, note: m.note, runs: m.runs.map((r) => ({ wallMs: r.wallMs, maxRssKb: r.maxRssKb, userS: r.userS, sysS: r.sysS })) },
+        {
+          label: m.label,
+          command: m.display,
+          wallMs: m.wall,
+          maxRssKb: m.rss,
+          lines: m.lines,
+          note: m.note,
+          runs: m.runs.map((r) => ({ wallMs: r.wallMs, maxRssKb: r.maxRssKb, userS: r.userS, sysS: r.sysS })),
+        },
       ]),
     ),
     ratios,
@@ -986,16 +1001,10 @@ async function burstyExport(startMs: number, endMs: number): Promise<void> {
 // ------------------------------------------------------------ RESULTS.md
 
 function topFrames(what: string, p: { top: { name: string; ms: number }[] }): string[] {
-  return [
-    `Top self time in the profiled ${what}:`,
-    '',
-    '| function | self time |',
-    '|---|---|',
-    ...p.top.map((f) => `| \`${f.name}\` | ${fmtS(f.ms)} |`),
-    '',
-  ]
+  return [`Top self time in the profiled ${what}:`, '', '| function | self time |', '|---|---|', ...p.top.map((f) => `| \`${f.name}\` | ${fmtS(f.ms)} |`), '']
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the sections' results are one untyped object until bench/ is split by section
 function writeResults(r: any, helpers: { throughput: (id: string) => number; systemNodeVersion: string }): void {
   const m = (id: string) => measurements.get(id)
   const row = (id: string, withLines = false) => {
@@ -1066,12 +1075,15 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     row('obsBursty', true),
     row('logcliBursty', true),
     '',
-    ...[...measurements.values()].filter((x) => x.id.includes('xport') || x.id.includes('Parallel')).filter((x) => x.note).map((x) => `- ${x.label}: ${x.note}.`),
+    ...[...measurements.values()]
+      .filter((x) => x.id.includes('xport') || x.id.includes('Parallel'))
+      .filter((x) => x.note)
+      .map((x) => `- ${x.label}: ${x.note}.`),
     '',
     '### Trace of one request',
     '',
     `Request \`${r.load.traceReqId}\`: ${r.load.traceLines} lines in gateway, app and worker, ${r.load.traceAppLines} of them in service="app". ` +
-      "The design doc's query only looks at service=\"app\" and JSON-parses every line of it; obs's query filters on the id before parsing and covers every service.",
+      'The design doc\'s query only looks at service="app" and JSON-parses every line of it; obs\'s query filters on the id before parsing and covers every service.',
     '',
     '| command | wall time | peak RSS | runs |',
     '|---|---|---|---|',
@@ -1114,7 +1126,9 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     '|---|---|---|---|',
     ...[...measurements.keys()].filter((id) => id.startsWith('import:')).map((id) => row(id)),
     '',
-    m('obsVersionSystemNode') ? `- ${m('obsVersionSystemNode')!.label}: ${m('obsVersionSystemNode')!.note}. \`npm run\` puts node_modules/.bin first on PATH, so \`npm run obs\` and the measured rows use Node 24 directly.` : '',
+    m('obsVersionSystemNode')
+      ? `- ${m('obsVersionSystemNode')!.label}: ${m('obsVersionSystemNode')!.note}. \`npm run\` puts node_modules/.bin first on PATH, so \`npm run obs\` and the measured rows use Node 24 directly.`
+      : '',
     '',
     '## Correctness',
     '',
@@ -1122,7 +1136,7 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     '|---|---|---|---|',
     ...correctness.map((c) => `| ${c.what} | ${c.expected} | ${c.got} | ${c.ok ? 'ok' : '**wrong**'} |`),
     '',
-    "Lines are told apart by their `seq` field: distinct values seen, values missing (lost) and values seen again (repeated).",
+    'Lines are told apart by their `seq` field: distinct values seen, values missing (lost) and values seen again (repeated).',
     '',
     '## Where the export time goes',
     '',
@@ -1131,7 +1145,7 @@ function writeResults(r: any, helpers: { throughput: (id: string) => number; sys
     ...(r.profile ? topFrames('obs export', r.profile) : []),
     '## Commands',
     '',
-    '`obs` is `' + NODE + ' <copy of the build>/bin/run.js`, `logcli` is `' + LOGCLI + '`; LOKI_ADDR points at the benchmark\'s Loki.',
+    `\`obs\` is \`${NODE} <copy of the build>/bin/run.js\`, \`logcli\` is \`${LOGCLI}\`; LOKI_ADDR points at the benchmark's Loki.`,
     '',
     '```sh',
     commands,

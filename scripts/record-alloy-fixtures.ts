@@ -11,13 +11,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO } from '../test/support/loki.ts'
-import { startPipeline, type Pipeline } from '../test/support/pipeline.ts'
+import { type Pipeline, startPipeline } from '../test/support/pipeline.ts'
 import { waitForServices } from '../test/support/pipeline-setup.ts'
 
 const OUT = join(REPO, 'test/fixtures/alloy-v1.1.1')
 const COMPONENTS = ['discovery.docker.containers', 'loki.source.docker.default', 'loki.write.loki_endpoint']
 /** The metric families the checks read, with their HELP and TYPE lines. */
-const KEPT = /^(# (HELP|TYPE) )?(loki_write_|loki_source_docker_|prometheus_sd_refresh_failures_total|alloy_config_last_load_successful|alloy_component_controller_|alloy_build_info)/
+const KEPT =
+  /^(# (HELP|TYPE) )?(loki_write_|loki_source_docker_|prometheus_sd_refresh_failures_total|alloy_config_last_load_successful|alloy_component_controller_|alloy_build_info)/
 
 const log = (text: string) => process.stderr.write(`[record] ${text}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -15,9 +15,9 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import { join } from 'node:path'
-import { BUSYBOX_IMAGE, alive, dockerUnavailable, removeEngine } from '../test/support/docker-engine.ts'
+import { createInterface } from 'node:readline'
+import { alive, BUSYBOX_IMAGE, dockerUnavailable, removeEngine } from '../test/support/docker-engine.ts'
 import { cacheDir, freePort, REPO, startLoki } from '../test/support/loki.ts'
 import { startPipeline } from '../test/support/pipeline.ts'
 import { waitForServices } from '../test/support/pipeline-setup.ts'
@@ -129,9 +129,11 @@ async function feed(lokiAddr: string): Promise<void> {
       streams.set(key, entry)
     }
     if (streams.size === 0) continue
-    await fetch(`${lokiAddr}/loki/api/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ streams: [...streams.values()] }) }).catch(
-      (error: unknown) => process.stderr.write(`push failed: ${String(error)}\n`),
-    )
+    await fetch(`${lokiAddr}/loki/api/v1/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ streams: [...streams.values()] }),
+    }).catch((error: unknown) => process.stderr.write(`push failed: ${String(error)}\n`))
   }
 }
 
@@ -157,7 +159,12 @@ async function main(): Promise<void> {
     say(`using the Loki that LOKI_ADDR names: ${env.LOKI_ADDR}`)
   } else {
     const reused = runningSandbox()
-    if (reused) say(`reusing the running sandbox (${reused.mode}): ${Object.entries(reused.env).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    if (reused)
+      say(
+        `reusing the running sandbox (${reused.mode}): ${Object.entries(reused.env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      )
     const state = reused ?? (await startSandbox())
     writeFileSync(stateFile, JSON.stringify(state))
     env = state.env

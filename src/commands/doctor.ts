@@ -9,7 +9,7 @@ import { nowNanos, startBefore } from '../lib/time.ts'
 
 export default class Doctor extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
-  static override summary = 'Inspect Loki, Alloy and the stack\'s files; say what is wrong and how to fix it'
+  static override summary = "Inspect Loki, Alloy and the stack's files; say what is wrong and how to fix it"
   static override description =
     "Loki: readiness, version against the stack's pin, labels against the policy (values and streams per label; labels Loki adds itself, such as service_name and __stream_shard__, explained and not counted), streams without env, lines Loki discarded in the --since window (by reason, each with its fix; exact when Loki started inside the window, else counted from the oldest reading of Loki's counter that obs keeps inside the window in its cache directory, OBS_CACHE_DIR or ~/.cache/obs, else over 3 s watched; the finding says which). Alloy: readiness and config load, every component's health, Docker discovery, each Docker target's state and last error, what loki.write sent, dropped and retried. Files (--compose, --alloy-config): Docker socket read-only, ports on 127.0.0.1, pinned images, APP_ENV, relabel rules that would create high-cardinality labels. Each finding comes with why it matters, the fix, and a pointer into runbooks/TROUBLESHOOTING.md. Exit 0 when nothing fails, 1 when a check fails, 2 when a --compose or --alloy-config file cannot be read or understood (one line naming the place in the file; nothing is sent), 3 when Loki or Alloy cannot be reached."
   static override examples = [

@@ -9,11 +9,7 @@ export default class Labels extends ObsCommand {
   static override usage = '<%= command.id %> [NAME] [FLAGS]'
   static override summary = 'List label names, or the values of one label'
   static override description = 'One per line, sorted. The default window is the last hour, as in Loki.'
-  static override examples = [
-    '<%= config.bin %> labels',
-    '<%= config.bin %> labels service --since 24h',
-    '<%= config.bin %> labels env --query \'{app="cogni-template"}\' --json',
-  ]
+  static override examples = ['<%= config.bin %> labels', '<%= config.bin %> labels service --since 24h', '<%= config.bin %> labels env --query \'{app="cogni-template"}\' --json']
 
   static override args = {
     name: Args.string({ description: 'label whose values to list' }),
@@ -32,7 +28,7 @@ export default class Labels extends ObsCommand {
     const range = resolveTimeRange(flags, '1h')
     const client = await this.lokiClient(flags)
     const query = { ...range, query: flags.query }
-    const values = (args.name === undefined ? await client.labels(query) : await client.labelValues(args.name, query))
+    const values = args.name === undefined ? await client.labels(query) : await client.labelValues(args.name, query)
     values.sort()
     if (flags.json) {
       await this.writeJson(args.name === undefined ? { labels: values } : { label: args.name, values })

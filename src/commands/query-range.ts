@@ -4,7 +4,7 @@ import { outputFlag, timeFlags } from '../lib/flags.ts'
 import { fetchLogPages, MAX_PAGE } from '../lib/log-query.ts'
 import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
 import { fetchMetricRange } from '../lib/metric-query.ts'
-import { defaultOutputMode, EntryPrinter, renderMetric, type OutputMode } from '../lib/output.ts'
+import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/output.ts'
 import { groupDigits, Progress } from '../lib/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
 
@@ -20,7 +20,7 @@ export default class QueryRange extends ObsCommand {
   static override usage = '<%= command.id %> LOGQL [FLAGS]'
   static override summary = 'Run a LogQL query over a time range'
   static override description =
-    'Log queries print entries as they arrive, paging past Loki\'s per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal.'
+    "Log queries print entries as they arrive, paging past Loki's per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal."
   static override examples = [
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 1h --limit 0 -o jsonl > export.jsonl',
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 24h --limit 0 --parallel 4 -o raw > day.log',

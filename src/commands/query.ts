@@ -3,7 +3,7 @@ import { ObsCommand } from '../lib/command.ts'
 import { UsageError } from '../lib/errors.ts'
 import { outputFlag } from '../lib/flags.ts'
 import { checkLogQL } from '../lib/logql.ts'
-import { defaultOutputMode, renderMetric, type OutputMode } from '../lib/output.ts'
+import { defaultOutputMode, type OutputMode, renderMetric } from '../lib/output.ts'
 import { nowNanos, parseTime } from '../lib/time.ts'
 
 export default class Query extends ObsCommand {
@@ -30,10 +30,7 @@ export default class Query extends ObsCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Query)
     if (checkLogQL(args.logql) === 'log') {
-      throw new UsageError(
-        'a log query cannot run as an instant query',
-        `use obs query-range for log lines, or wrap it in a metric such as count_over_time(... [5m])`,
-      )
+      throw new UsageError('a log query cannot run as an instant query', `use obs query-range for log lines, or wrap it in a metric such as count_over_time(... [5m])`)
     }
     const time = flags.time === undefined ? nowNanos() : parseTime(flags.time, nowNanos(), '--time')
     const mode = (flags.output ?? defaultOutputMode(process.stdout)) as OutputMode

@@ -7,14 +7,10 @@ import { parseDurationMs, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Ready extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
-  static override summary = "Check that Loki is ready to serve (GET /ready)"
+  static override summary = 'Check that Loki is ready to serve (GET /ready)'
   static override description =
     'Prints "ready", or Loki\'s own reason when it is not. Exit 0 when ready, 1 when Loki answers but is not ready, 3 when it cannot be reached. With --wait, polls until Loki is ready or the time is up, which is what a deploy script wants right after starting Loki.'
-  static override examples = [
-    '<%= config.bin %> ready',
-    '<%= config.bin %> ready --wait 60s',
-    '<%= config.bin %> ready --addr http://loki.internal:3100 --json',
-  ]
+  static override examples = ['<%= config.bin %> ready', '<%= config.bin %> ready --wait 60s', '<%= config.bin %> ready --addr http://loki.internal:3100 --json']
 
   static override flags = {
     wait: Flags.string({ description: `keep polling this long until ready, ${TIMER_BOUNDS.wait.min} to ${TIMER_BOUNDS.wait.max}, e.g. 30s, 2m` }),
@@ -31,8 +27,7 @@ export default class Ready extends ObsCommand {
     const outcome = await waitForReady(client, {
       waitMs,
       intervalMs,
-      onWaiting: (reason, elapsedMs) =>
-        this.note(chalk.dim(`waiting for Loki at ${client.address} (${Math.round(elapsedMs / 1000)}s of ${flags.wait}): ${reason}`)),
+      onWaiting: (reason, elapsedMs) => this.note(chalk.dim(`waiting for Loki at ${client.address} (${Math.round(elapsedMs / 1000)}s of ${flags.wait}): ${reason}`)),
     })
     if (flags.json) {
       await this.writeJson({ ready: outcome.ready, address: outcome.address, status: outcome.status, message: outcome.message, waitedMs: outcome.waitedMs })

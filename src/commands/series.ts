@@ -32,7 +32,7 @@ export default class Series extends ObsCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Series)
     const selector = args.selector.trim()
-    if (checkLogQL(selector) !== 'log' || !/^\{[^]*\}$/.test(selector)) {
+    if (checkLogQL(selector) !== 'log' || !/^\{[\s\S]*\}$/.test(selector)) {
       throw new UsageError('series takes a stream selector only', 'drop the pipeline, e.g. {app="cogni-template"}')
     }
     const range = resolveTimeRange(flags, '1h')

@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core'
 import { AlloyClient } from '../lib/alloy-client.ts'
-import { writeJUnit, runChecks } from '../lib/checks.ts'
+import { runChecks, writeJUnit } from '../lib/checks.ts'
 import { ObsCommand } from '../lib/command.ts'
+import { DEFAULT_DOCKER_HOST, DockerClient } from '../lib/docker-client.ts'
 import { UsageError } from '../lib/errors.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
-import { DEFAULT_DOCKER_HOST, DockerClient } from '../lib/docker-client.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { pipelineProbeCheck } from '../lib/probe.ts'
 import { smokeChecks } from '../lib/smoke.ts'
@@ -30,7 +30,7 @@ export default class Smoke extends ObsCommand {
     since: Flags.string({ description: 'window of the queries (default: 15m)' }),
     wait: Flags.string({ description: 'retry failing checks this long, e.g. 60s' }),
     junit: Flags.string({ description: 'also write the results as JUnit XML to this file' }),
-    alloy: Flags.boolean({ description: 'check Alloy\'s targets (--no-alloy skips it)', default: true, allowNo: true }),
+    alloy: Flags.boolean({ description: "check Alloy's targets (--no-alloy skips it)", default: true, allowNo: true }),
     probe: Flags.boolean({ description: 'send a marker line through the live pipeline and time it (needs the Docker socket) [env: DOCKER_HOST]' }),
     'probe-image': Flags.string({ description: 'image of the probe container; needs sh, echo, date, sleep', default: 'busybox' }),
     'probe-timeout': Flags.string({ description: 'how long the probe waits for its marker in Loki', default: '60s' }),

@@ -76,8 +76,7 @@ export default class Tail extends ObsCommand {
       signal: controller.signal,
       onEntries: (entries: Parameters<EntryPrinter['page']>[0]) => printer.page(entries),
       onDropped: (count: number) => this.warn(`Loki dropped ${count} entries: the tail could not keep up (narrow the query, or raise --delay-for)`),
-      onReconnect: (reason: string, attempt: number, delayMs: number) =>
-        this.note(chalk.yellow(`tail ${reason}; reconnecting in ${delayMs}ms (reconnect ${attempt})`)),
+      onReconnect: (reason: string, attempt: number, delayMs: number) => this.note(chalk.yellow(`tail ${reason}; reconnecting in ${delayMs}ms (reconnect ${attempt})`)),
     }
     const stats = flags.poll ? await tailPoll(client, { ...options, intervalMs }) : await tailWebSocket(client, options)
     await printer.end()

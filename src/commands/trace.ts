@@ -4,17 +4,18 @@ import { ExitCode, UsageError } from '../lib/errors.ts'
 import { jsonFlag } from '../lib/flags.ts'
 import { LokiClient } from '../lib/loki-client.ts'
 import { neutralize } from '../lib/terminal.ts'
-import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
+import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 
 export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'
   static override summary = 'Show every log line of one request, across services, as a timeline'
-  static override description = `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. When nothing is found in --since, the window widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
+  static override description =
+    `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. When nothing is found in --since, the window widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
   static override examples = [
     '<%= config.bin %> trace req-7f3a9c',
     '<%= config.bin %> trace req-7f3a9c --since 24h --app cogni-template',
-    '<%= config.bin %> trace req-7f3a9c --json | jq \'.entries[].fields.msg\'',
+    "<%= config.bin %> trace req-7f3a9c --json | jq '.entries[].fields.msg'",
   ]
 
   static override args = {

@@ -1,6 +1,6 @@
-import { any, checkShape, list, object, optional, recursive, string, tagged, type Shape } from './answer-shapes.ts'
-import { HttpClient, type HttpSettings } from './http.ts'
+import { any, checkShape, list, object, optional, recursive, type Shape, string, tagged } from './answer-shapes.ts'
 import { UnreachableError } from './errors.ts'
+import { HttpClient, type HttpSettings } from './http.ts'
 
 /** A value as Alloy's web API encodes it. */
 export interface AlloyValue {

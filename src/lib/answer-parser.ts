@@ -20,9 +20,9 @@ const OPEN_BRACE = 0x7b
 const CLOSE_BRACE = 0x7d
 
 /** The rest of a JSON string, closing quote included. */
-const STRING_REST = /[^"\\]*(?:\\[^][^"\\]*)*"/y
+const STRING_REST = /[^"\\]*(?:\\[\s\S][^"\\]*)*"/y
 /** The rest of the text inside a string that does not close in it; group 1 is a final lone backslash. */
-const STRING_TAIL = /[^"\\]*(?:\\[^][^"\\]*)*(\\?)$/y
+const STRING_TAIL = /[^"\\]*(?:\\[\s\S][^"\\]*)*(\\?)$/y
 
 /** Keys longer than this are never one of the keys on the path to the entries. */
 const KEY_MAX = 16

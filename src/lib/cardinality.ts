@@ -20,8 +20,8 @@ export function analyzeLabels(series: Labels[]): CardinalityReport {
   const byLabel = new Map<string, Map<string, number>>()
   for (const labels of series) {
     for (const [name, value] of Object.entries(labels)) {
-      let values = byLabel.get(name)
-      if (!values) byLabel.set(name, (values = new Map()))
+      const values = byLabel.get(name) ?? new Map<string, number>()
+      byLabel.set(name, values)
       values.set(value, (values.get(value) ?? 0) + 1)
     }
   }

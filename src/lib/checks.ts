@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import type { ChalkInstance } from 'chalk'
-import { ExitCode, ObsError, UnreachableError, type ExitCodeValue } from './errors.ts'
+import { ExitCode, type ExitCodeValue, ObsError, UnreachableError } from './errors.ts'
 import type { LokiClient } from './loki-client.ts'
 import { neutralize, writeFailure } from './terminal.ts'
 

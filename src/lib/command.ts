@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core'
-import { checksExitCode, renderChecklist, type CheckResult } from './checks.ts'
-import { resolveSettings, type AppIdentity, type ConnectionFlags, type Settings } from './config.ts'
+import { type CheckResult, checksExitCode, renderChecklist } from './checks.ts'
+import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings } from './config.ts'
 import { ExitCode, ObsError } from './errors.ts'
 import { connectionFlags } from './flags.ts'
 import { LokiClient } from './loki-client.ts'

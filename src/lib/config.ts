@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from './errors.ts'
-import { maskUrl, SECRET_HEADER, type HttpSettings, type TlsFiles } from './http.ts'
+import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from './http.ts'
 import { parseDurationMs, shown, TIMER_BOUNDS } from './time.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
@@ -337,7 +337,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   }
 
   const skipVerify = pickBool(flags['tls-skip-verify'], env.LOKI_TLS_SKIP_VERIFY, profile.tlsSkipVerify)
-  if (skipVerify) warnings.push('--tls-skip-verify is set: Loki\'s TLS certificate is not checked')
+  if (skipVerify) warnings.push("--tls-skip-verify is set: Loki's TLS certificate is not checked")
   const tls = resolveTls(
     pick(flags['ca-cert'], env.LOKI_CA_CERT_PATH, profile.caCert),
     pick(flags.cert, env.LOKI_CLIENT_CERT_PATH, profile.cert),

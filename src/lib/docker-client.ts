@@ -1,6 +1,6 @@
 import type { Agent as AgentType } from 'undici'
-import Agent from 'undici/lib/dispatcher/agent.js'
 import undiciRequest from 'undici/lib/api/api-request.js'
+import Agent from 'undici/lib/dispatcher/agent.js'
 import { UnreachableError, UsageError } from './errors.ts'
 import { oneLine } from './http.ts'
 
@@ -85,7 +85,7 @@ export class DockerClient {
   }
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, tolerated: number[] = []): Promise<unknown> {
-    let response
+    let response: Awaited<ReturnType<typeof undiciRequest>>
     try {
       response = await undiciRequest.call(this.agent, {
         origin: this.origin,

@@ -2,17 +2,17 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Range, type Scalar } from 'yaml'
-import { discoveredTargets, dockerTargets, type AlloyClient, type AlloyComponent } from './alloy-client.ts'
+import { type AlloyClient, type AlloyComponent, discoveredTargets, dockerTargets } from './alloy-client.ts'
 import { analyzeLabels } from './cardinality.ts'
-import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
+import { type Check, type CheckOutcome, lokiReadyCheck } from './checks.ts'
 import type { LabelPolicy } from './config.ts'
 import { ObsError, UsageError } from './errors.ts'
 import { maskUrl } from './http.ts'
 import { judgeLabels, labelPolicyOutcome, pipelineStreams, policyViolation, RESERVED_PREFIX, violationHint } from './label-policy.ts'
 import type { LokiClient } from './loki-client.ts'
-import { gaugeValue, keepReading, loadReadings, parseMetrics, sumBy, type CounterReading, type Sample } from './metrics.ts'
+import { type CounterReading, gaugeValue, keepReading, loadReadings, parseMetrics, type Sample, sumBy } from './metrics.ts'
 import { neutralize } from './terminal.ts'
-import { humanDuration, shown, type Nanos } from './time.ts'
+import { humanDuration, type Nanos, shown } from './time.ts'
 
 /** Where doctor keeps its readings of Loki's counters: obs's cache directory, found as scripts/build-servers.sh finds it. */
 export function readingsFile(env: NodeJS.ProcessEnv): string {
@@ -50,9 +50,9 @@ const DISCARD_FIXES: Record<string, string> = {
   stream_limit: 'too many streams: a label has too many values; remove high-cardinality labels',
   line_too_long: 'lines above limits_config.max_line_size (256KB): shorten them, or set max_line_size_truncate',
   greater_than_max_sample_age: 'lines older than reject_old_samples_max_age (7d): fix the clock or the timestamp stage',
-  too_far_in_future: 'timestamps ahead of Loki\'s clock: fix the host clock or the timestamp stage (pino time is UnixMs)',
+  too_far_in_future: "timestamps ahead of Loki's clock: fix the host clock or the timestamp stage (pino time is UnixMs)",
   out_of_order: 'entries out of order for a stream: check the timestamp stage',
-  too_far_behind: 'entries too far behind the stream\'s newest: check the timestamp stage',
+  too_far_behind: "entries too far behind the stream's newest: check the timestamp stage",
   invalid_labels: 'label names or values Loki refuses: check the relabel rules',
   missing_labels: 'streams with no labels: check the relabel rules',
   max_label_names_per_series: 'more than 15 labels on a stream: keep to app, env, service, stream',
@@ -79,8 +79,13 @@ function lokiChecks(context: DoctorContext): Check[] {
       async run(): Promise<CheckOutcome> {
         const { version } = await loki.buildInfo()
         if (version === PINNED.loki) return { status: 'pass', detail: `Loki ${version}` }
-        if (!version) return { status: 'warn', detail: 'Loki reports no version (a build without version stamping)', hint: `use the grafana/loki:${PINNED.loki} image ${see('versions')}` }
-        return { status: 'warn', detail: `Loki ${version} runs, the stack pins ${PINNED.loki} — configs and runbooks are tested against the pin`, hint: `deploy grafana/loki:${PINNED.loki}, or update the pin after testing ${see('versions')}` }
+        if (!version)
+          return { status: 'warn', detail: 'Loki reports no version (a build without version stamping)', hint: `use the grafana/loki:${PINNED.loki} image ${see('versions')}` }
+        return {
+          status: 'warn',
+          detail: `Loki ${version} runs, the stack pins ${PINNED.loki} — configs and runbooks are tested against the pin`,
+          hint: `deploy grafana/loki:${PINNED.loki}, or update the pin after testing ${see('versions')}`,
+        }
       },
     },
     {
@@ -90,7 +95,10 @@ function lokiChecks(context: DoctorContext): Check[] {
         const series = await loki.series(['{app=~".+"}'], range())
         if (series.length === 0) return { status: 'skip', detail: 'no streams with an app label in the window' }
         const report = analyzeLabels(series)
-        const verdict = judgeLabels(report.labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams })), policy)
+        const verdict = judgeLabels(
+          report.labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams })),
+          policy,
+        )
         const created = pipelineStreams(series)
         return labelPolicyOutcome(verdict, created === series.length ? `${series.length} streams` : `${series.length} streams, ${created} before Loki split them`)
       },
@@ -158,7 +166,10 @@ function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE
     if (startedMs !== undefined && startedMs >= windowStartMs) {
       return { count: { counts: first.counts, covers: `in the last ${window} (exact: Loki started inside it, at ${isoSeconds(startedMs)})` }, latest: first }
     }
-    const sinceStart = startedMs === undefined ? 'since Loki started (when is unknown: it exposes no process_start_time_seconds)' : `since Loki started at ${isoSeconds(startedMs)}, before the window began`
+    const sinceStart =
+      startedMs === undefined
+        ? 'since Loki started (when is unknown: it exposes no process_start_time_seconds)'
+        : `since Loki started at ${isoSeconds(startedMs)}, before the window began`
     const baseline = (readings ? loadReadings(readings.file) : [])
       .filter((r) => r.addr === readings?.addr && r.orgId === readings?.orgId && r.processStart === first.processStart && r.atMs >= windowStartMs && r.atMs <= first.atMs)
       .sort((a, b) => a.atMs - b.atMs)
@@ -184,10 +195,7 @@ function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE
         // Counts that went down mean Loki restarted while watched: it started inside the window, so its counts are the window's.
         counts: increase(second.counts, first.counts) ?? second.counts,
         covers: `in the ${liveWindowMs / 1000} s watched (obs has no earlier reading of this Loki inside the last ${window}; the next run looks back to this one)`,
-        before:
-          lifetime > 0
-            ? `${lifetime} discarded ${sinceStart}, not counted: without an earlier reading obs cannot tell how many of them fall inside it`
-            : undefined,
+        before: lifetime > 0 ? `${lifetime} discarded ${sinceStart}, not counted: without an earlier reading obs cannot tell how many of them fall inside it` : undefined,
       },
       latest: second,
     }
@@ -209,7 +217,7 @@ function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE
       const before = count.before ? `; ${count.before}` : ''
       if (byReason.length === 0) return { status: 'pass', detail: `no lines discarded ${count.covers}${before}${unkept}` }
       const detail = byReason.map(([reason, n]) => `${n} lines discarded for ${reason}`).join('; ')
-      const fixes = byReason.map(([reason]) => `${reason}: ${DISCARD_FIXES[reason] ?? 'see Loki\'s limits_config'}`).join('; ')
+      const fixes = byReason.map(([reason]) => `${reason}: ${DISCARD_FIXES[reason] ?? "see Loki's limits_config"}`).join('; ')
       return { status: 'fail', detail: `${detail} ${count.covers} — those lines are lost${before}${unkept}`, hint: `${fixes} ${see('rejected-lines')}` }
     },
   }
@@ -238,7 +246,11 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       title: 'Alloy is ready and its config loaded',
       async run(): Promise<CheckOutcome> {
         if (!(await alloy.ready())) {
-          return { status: 'fail', detail: 'Alloy answers but is not ready — it has not loaded its config', hint: `read docker logs alloy for the config error ${see('alloy-not-ready')}` }
+          return {
+            status: 'fail',
+            detail: 'Alloy answers but is not ready — it has not loaded its config',
+            hint: `read docker logs alloy for the config error ${see('alloy-not-ready')}`,
+          }
         }
         const lastLoad = (await metrics()).find((s) => s.name === 'alloy_config_last_load_successful')
         if (lastLoad && lastLoad.value !== 1) {
@@ -271,7 +283,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       title: 'discovery.docker finds the containers',
       async run(): Promise<CheckOutcome> {
         const discovery = components(await list(), 'discovery.docker')
-        if (discovery.length === 0) return { status: 'fail', detail: 'no discovery.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
+        if (discovery.length === 0)
+          return { status: 'fail', detail: 'no discovery.docker component in the config', hint: `use stack/alloy-config.alloy ${see('no-logs-ingested')}` }
         const { containers: targets, oneOff } = await discoveredTargets(alloy, discovery)
         const failures = total(await metrics(), 'prometheus_sd_refresh_failures_total', (labels) => labels.mechanism === 'docker')
         const history = failures > 0 ? `; ${failures} refreshes failed since Alloy started` : ''
@@ -298,7 +311,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
         // A one-off container that ended (docker compose run, obs's probe) stays listed until discovery's next refresh.
         const finished = listed.filter((t) => t.oneOff && !t.running)
         const targets = listed.filter((t) => !finished.includes(t))
-        if (targets.length === 0) return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
+        if (targets.length === 0)
+          return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
         const broken = targets.filter((t) => !t.running || t.lastError)
         if (broken.length > 0) {
           return {
@@ -307,7 +321,10 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
             hint: `check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`,
           }
         }
-        const ended = finished.length > 0 ? ` (${finished.length} finished one-off container${finished.length > 1 ? 's' : ''} still listed: ${finished.map((t) => t.name || t.id).join(', ')})` : ''
+        const ended =
+          finished.length > 0
+            ? ` (${finished.length} finished one-off container${finished.length > 1 ? 's' : ''} still listed: ${finished.map((t) => t.name || t.id).join(', ')})`
+            : ''
         return { status: 'pass', detail: `${targets.length} targets read: ${targets.map((t) => t.id).join(', ')}${ended}` }
       },
     },
@@ -387,7 +404,9 @@ function readInputFile(path: string, what: string, flag: string): string {
     const { code } = error as NodeJS.ErrnoException
     if (code === 'ENOENT') return new UsageError(`${named} does not exist`, `check the path given to ${flag}`)
     if (code === 'EISDIR') return new UsageError(`${named} is a directory`, `give ${flag} the file itself`)
-    const reason = String((error as Error).message).replace(/^[A-Z]+: /, '').replace(/, (?:open|read) .*$/, '')
+    const reason = String((error as Error).message)
+      .replace(/^[A-Z]+: /, '')
+      .replace(/, (?:open|read) .*$/, '')
     return new UsageError(`cannot read the ${named}: ${reason}${code ? ` (${code})` : ''}`, `check the path given to ${flag} and its permissions`)
   }
   let fd: number
@@ -491,13 +510,19 @@ export function parseCompose(text: string, name = 'compose file'): ComposeFile {
   const doc = parseDocument(text, { uniqueKeys: false, lineCounter: lines })
   const [error] = doc.errors
   if (error) {
-    const reason = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '').replace(/^Maximum call stack size exceeded$/, `nested deeper than the parser can follow`)
+    const reason = error.message
+      .split('\n')[0]
+      .replace(/ at line \d+, column \d+:?$/, '')
+      .replace(/^Maximum call stack size exceeded$/, `nested deeper than the parser can follow`)
     throw new UsageError(`malformed ${name}${error.linePos ? ` at line ${error.linePos[0].line}` : ''}: ${neutralize(reason)}`, YAML_HINT)
   }
-  return composeServices(toPlain(doc.contents, text.length, (node, problem) => {
-    const line = node?.range ? ` at line ${lines.linePos(node.range[0]).line}` : ''
-    return new UsageError(`malformed ${name}${line}: ${problem}`, YAML_HINT)
-  }), name)
+  return composeServices(
+    toPlain(doc.contents, text.length, (node, problem) => {
+      const line = node?.range ? ` at line ${lines.linePos(node.range[0]).line}` : ''
+      return new UsageError(`malformed ${name}${line}: ${problem}`, YAML_HINT)
+    }),
+    name,
+  )
 }
 
 /**
@@ -639,14 +664,22 @@ function composeChecks({ services }: ComposeFile): Check[] {
       const writable = services.flatMap(({ name, volumes }) => volumes.filter((v) => v.text.includes('docker.sock') && !v.readOnly).map((v) => `${name}: ${v.text}`))
       return writable.length === 0
         ? { status: 'pass', detail: 'no writable Docker socket mount' }
-        : { status: 'fail', detail: `writable Docker socket (${listed(writable)}) — a writable socket is root on the host`, hint: `mount it as /var/run/docker.sock:/var/run/docker.sock:ro ${see('docker-socket')}` }
+        : {
+            status: 'fail',
+            detail: `writable Docker socket (${listed(writable)}) — a writable socket is root on the host`,
+            hint: `mount it as /var/run/docker.sock:/var/run/docker.sock:ro ${see('docker-socket')}`,
+          }
     }),
     fileCheck('compose-ports', 'Loki and Alloy are bound to 127.0.0.1', () => {
       const local = new Set(['127.0.0.1', '[::1]', '::1'])
       const exposed = services.flatMap(({ name, ports }) => ports.filter((p) => !local.has(p.hostIp)).map((p) => `${name}: ${p.text}`))
       return exposed.length === 0
         ? { status: 'pass', detail: 'every published port is bound to 127.0.0.1' }
-        : { status: 'fail', detail: `published on every interface: ${listed(exposed)} — Loki has no auth and Alloy's UI shows its config`, hint: `publish as "127.0.0.1:PORT:PORT" ${see('exposed-ports')}` }
+        : {
+            status: 'fail',
+            detail: `published on every interface: ${listed(exposed)} — Loki has no auth and Alloy's UI shows its config`,
+            hint: `publish as "127.0.0.1:PORT:PORT" ${see('exposed-ports')}`,
+          }
     }),
     fileCheck('compose-images', 'images are pinned', () => {
       const floating = services.flatMap(({ name, image }) => {
@@ -656,14 +689,22 @@ function composeChecks({ services }: ComposeFile): Check[] {
       })
       return floating.length === 0
         ? { status: 'pass', detail: 'every image has a version tag' }
-        : { status: 'fail', detail: `unpinned images: ${listed(floating)} — :latest changes under you at the next pull`, hint: `pin grafana/loki:${PINNED.loki} and grafana/alloy:${PINNED.alloy} ${see('versions')}` }
+        : {
+            status: 'fail',
+            detail: `unpinned images: ${listed(floating)} — :latest changes under you at the next pull`,
+            hint: `pin grafana/loki:${PINNED.loki} and grafana/alloy:${PINNED.alloy} ${see('versions')}`,
+          }
     }),
     fileCheck('compose-app-env', 'Alloy gets APP_ENV', () => {
       const alloy = services.find((service) => service.name === 'alloy' || /grafana\/alloy/.test(service.image ?? ''))
       if (!alloy) return { status: 'skip', detail: 'no alloy service in the compose file' }
       return alloy.environment.includes('APP_ENV')
         ? { status: 'pass', detail: 'APP_ENV is passed to Alloy' }
-        : { status: 'fail', detail: 'the alloy service has no APP_ENV — sys.env("APP_ENV") is empty and the env label disappears', hint: `add APP_ENV=\${APP_ENV:?} to its environment ${see('labels-missing')}` }
+        : {
+            status: 'fail',
+            detail: 'the alloy service has no APP_ENV — sys.env("APP_ENV") is empty and the env label disappears',
+            hint: `add APP_ENV=\${APP_ENV:?} to its environment ${see('labels-missing')}`,
+          }
     }),
   ]
 }
@@ -774,7 +815,7 @@ function tokenize(text: string, fail: (line: number, problem: string) => never):
     if (char === '"') {
       const quoted = match(STRING)
       if (!quoted) fail(line, 'a string is not closed on its line')
-      token = { kind: 'string', text: quoted, value: unescape(quoted.slice(1, -1), line, fail) }
+      token = { kind: 'string', text: quoted, value: unescapeString(quoted.slice(1, -1), line, fail) }
     } else if (char === '`') {
       const end = text.indexOf('`', at + 1)
       if (end === -1) fail(line, 'a `raw string` is never closed')
@@ -797,15 +838,15 @@ function tokenize(text: string, fail: (line: number, problem: string) => never):
   return tokens
 }
 
-function unescape(body: string, line: number, fail: (line: number, problem: string) => never): string {
+function unescapeString(body: string, line: number, fail: (line: number, problem: string) => never): string {
   if (!body.includes('\\')) return body
-  return body.replace(ESCAPE, (escape, simple?: string, ...hex: (string | undefined)[]) => {
+  return body.replace(ESCAPE, (sequence, simple?: string, ...hex: (string | undefined)[]) => {
     if (simple) return ESCAPED[simple]
     const [x, u, U, octal] = hex
     const code = x ?? u ?? U
     if (code) return String.fromCodePoint(Math.min(Number.parseInt(code, 16), 0x10ffff))
     if (octal) return String.fromCharCode(Number.parseInt(octal, 8))
-    return fail(line, `a string has an unknown escape "${shown(escape)}"`)
+    return fail(line, `a string has an unknown escape "${shown(sequence)}"`)
   })
 }
 
@@ -997,7 +1038,15 @@ class AlloyParser {
   }
 }
 
-const KIND_NAMES: Record<AlloyValue['kind'], string> = { string: 'a string', list: 'a list', object: 'an object', number: 'a number', bool: 'true or false', null: 'null', expression: 'an expression' }
+const KIND_NAMES: Record<AlloyValue['kind'], string> = {
+  string: 'a string',
+  list: 'a list',
+  object: 'an object',
+  number: 'a number',
+  bool: 'true or false',
+  null: 'null',
+  expression: 'an expression',
+}
 
 /** The source labels whose values are a container's own: a new one at every deploy. */
 const CONTAINER_IDENTITY = new Set(['__meta_docker_container_id', '__meta_docker_container_name'])
@@ -1073,7 +1122,11 @@ function alloyConfigCheck(config: AlloyConfig, policy: LabelPolicy): Check {
       return { status: 'fail', detail: `${listed(problems)} — per-request values as labels create a stream per value`, hint: hints.join('; ') }
     }
     return config.stageDocker.length > 0
-      ? { status: 'warn', detail: `stage.docker after loki.source.docker rewrites lines (${atLines(config.stageDocker)}): remove it`, hint: `see the comments in stack/alloy-config.alloy ${see('alloy-config')}` }
+      ? {
+          status: 'warn',
+          detail: `stage.docker after loki.source.docker rewrites lines (${atLines(config.stageDocker)}): remove it`,
+          hint: `see the comments in stack/alloy-config.alloy ${see('alloy-config')}`,
+        }
       : { status: 'pass', detail: `only ${policy.allowedLabels.join(', ')} are set` }
   })
 }

@@ -1,8 +1,8 @@
 import { pipeline, type Readable, type Transform } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from 'node:zlib'
 import type { Agent as AgentType } from 'undici'
-import Agent from 'undici/lib/dispatcher/agent.js'
 import undiciRequest from 'undici/lib/api/api-request.js'
+import Agent from 'undici/lib/dispatcher/agent.js'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { ObsError, UnreachableError, UsageError } from './errors.ts'
 
@@ -256,10 +256,7 @@ export class HttpClient {
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
     if (status === 401 || status === 403) {
-      return new UnreachableError(
-        `${peer} at ${this.address} refused the credentials: ${reason}`,
-        'check --username/--password, --bearer-token or --org-id',
-      )
+      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, 'check --username/--password, --bearer-token or --org-id')
     }
     if (status === 404) {
       return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that --addr points at ${peer}, path prefix included`)
@@ -285,9 +282,7 @@ export class HttpClient {
   private networkError(error: unknown): ObsError {
     return new UnreachableError(
       `cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error))}`,
-      this.settings.peer === 'Alloy'
-        ? 'check --alloy-addr and that Alloy is running (obs smoke --no-alloy skips Alloy)'
-        : 'check --addr and that Loki is running',
+      this.settings.peer === 'Alloy' ? 'check --alloy-addr and that Alloy is running (obs smoke --no-alloy skips Alloy)' : 'check --addr and that Loki is running',
     )
   }
 }
@@ -301,9 +296,7 @@ export const SECRET_HEADER = /auth|token|key|secret|cookie|password/i
  * then the text is no URL at all) and its query or fragment become "…".
  */
 export function maskUrl(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)?\S*@/gi, (_, scheme: string | undefined) => `${scheme ?? ''}…@`)
-    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)([?#])\S*/gi, '$1$2…')
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)?\S*@/gi, (_, scheme: string | undefined) => `${scheme ?? ''}…@`).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)([?#])\S*/gi, '$1$2…')
 }
 
 function resolveUrl(reference: string, base: string): string {
@@ -341,10 +334,7 @@ function secretsOf(headers: Record<string, string>): string[] {
 
 function queryString(params: RequestOptions['params']): string {
   if (!params) return ''
-  const search =
-    params instanceof URLSearchParams
-      ? params
-      : new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined))
+  const search = params instanceof URLSearchParams ? params : new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined))
   const text = search.toString()
   return text ? `?${text}` : ''
 }

@@ -50,13 +50,11 @@ const NOTHING_TO_REMOVE = 'nothing to change in Alloy'
  */
 const LOKI_LABELS: Record<string, string> = {
   service_name:
-    'added on ingest by limits_config.discover_service_name (copied from service, app, … or set to unknown_service); expected on a Loki with stock limits, and the stack\'s config turns it off with limits_config.discover_service_name: []',
-  __stream_shard__:
-    `added by stream sharding (limits_config.shard_streams): Loki split a stream faster than shard_streams.desired_rate so that its load spreads; expected under load and harmless, ${NOTHING_TO_REMOVE}`,
-  __time_shard__:
-    `added by time sharding (limits_config.shard_streams.time_sharding_enabled) so that Loki accepts lines far older than the stream's newest; harmless, ${NOTHING_TO_REMOVE}`,
+    "added on ingest by limits_config.discover_service_name (copied from service, app, … or set to unknown_service); expected on a Loki with stock limits, and the stack's config turns it off with limits_config.discover_service_name: []",
+  __stream_shard__: `added by stream sharding (limits_config.shard_streams): Loki split a stream faster than shard_streams.desired_rate so that its load spreads; expected under load and harmless, ${NOTHING_TO_REMOVE}`,
+  __time_shard__: `added by time sharding (limits_config.shard_streams.time_sharding_enabled) so that Loki accepts lines far older than the stream's newest; harmless, ${NOTHING_TO_REMOVE}`,
   detected_level:
-    'structured metadata Loki guesses from each line (limits_config.discover_log_levels), shown as a label only where an answer merges metadata into labels; not an index label, and the stack\'s config turns it off with limits_config.discover_log_levels: false',
+    "structured metadata Loki guesses from each line (limits_config.discover_log_levels), shown as a label only where an answer merges metadata into labels; not an index label, and the stack's config turns it off with limits_config.discover_log_levels: false",
 }
 
 /** Labels starting with __ are reserved: Alloy drops its own before it pushes, so those found in Loki are Loki's doing. */
@@ -80,7 +78,12 @@ function withUse(use: LabelUse): string {
 
 /** How many streams the pipeline made: Loki's own labels (its shards) removed, the series that remain counted once. */
 export function pipelineStreams(series: Labels[]): number {
-  const pipelineLabels = (labels: Labels) => JSON.stringify(Object.entries(labels).filter(([name]) => lokiOwnExplanation(name) === undefined).sort())
+  const pipelineLabels = (labels: Labels) =>
+    JSON.stringify(
+      Object.entries(labels)
+        .filter(([name]) => lokiOwnExplanation(name) === undefined)
+        .sort(),
+    )
   return new Set(series.map(pipelineLabels)).size
 }
 
@@ -88,7 +91,8 @@ export function pipelineStreams(series: Labels[]): number {
 export function policyViolation(use: LabelUse, policy: LabelPolicy): LabelViolation | undefined {
   if (policy.forbiddenLabels.includes(use.name)) return { use, kind: 'forbidden', problem: `${withUse(use)} is a label; it must stay a JSON field` }
   if (!policy.allowedLabels.includes(use.name)) return { use, kind: 'not-allowed', problem: `${withUse(use)} is not an allowed label` }
-  if ((use.values ?? 0) > policy.maxValuesPerLabel) return { use, kind: 'too-many-values', problem: `${withUse(use)} has more values than the limit of ${policy.maxValuesPerLabel}` }
+  if ((use.values ?? 0) > policy.maxValuesPerLabel)
+    return { use, kind: 'too-many-values', problem: `${withUse(use)} has more values than the limit of ${policy.maxValuesPerLabel}` }
   return undefined
 }
 
@@ -116,7 +120,9 @@ export function labelPolicyOutcome(verdict: LabelVerdict, scope: string): CheckO
   if (verdict.violations.length === 0) return { status: 'pass', detail: detail(`${scope}: labels ${verdict.allowed.map(withUse).join(', ')}`) }
   return {
     status: 'fail',
-    detail: detail(`${verdict.violations.map((v) => v.problem).join('; ')} — every value of a label makes a new stream, which bloats Loki's index and memory and slows every query`),
+    detail: detail(
+      `${verdict.violations.map((v) => v.problem).join('; ')} — every value of a label makes a new stream, which bloats Loki's index and memory and slows every query`,
+    ),
     hint: violationHint(verdict.violations),
   }
 }
@@ -128,6 +134,9 @@ export function violationHint(violations: LabelViolation[]): string {
   const crowded = names('too-many-values')
   const fixes: string[] = []
   if (created.length > 0) fixes.push(`remove the relabel rule or stage.labels entry that creates ${created.join(', ')} in the Alloy config; query such fields with | json instead`)
-  if (crowded.length > 0) fixes.push(`${crowded.join(', ')} takes too many values: map the relabel rule's source to a fixed set of values, or raise policy.maxValuesPerLabel in obs.config.yaml if they are expected`)
+  if (crowded.length > 0)
+    fixes.push(
+      `${crowded.join(', ')} takes too many values: map the relabel rule's source to a fixed set of values, or raise policy.maxValuesPerLabel in obs.config.yaml if they are expected`,
+    )
   return `${fixes.join('; ')} (${HIGH_CARDINALITY_GUIDE})`
 }

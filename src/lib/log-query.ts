@@ -2,10 +2,10 @@ import { UnreachableError, UsageError } from './errors.ts'
 import { oneLine } from './http.ts'
 import {
   DEFAULT_QUERY_LIMITS,
-  LimitRefusal,
   type Direction,
   type EntryMetadata,
   type Labels,
+  LimitRefusal,
   type LokiClient,
   type QueryData,
   type QueryLimits,
@@ -187,11 +187,13 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
     part.response = client
       .queryRange({ query: params.query, start: part.start, end: part.end, limit: part.requestLimit, direction: params.direction, signal: abandon.signal })
       .then((data) => flattenStreams(data, streams))
-    part.response.then(
-      (entries) => (part.settled = { entries }),
-      // Windows fetched ahead may be abandoned when the limit is reached.
-      () => (part.settled = {}),
-    ).finally(() => wake?.())
+    part.response
+      .then(
+        (entries) => (part.settled = { entries }),
+        // Windows fetched ahead may be abandoned when the limit is reached.
+        () => (part.settled = {}),
+      )
+      .finally(() => wake?.())
   }
   // Asks the first windows of the plan, carving gaps at the current width,
   // while fewer than `parallel` take a slot and fewer than 2 × `parallel`

@@ -1,5 +1,5 @@
-import type { SyntaxNode, Tree } from '@lezer/common'
 import { parser } from '@grafana/lezer-logql'
+import type { SyntaxNode, Tree } from '@lezer/common'
 import { UsageError } from './errors.ts'
 import { shown } from './time.ts'
 
@@ -78,7 +78,11 @@ function parseQuery(text: string): { tree: Tree; trustedUntil: number } {
 export function checkLogQL(query: string): QueryKind {
   if (query.trim() === '') throw new UsageError('the query is empty', 'give a LogQL query such as \'{app="cogni-template"}\'')
   const bytes = Buffer.byteLength(query)
-  if (bytes >= MAX_QUERY_BYTES) throw new UsageError(`the query is ${bytes} bytes; Loki refuses queries of ${MAX_QUERY_BYTES} bytes or more`, 'shorten it, for example with one regular expression instead of many `or` terms')
+  if (bytes >= MAX_QUERY_BYTES)
+    throw new UsageError(
+      `the query is ${bytes} bytes; Loki refuses queries of ${MAX_QUERY_BYTES} bytes or more`,
+      'shorten it, for example with one regular expression instead of many `or` terms',
+    )
   let text = parsable(query)
   for (let repairs = 0; ; repairs++) {
     const { tree, trustedUntil } = parseQuery(text)
@@ -206,11 +210,7 @@ function checkSelectorHasMatcher(query: string, selector: SyntaxNode): void {
     return false
   })
   if (!selective) {
-    throw new LogQLSyntaxError(
-      query,
-      selector.from,
-      'the selector needs a label matcher that cannot match an empty value, like {app="cogni-template"}',
-    )
+    throw new LogQLSyntaxError(query, selector.from, 'the selector needs a label matcher that cannot match an empty value, like {app="cogni-template"}')
   }
 }
 
@@ -267,14 +267,36 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
  * error), so no query of obs's may name one.
  */
 export const LOGQL_KEYWORDS = new Set([
-  'and', 'bool', 'by', 'decolorize', 'drop', 'group_left', 'group_right', 'ignoring', 'json', 'keep', 'label_format',
-  'line_format', 'logfmt', 'of', 'offset', 'on', 'or', 'pattern', 'regexp', 'unless', 'unpack', 'unwrap', 'variants', 'without',
+  'and',
+  'bool',
+  'by',
+  'decolorize',
+  'drop',
+  'group_left',
+  'group_right',
+  'ignoring',
+  'json',
+  'keep',
+  'label_format',
+  'line_format',
+  'logfmt',
+  'of',
+  'offset',
+  'on',
+  'or',
+  'pattern',
+  'regexp',
+  'unless',
+  'unpack',
+  'unwrap',
+  'variants',
+  'without',
 ])
 
 export function checkLabelName(name: string): string {
   if (!LABEL_NAME.test(name)) throw new UsageError(`invalid label name "${shown(name)}"`, 'label names are letters, digits and _, not starting with a digit')
   if (LOGQL_KEYWORDS.has(name.toLowerCase())) {
-    throw new UsageError(`label name "${name}" is a LogQL keyword: Loki cannot match it in a selector`, 'rename the label where it is set (Alloy\'s relabel rules)')
+    throw new UsageError(`label name "${name}" is a LogQL keyword: Loki cannot match it in a selector`, "rename the label where it is set (Alloy's relabel rules)")
   }
   return name
 }

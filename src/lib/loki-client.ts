@@ -1,8 +1,8 @@
-import { HttpClient, oneLine, type HttpSettings } from './http.ts'
-import { parseDuration, type Nanos } from './time.ts'
-import { UnreachableError, UsageError } from './errors.ts'
 import { AnswerParser } from './answer-parser.ts'
 import { labelsAnswer, queryAnswer, seriesAnswer } from './answer-shapes.ts'
+import { UnreachableError, UsageError } from './errors.ts'
+import { HttpClient, type HttpSettings, oneLine } from './http.ts'
+import { type Nanos, parseDuration } from './time.ts'
 
 export type Labels = Record<string, string>
 export type Direction = 'forward' | 'backward'
@@ -344,8 +344,5 @@ async function readJson(body: AsyncIterable<Uint8Array>, path: string): Promise<
 }
 
 function notJson(path: string, bytes: number): UnreachableError {
-  return new UnreachableError(
-    `Loki's answer to ${path} is not valid JSON (${bytes} bytes, possibly cut off)`,
-    'retry; if it persists, check any proxy between obs and Loki',
-  )
+  return new UnreachableError(`Loki's answer to ${path} is not valid JSON (${bytes} bytes, possibly cut off)`, 'retry; if it persists, check any proxy between obs and Loki')
 }

@@ -1,5 +1,5 @@
 import { LimitRefusal, type LokiClient, type QueryData, type SampleSeries } from './loki-client.ts'
-import { NS_PER_SECOND, type Nanos } from './time.ts'
+import { type Nanos, NS_PER_SECOND } from './time.ts'
 
 export interface MetricRangeParams {
   query: string

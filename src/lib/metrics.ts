@@ -74,7 +74,14 @@ export function loadReadings(file: string): CounterReading[] {
 
 function isReading(value: unknown): value is CounterReading {
   const reading = value as CounterReading
-  return typeof reading === 'object' && reading !== null && typeof reading.addr === 'string' && Number.isFinite(reading.atMs) && typeof reading.counts === 'object' && reading.counts !== null
+  return (
+    typeof reading === 'object' &&
+    reading !== null &&
+    typeof reading.addr === 'string' &&
+    Number.isFinite(reading.atMs) &&
+    typeof reading.counts === 'object' &&
+    reading.counts !== null
+  )
 }
 
 /**

@@ -27,9 +27,7 @@ export interface PrinterOptions {
  */
 export function entryToJsonl(entry: LogEntry): string {
   const { structuredMetadata, parsed } = entry.meta ?? {}
-  const extra =
-    (hasKeys(structuredMetadata) ? `,"structuredMetadata":${JSON.stringify(structuredMetadata)}` : '') +
-    (hasKeys(parsed) ? `,"parsed":${JSON.stringify(parsed)}` : '')
+  const extra = (hasKeys(structuredMetadata) ? `,"structuredMetadata":${JSON.stringify(structuredMetadata)}` : '') + (hasKeys(parsed) ? `,"parsed":${JSON.stringify(parsed)}` : '')
   return `{"labels":${entry.stream.json}${extra},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
 }
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { dockerTargets, type AlloyClient } from './alloy-client.ts'
+import { type AlloyClient, dockerTargets } from './alloy-client.ts'
 import type { Check, CheckOutcome } from './checks.ts'
 import type { AppIdentity } from './config.ts'
-import { DockerRefusal, type DockerClient } from './docker-client.ts'
+import { type DockerClient, DockerRefusal } from './docker-client.ts'
 import { ObsError } from './errors.ts'
 import { fetchLogPages } from './log-query.ts'
-import type { LokiClient } from './loki-client.ts'
 import { streamSelector } from './logql.ts'
+import type { LokiClient } from './loki-client.ts'
 import { parseMetrics, type Sample } from './metrics.ts'
 
 export interface ProbeContext {
@@ -52,7 +52,11 @@ async function probe(context: ProbeContext): Promise<CheckOutcome> {
       name: marker,
       image: context.image,
       // Pino's shape, level by name: the app's own checks read the marker like any line of the service.
-      cmd: ['sh', '-c', `echo "{\\"level\\":\\"info\\",\\"time\\":$(date +%s)000,\\"msg\\":\\"obs pipeline probe\\",\\"reqId\\":\\"${marker}\\"}"; exec sleep ${Math.ceil(context.timeoutMs / 1000) + 30}`],
+      cmd: [
+        'sh',
+        '-c',
+        `echo "{\\"level\\":\\"info\\",\\"time\\":$(date +%s)000,\\"msg\\":\\"obs pipeline probe\\",\\"reqId\\":\\"${marker}\\"}"; exec sleep ${Math.ceil(context.timeoutMs / 1000) + 30}`,
+      ],
       labels,
     })
     try {
@@ -65,7 +69,7 @@ async function probe(context: ProbeContext): Promise<CheckOutcome> {
       return {
         status: 'fail',
         detail: `hop App → Docker: the probe image ${context.image} is not on this Docker host (${error.reason})`,
-        hint: 'pass --probe-image an image the host has, with sh, echo, date and sleep (busybox, alpine, the app\'s own)',
+        hint: "pass --probe-image an image the host has, with sh, echo, date and sleep (busybox, alpine, the app's own)",
       }
     }
     if (error instanceof ObsError && !(error instanceof DockerRefusal) && error.message.includes(docker.host)) {
@@ -94,7 +98,14 @@ async function awaitMarker(context: ProbeContext, marker: string, id: string, be
   let lokiError: ObsError | undefined
   while (Date.now() < deadline) {
     try {
-      for await (const page of fetchLogPages(context.loki, { query, start: nanos(started - 120_000), end: nanos(Date.now() + 60_000), direction: 'backward', limit: 1, batch: 1 })) {
+      for await (const page of fetchLogPages(context.loki, {
+        query,
+        start: nanos(started - 120_000),
+        end: nanos(Date.now() + 60_000),
+        direction: 'backward',
+        limit: 1,
+        batch: 1,
+      })) {
         if (page.length > 0) {
           const seconds = ((Date.now() - started) / 1000).toFixed(1)
           return { status: 'pass', detail: `marker ${marker} arrived in Loki ${seconds}s after its container started`, data: { latencyMs: Date.now() - started } }
@@ -134,7 +145,7 @@ async function whereItStopped(
   if (!target) {
     return {
       detail: `hop Docker → Alloy: Alloy has no target for the probe container ${id.slice(0, 12)} after ${waited} — discovery.docker did not list it or the relabel rules dropped it`,
-      hint: 'check discovery.docker\'s host (the Docker socket mount) and refresh_interval; obs doctor shows the targets',
+      hint: "check discovery.docker's host (the Docker socket mount) and refresh_interval; obs doctor shows the targets",
     }
   }
   if (!target.running) {

@@ -1,15 +1,15 @@
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
-import { discoveredTargets, dockerTargets, type AlloyClient } from './alloy-client.ts'
-import { lokiReadyCheck, type Check, type CheckOutcome } from './checks.ts'
+import { type AlloyClient, discoveredTargets, dockerTargets } from './alloy-client.ts'
+import { type Check, type CheckOutcome, lokiReadyCheck } from './checks.ts'
 import type { AppIdentity, LabelPolicy } from './config.ts'
-import { fetchLogPages, type LogEntry } from './log-query.ts'
 import { judgeLabels, labelPolicyOutcome } from './label-policy.ts'
-import type { LokiClient } from './loki-client.ts'
+import { fetchLogPages, type LogEntry } from './log-query.ts'
 import { streamSelector } from './logql.ts'
+import type { LokiClient } from './loki-client.ts'
 import { PROBE_MARKER_PREFIX } from './probe.ts'
 import { neutralize } from './terminal.ts'
-import { findTrace } from './trace.ts'
 import type { Nanos } from './time.ts'
+import { findTrace } from './trace.ts'
 
 export interface SmokeContext {
   loki: LokiClient
@@ -93,7 +93,11 @@ export function smokeChecks(context: SmokeContext): Check[] {
           }
         }
         if (!reqId) {
-          return { status: 'fail', detail: `none of the ${entries.length} newest lines carries a reqId`, hint: 'bind reqId to each request\'s child logger (pino-http genReqId, or logger.child({ reqId }))' }
+          return {
+            status: 'fail',
+            detail: `none of the ${entries.length} newest lines carries a reqId`,
+            hint: "bind reqId to each request's child logger (pino-http genReqId, or logger.child({ reqId }))",
+          }
         }
         const plainNote = plain.length > 0 ? `; ${plain.length} plain-text lines among them (first: ${plain[0]})` : ''
         return { status: 'pass', detail: `${entries.length - plain.length} of ${entries.length} newest lines parse as pino JSON, newest ${age}${plainNote}`, data: { reqId } }
@@ -108,7 +112,7 @@ export function smokeChecks(context: SmokeContext): Check[] {
           return {
             status: 'fail',
             detail: `levels are pino numbers (e.g. ${JSON.stringify(numeric[0].line.match(/"level":\s*(\d+)/)?.[1] ?? '?')}), so level="error" finds nothing`,
-            hint: "log level names: pino({ formatters: { level: (label) => ({ level: label }) } })",
+            hint: 'log level names: pino({ formatters: { level: (label) => ({ level: label }) } })',
           }
         }
         const errors = await recent(`${serviceSelector} | json | level="error"`, 50)
@@ -120,9 +124,16 @@ export function smokeChecks(context: SmokeContext): Check[] {
           }
         })
         if (wrong.length > 0) {
-          return { status: 'fail', detail: `${wrong.length} of ${errors.length} lines returned for level="error" do not have "level":"error"`, hint: 'a label named level overrides the JSON field: drop it from the Alloy relabel rules' }
+          return {
+            status: 'fail',
+            detail: `${wrong.length} of ${errors.length} lines returned for level="error" do not have "level":"error"`,
+            hint: 'a label named level overrides the JSON field: drop it from the Alloy relabel rules',
+          }
         }
-        return { status: 'pass', detail: errors.length > 0 ? `${errors.length} error lines, all with "level":"error"` : `no error lines in the last ${context.since}; the filter works` }
+        return {
+          status: 'pass',
+          detail: errors.length > 0 ? `${errors.length} error lines, all with "level":"error"` : `no error lines in the last ${context.since}; the filter works`,
+        }
       },
     },
     {
@@ -156,12 +167,7 @@ export function smokeChecks(context: SmokeContext): Check[] {
 }
 
 /** The labels of the app's streams against the policy, through Loki's labels API (it lists index labels only). */
-async function checkLabelPolicy(
-  loki: LokiClient,
-  policy: LabelPolicy,
-  selector: string,
-  range: { start: Nanos; end: Nanos },
-): Promise<CheckOutcome> {
+async function checkLabelPolicy(loki: LokiClient, policy: LabelPolicy, selector: string, range: { start: Nanos; end: Nanos }): Promise<CheckOutcome> {
   const names = await loki.labels({ ...range, query: selector })
   if (names.length === 0) return { status: 'skip', detail: `no streams match ${neutralize(selector)} in the window, so no labels to check` }
   const uses = await Promise.all(names.map(async (name) => ({ name, values: (await loki.labelValues(name, { ...range, query: selector })).length })))
@@ -176,18 +182,26 @@ export async function checkAlloyTargets(alloy: AlloyClient): Promise<CheckOutcom
   const components = await alloy.components()
   const discovery = components.filter((c) => c.name === 'discovery.docker')
   if (discovery.length === 0) {
-    return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: 'load the stack\'s Alloy config (stack/alloy-config.alloy)' }
+    return { status: 'fail', detail: 'the Alloy config has no discovery.docker component', hint: "load the stack's Alloy config (stack/alloy-config.alloy)" }
   }
   // One-off containers (docker compose run, obs's probe) come and go; the check counts the services' own.
   const discovered = (await discoveredTargets(alloy, discovery)).containers
   if (discovered === 0) {
-    return { status: 'fail', detail: 'discovery.docker found no containers', hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more' }
+    return {
+      status: 'fail',
+      detail: 'discovery.docker found no containers',
+      hint: 'check the Docker socket mount (/var/run/docker.sock:ro) and that the app containers run; obs doctor says more',
+    }
   }
   // Alloy keeps listing the last targets when Docker goes away: only the readers know.
   const targets = (await dockerTargets(alloy, components)).filter((t) => !t.oneOff)
   const running = targets.filter((t) => t.running).length
   if (targets.length > 0 && running === 0) {
-    return { status: 'fail', detail: `${discovered} Docker targets discovered, but none is being read`, hint: 'check that Docker runs and its socket is mounted into alloy; obs doctor says more' }
+    return {
+      status: 'fail',
+      detail: `${discovered} Docker targets discovered, but none is being read`,
+      hint: 'check that Docker runs and its socket is mounted into alloy; obs doctor says more',
+    }
   }
   return { status: 'pass', detail: `${discovered} Docker targets discovered, ${running} read` }
 }

@@ -1,8 +1,8 @@
 import { UnreachableError } from './errors.ts'
 import { maskUrl, oneLine } from './http.ts'
-import { fetchLogPages, forwardOrder, MAX_PAGE, StreamCache, streamEntries, type LogEntry } from './log-query.ts'
+import { fetchLogPages, forwardOrder, type LogEntry, MAX_PAGE, StreamCache, streamEntries } from './log-query.ts'
 import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './loki-client.ts'
-import { NS_PER_SECOND, nowNanos, type Nanos } from './time.ts'
+import { type Nanos, NS_PER_SECOND, nowNanos } from './time.ts'
 
 export interface TailOptions {
   query: string
@@ -75,7 +75,8 @@ export class ResumePoint {
       if (this.lastTs === undefined || compareTs(entry.ts, this.lastTs) > 0) this.lastTs = entry.ts
       fresh.push(entry)
     }
-    if ((this.sincePrune += fresh.length) > 1000) this.prune()
+    this.sincePrune += fresh.length
+    if (this.sincePrune > 1000) this.prune()
     return fresh
   }
 
@@ -184,7 +185,10 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
         throw new UnreachableError(`Loki refused the tail: ${oneLine(outcome.reason)}`, 'close other tails (Loki allows max_concurrent_tail_requests) or use --poll')
       }
       if (!outcome.opened && !everOpened) {
-        throw new UnreachableError(`cannot open a tail on Loki at ${client.address}: ${maskUrl(oneLine(outcome.reason)) || 'connection failed'}`, 'check --addr, and use --poll where a proxy blocks WebSockets')
+        throw new UnreachableError(
+          `cannot open a tail on Loki at ${client.address}: ${maskUrl(oneLine(outcome.reason)) || 'connection failed'}`,
+          'check --addr, and use --poll where a proxy blocks WebSockets',
+        )
       }
       reason = outcome.reason ? `closed (${outcome.code}: ${oneLine(outcome.reason)})` : `closed (${outcome.code})`
     } catch (error) {

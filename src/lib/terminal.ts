@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream'
 import { Chalk, type ChalkInstance } from 'chalk'
-import { ExitCode, ObsError, type ExitCodeValue } from './errors.ts'
+import { ExitCode, type ExitCodeValue, ObsError } from './errors.ts'
 
 /** Whether to colour a stream: NO_COLOR and FORCE_COLOR first, then whether it is a terminal. */
 export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
@@ -18,8 +18,8 @@ export function chalkFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = p
  * (escape sequences start with ESC or CSI), DEL, and the bidi overrides and
  * isolates. Tab is kept; newlines are shown escaped so an entry stays one line.
  */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const UNSAFE =
+  /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
 
 const HAS_UNSAFE = new RegExp(UNSAFE.source)
 
@@ -45,7 +45,9 @@ function escapeChar(char: string): string {
 export function writeFailure(target: string, error: unknown, exitCode: ExitCodeValue = ExitCode.failed): ObsError {
   const { code, message } = (error ?? {}) as NodeJS.ErrnoException
   // Node's text is "ENOSPC: no space left on device, write"; the reason is the middle.
-  const reason = String(message ?? error).replace(/^[A-Z]+: /, '').replace(/, (?:write|open)\b.*$/, '')
+  const reason = String(message ?? error)
+    .replace(/^[A-Z]+: /, '')
+    .replace(/, (?:write|open)\b.*$/, '')
   return new ObsError(neutralize(`cannot write ${target}: ${reason}${code ? ` (${code})` : ''}`), exitCode, WRITE_HINTS[code ?? ''] ?? 'check where the output goes')
 }
 

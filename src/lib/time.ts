@@ -109,8 +109,7 @@ export function startBefore(end: Nanos, since: string, flag = '--since'): Nanos 
   return start
 }
 
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/
 const RELATIVE = /^now(?:([+-])(.+))?$/
 const TIME_HINT = 'use RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, ms or ns, or now-1h'
 
@@ -160,10 +159,7 @@ function parseUnix(input: string, original: string, flag: string): Nanos {
   if (digits === 13) return BigInt(whole) * 1_000_000n
   if (digits === 16) return BigInt(whole) * 1_000n
   if (digits === 19) return BigInt(whole)
-  throw new UsageError(
-    `invalid ${flag} "${shown(original)}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`,
-    TIME_HINT,
-  )
+  throw new UsageError(`invalid ${flag} "${shown(original)}": ${digits} digits is not Unix seconds (≤10), milliseconds (13), microseconds (16) or nanoseconds (19)`, TIME_HINT)
 }
 
 export function nowNanos(): Nanos {
@@ -194,10 +190,7 @@ export function resolveTimeRange(input: TimeRangeInput, defaultSince: string, no
   const end = input.to === undefined ? now : parseTime(input.to, now, '--to')
   const start = input.from === undefined ? startBefore(end, input.since ?? defaultSince) : parseTime(input.from, now, '--from')
   if (start >= end) {
-    throw new UsageError(
-      `--from (${formatNanos(start)}) must be before --to (${formatNanos(end)})`,
-      'swap them or widen the range',
-    )
+    throw new UsageError(`--from (${formatNanos(start)}) must be before --to (${formatNanos(end)})`, 'swap them or widen the range')
   }
   return { start, end }
 }

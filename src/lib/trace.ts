@@ -1,12 +1,12 @@
-import type { LogEntry } from './log-query.ts'
-import { fetchLogPages } from './log-query.ts'
-import type { LokiClient } from './loki-client.ts'
-import { quoteLogQL, streamSelector } from './logql.ts'
 import type { ChalkInstance } from 'chalk'
 import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
+import type { LogEntry } from './log-query.ts'
+import { fetchLogPages } from './log-query.ts'
+import { quoteLogQL, streamSelector } from './logql.ts'
+import type { LokiClient } from './loki-client.ts'
 import { colorLevel } from './output.ts'
 import { neutralize } from './terminal.ts'
-import { formatNanos, humanDuration, parseDuration, startBefore, type Nanos } from './time.ts'
+import { formatNanos, humanDuration, type Nanos, parseDuration, startBefore } from './time.ts'
 
 /**
  * The query for one request's lines. The line filter comes first because it

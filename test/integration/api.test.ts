@@ -24,11 +24,14 @@ describe('ready, labels, series and query against the real Loki', () => {
     assert.match(result.stderr, /connection refused/)
   })
 
-  test('labels lists exactly the policy labels (and Loki\'s own, on a stock Loki), and the values of one label', async () => {
+  test("labels lists exactly the policy labels (and Loki's own, on a stock Loki), and the values of one label", async () => {
     const names = await runObs(['labels', '--since', '1h'], { env })
     assert.equal(names.code, 0, names.stderr)
     const listed = names.stdout.trimEnd().split('\n')
-    assert.deepEqual(listed.filter((name) => !isLokiAddedLabel(name)), ['app', 'env', 'service', 'stream'])
+    assert.deepEqual(
+      listed.filter((name) => !isLokiAddedLabel(name)),
+      ['app', 'env', 'service', 'stream'],
+    )
     // Stock Loki adds service_name on ingest and __stream_shard__ to the streams it splits.
     assert.deepEqual(listed.filter(isLokiAddedLabel), config === 'stock' ? ['__stream_shard__', 'service_name'] : [])
     const services = await runObs(['labels', 'service', '--json'], { env })
@@ -50,7 +53,10 @@ describe('ready, labels, series and query against the real Loki', () => {
     const analysis = await runObs(['series', '{app="cogni-template"}', '--analyze-labels', '--json'], { env })
     const report = JSON.parse(analysis.stdout) as { totalStreams: number; labels: { label: string; uniqueValues: number; streams: number }[] }
     assert.equal(report.totalStreams, series.length)
-    assert.deepEqual(report.labels.find((l) => l.label === 'service'), { label: 'service', uniqueValues: 3, streams: series.length })
+    assert.deepEqual(
+      report.labels.find((l) => l.label === 'service'),
+      { label: 'service', uniqueValues: 3, streams: series.length },
+    )
     const table = await runObs(['series', '{app="cogni-template"}', '--analyze-labels'], { env })
     assert.match(table.stdout, /Total streams: \d+/)
     assert.match(table.stdout, /│ service\s+│ 3\s+│/)
@@ -63,7 +69,10 @@ describe('ready, labels, series and query against the real Loki', () => {
     assert.match(result.stdout, /┌/)
     assert.match(result.stdout, /\{level="info"\}\s+│ \d+/)
     const jsonl = await runObs(['query', query, '-o', 'jsonl'], { env })
-    const samples = jsonl.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { metric: { level: string }; value: string })
+    const samples = jsonl.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { metric: { level: string }; value: string })
     assert.ok(samples.some((s) => s.metric.level === 'info' && Number(s.value) > 0))
   })
 })

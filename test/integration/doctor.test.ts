@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
-import { pushAll, REPO, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+import { type LokiProcess, pushAll, REPO, startLoki, stopAndRemove } from '../support/loki.ts'
 
 const shared = testLoki()
 /** doctor keeps readings of Loki's counters in obs's cache directory: these tests keep theirs apart from the user's. */
@@ -29,7 +29,18 @@ describe('obs doctor', () => {
     const result = await runObs(['doctor', '--no-alloy', '--compose', COMPOSE, '--alloy-config', ALLOY_CONFIG, '--json'], { env: { LOKI_ADDR: shared.addr, OBS_CACHE_DIR: CACHE } })
     assert.equal(result.code, 0, result.stdout + result.stderr)
     const checks = byId(result.stdout)
-    for (const id of ['loki-ready', 'loki-version', 'loki-labels', 'loki-env-label', 'loki-ingestion', 'compose-docker-socket', 'compose-ports', 'compose-images', 'compose-app-env', 'alloy-config-labels']) {
+    for (const id of [
+      'loki-ready',
+      'loki-version',
+      'loki-labels',
+      'loki-env-label',
+      'loki-ingestion',
+      'compose-docker-socket',
+      'compose-ports',
+      'compose-images',
+      'compose-app-env',
+      'alloy-config-labels',
+    ]) {
       assert.equal(checks.get(id)?.status, 'pass', `${id}: ${checks.get(id)?.detail}`)
     }
     const labels = checks.get('loki-labels')?.detail ?? ''
@@ -40,7 +51,10 @@ describe('obs doctor', () => {
       const series = await fetch(`${shared.addr}/loki/api/v1/series?${new URLSearchParams({ 'match[]': '{app=~".+"}', since: '2h' })}`)
       assert.ok(((await series.json()) as { data: Record<string, string>[] }).data.some((labels) => '__stream_shard__' in labels))
       assert.match(labels, /^\d+ streams, \d+ before Loki split them: /)
-      assert.match(labels, /__stream_shard__ \(\d+ values in \d+ streams\) is Loki's own, added by stream sharding \(limits_config\.shard_streams\).*harmless, nothing to change in Alloy/)
+      assert.match(
+        labels,
+        /__stream_shard__ \(\d+ values in \d+ streams\) is Loki's own, added by stream sharding \(limits_config\.shard_streams\).*harmless, nothing to change in Alloy/,
+      )
       assert.doesNotMatch(labels, /remove/)
     }
   })
@@ -107,7 +121,17 @@ describe('obs doctor', () => {
       const response = await fetch(`${loki.addr}/loki/api/v1/push`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ streams: [{ stream: { app: 'cogni-template', env: 'test', service: 'app', stream: 'stdout' }, values: [[old, 'old'], [old, 'older']] }] }),
+        body: JSON.stringify({
+          streams: [
+            {
+              stream: { app: 'cogni-template', env: 'test', service: 'app', stream: 'stdout' },
+              values: [
+                [old, 'old'],
+                [old, 'older'],
+              ],
+            },
+          ],
+        }),
       })
       assert.equal(response.status, 400)
     })
@@ -151,14 +175,24 @@ describe('obs doctor', () => {
         assert.equal((await ingestion('1h', cache)).check.status, 'fail')
         const { code, check } = await ingestion(`${WINDOW_S}s`, cache)
         assert.equal(check.status, 'pass', check.detail)
-        assert.match(check.detail, new RegExp(`^no lines discarded since \\S+Z, obs's oldest reading inside the last ${WINDOW_S}s \\([\\d.]+m?s of it\\); 2 discarded since Loki started at \\S+Z, before the window began, up to that reading, not counted$`))
+        assert.match(
+          check.detail,
+          new RegExp(
+            `^no lines discarded since \\S+Z, obs's oldest reading inside the last ${WINDOW_S}s \\([\\d.]+m?s of it\\); 2 discarded since Loki started at \\S+Z, before the window began, up to that reading, not counted$`,
+          ),
+        )
         assert.equal(code, 1, 'loki-labels and loki-env-label still fail')
       })
 
       test('a window after the burst with no reading: it watches, passes, and says what it did not count', async () => {
         const { check } = await ingestion(`${WINDOW_S}s`, freshCache())
         assert.equal(check.status, 'pass', check.detail)
-        assert.match(check.detail, new RegExp(`^no lines discarded in the 3 s watched \\(obs has no earlier reading of this Loki inside the last ${WINDOW_S}s; the next run looks back to this one\\); 2 discarded since Loki started at \\S+Z, before the window began, not counted`))
+        assert.match(
+          check.detail,
+          new RegExp(
+            `^no lines discarded in the 3 s watched \\(obs has no earlier reading of this Loki inside the last ${WINDOW_S}s; the next run looks back to this one\\); 2 discarded since Loki started at \\S+Z, before the window began, not counted`,
+          ),
+        )
       })
 
       test('a reading inside the window from before the burst: the burst counts, and the detail says since when', async () => {
@@ -168,7 +202,12 @@ describe('obs doctor', () => {
         const { check } = await ingestion(`${WINDOW_S}s`, cache)
         assert.equal(check.status, 'fail')
         const since = new Date(atMs).toISOString().replace(/\.\d+Z$/, 'Z')
-        assert.match(check.detail, new RegExp(`^2 lines discarded for greater_than_max_sample_age since ${since}, obs's oldest reading inside the last ${WINDOW_S}s \\([\\d.]+m?s of it\\) — those lines are lost$`))
+        assert.match(
+          check.detail,
+          new RegExp(
+            `^2 lines discarded for greater_than_max_sample_age since ${since}, obs's oldest reading inside the last ${WINDOW_S}s \\([\\d.]+m?s of it\\) — those lines are lost$`,
+          ),
+        )
       })
     })
   })

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { runObs } from '../support/cli.ts'
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
 
 const APP = 'metric-limits'
 const MINUTE = 60_000_000_000n
@@ -46,7 +46,9 @@ describe('metric range queries longer than max_query_length', () => {
   const args = ['query-range', query, '--from', T0.toString(), '--to', (T0 + SPAN_MINUTES * MINUTE).toString(), '--step', '1m', '-o', 'json']
 
   test('Loki refuses the range in one piece', async () => {
-    const response = await fetch(`${loki.addr}/loki/api/v1/query_range?${new URLSearchParams({ query, start: T0.toString(), end: (T0 + SPAN_MINUTES * MINUTE).toString(), step: '60' })}`)
+    const response = await fetch(
+      `${loki.addr}/loki/api/v1/query_range?${new URLSearchParams({ query, start: T0.toString(), end: (T0 + SPAN_MINUTES * MINUTE).toString(), step: '60' })}`,
+    )
     assert.equal(response.status, 400)
     assert.match(await response.text(), /the query time range exceeds the limit/)
   })
@@ -63,9 +65,16 @@ describe('metric range queries longer than max_query_length', () => {
       assert.equal(data.result.length, 1)
       const times = data.result[0].values.map(([t]) => t)
       assert.equal(new Set(times).size, times.length, 'no point twice')
-      assert.deepEqual(times, [...times].sort((a, b) => a - b), 'points in order')
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+        'points in order',
+      )
       for (let i = 1; i < times.length; i++) assert.equal(times[i] - times[i - 1], 60, `the one-minute grid at point ${i}`)
-      assert.equal(data.result[0].values.reduce((sum, [, v]) => sum + Number(v), 0), LINES)
+      assert.equal(
+        data.result[0].values.reduce((sum, [, v]) => sum + Number(v), 0),
+        LINES,
+      )
     })
   }
 })

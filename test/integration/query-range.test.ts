@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
-import { runObs, OBS } from '../support/cli.ts'
+import { OBS, runObs } from '../support/cli.ts'
 import { entryKey, pushedLabels, type TruthEntry } from '../support/dataset.ts'
 import { testLoki } from '../support/env.ts'
 import { countingServer } from '../support/silent-server.ts'
@@ -34,7 +34,10 @@ function parseJsonl(stdout: string): JsonlEntry[] {
     .map((line) => {
       const entry = JSON.parse(line) as JsonlEntry
       // labels, line and timestamp always; metadata and parsed labels when the entry has them.
-      assert.deepEqual(Object.keys(entry), JSONL_KEYS.filter((key) => key in entry))
+      assert.deepEqual(
+        Object.keys(entry),
+        JSONL_KEYS.filter((key) => key in entry),
+      )
       for (const key of ['labels', 'line', 'timestamp']) assert.ok(key in entry, `${key} in every entry`)
       return entry
     })
@@ -109,10 +112,7 @@ describe('query-range against the real Loki', () => {
     const expected = sortedTruth.filter((e) => BigInt(e.ts) >= from && BigInt(e.ts) < to)
     assert.ok(expected.filter((e) => e.ts === tie.ts).length >= 4)
     for (const direction of [[], ['--forward']]) {
-      const result = await runObs(
-        ['query-range', ALL, '--from', from.toString(), '--to', to.toString(), '--limit', '0', '--batch', '5', ...direction, '-o', 'jsonl'],
-        { env },
-      )
+      const result = await runObs(['query-range', ALL, '--from', from.toString(), '--to', to.toString(), '--limit', '0', '--batch', '5', ...direction, '-o', 'jsonl'], { env })
       assert.equal(result.code, 0, result.stderr)
       assertSameEntries(parseJsonl(result.stdout), expected)
     }
@@ -123,10 +123,7 @@ describe('query-range against the real Loki', () => {
     assert.ok(tie)
     const group = sortedTruth.filter((e) => e.ts === tie.ts)
     assert.ok(group.length > 2)
-    const result = await runObs(
-      ['query-range', ALL, '--from', tie.ts, '--to', (BigInt(tie.ts) + 1n).toString(), '--limit', '0', '--batch', '2', '-o', 'jsonl'],
-      { env },
-    )
+    const result = await runObs(['query-range', ALL, '--from', tie.ts, '--to', (BigInt(tie.ts) + 1n).toString(), '--limit', '0', '--batch', '2', '-o', 'jsonl'], { env })
     assert.equal(result.code, 0, result.stderr)
     assertSameEntries(parseJsonl(result.stdout), group)
   })
@@ -151,7 +148,10 @@ describe('query-range against the real Loki', () => {
     const entries = parseJsonl(result.stdout)
     assert.equal(entries.length, 123)
     const newest = sortedTruth.slice(-123).map((e) => BigInt(e.ts))
-    assert.deepEqual(entries.map((e) => toNs(e.timestamp)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), newest)
+    assert.deepEqual(
+      entries.map((e) => toNs(e.timestamp)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      newest,
+    )
   })
 
   test('a filtered query returns exactly the matching lines; jsonl keeps the stream, metadata and parsed labels apart', async () => {

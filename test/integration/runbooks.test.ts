@@ -24,14 +24,16 @@ function shellBlocks(markdown: string): string[] {
 }
 
 function adapt(block: string): string {
-  return block
-    .split('\n')
-    .filter((line) => !/^export (LOKI_ADDR|ALLOY_ADDR)=/.test(line))
-    .join('\n')
-    .replaceAll('http://localhost:3100', addr)
-    .replaceAll(' stack/', ` ${join(REPO, 'stack')}/`)
-    // No Alloy runs beside the test Loki: its checks are skipped rather than failed.
-    .replace(/\bobs (smoke|doctor)\b(?![^\n]*--no-alloy)/g, 'obs $1 --no-alloy')
+  return (
+    block
+      .split('\n')
+      .filter((line) => !/^export (LOKI_ADDR|ALLOY_ADDR)=/.test(line))
+      .join('\n')
+      .replaceAll('http://localhost:3100', addr)
+      .replaceAll(' stack/', ` ${join(REPO, 'stack')}/`)
+      // No Alloy runs beside the test Loki: its checks are skipped rather than failed.
+      .replace(/\bobs (smoke|doctor)\b(?![^\n]*--no-alloy)/g, 'obs $1 --no-alloy')
+  )
 }
 
 describe('runbooks', () => {

@@ -3,14 +3,14 @@
  * numeric pino levels, reqId pushed as a label, and hostile request ids.
  */
 import assert from 'node:assert/strict'
-import { readFileSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
 
 const shared = testLoki()
 
@@ -34,9 +34,17 @@ describe('obs smoke against the loaded test Loki', () => {
     assert.equal(result.code, 0, result.stdout + result.stderr)
     const document = JSON.parse(result.stdout) as SmokeDocument
     assert.equal(document.ok, true)
-    assert.deepEqual(document.checks.map((c) => c.id), CHECK_IDS)
+    assert.deepEqual(
+      document.checks.map((c) => c.id),
+      CHECK_IDS,
+    )
     for (const check of document.checks) {
-      assert.deepEqual(Object.keys(check).filter((k) => k !== 'hint').sort(), ['detail', 'durationMs', 'id', 'status', 'title'])
+      assert.deepEqual(
+        Object.keys(check)
+          .filter((k) => k !== 'hint')
+          .sort(),
+        ['detail', 'durationMs', 'id', 'status', 'title'],
+      )
       assert.ok(['pass', 'fail', 'warn', 'skip'].includes(check.status))
       assert.ok(Number.isInteger(check.durationMs))
       if (check.id !== 'alloy-targets') assert.equal(check.status, 'pass', `${check.id}: ${check.detail}`)
@@ -48,7 +56,10 @@ describe('obs smoke against the loaded test Loki', () => {
     }
     const suite = parsed.testsuites.testsuite
     assert.equal(suite.testcase.length, CHECK_IDS.length)
-    assert.deepEqual(suite.testcase.map((c) => c['@_name'].split(':')[0]), CHECK_IDS)
+    assert.deepEqual(
+      suite.testcase.map((c) => c['@_name'].split(':')[0]),
+      CHECK_IDS,
+    )
     assert.equal(suite['@_failures'], '0')
     assert.ok(suite.testcase.at(-1)?.skipped !== undefined)
   })
@@ -60,7 +71,7 @@ describe('obs smoke against the loaded test Loki', () => {
     assert.equal(policy?.status, 'pass', policy?.detail)
     assert.match(policy?.detail ?? '', /^\{app="cogni-template"\}: labels app \(1 value\), env \(1 value\), service \(3 values\), stream \(2 values\)/)
     if (shared.config === 'stock') {
-      assert.ok((await streamShards(shared.addr)) > 0, 'the global setup\'s load made the stock Loki shard streams')
+      assert.ok((await streamShards(shared.addr)) > 0, "the global setup's load made the stock Loki shard streams")
       assert.match(policy?.detail ?? '', /__stream_shard__ \(\d+ values\) is Loki's own, added by stream sharding/)
       assert.match(policy?.detail ?? '', /service_name \(3 values\) is Loki's own/)
     } else {
@@ -122,9 +133,7 @@ describe('obs smoke and trace on scenario Lokis', () => {
   })
 
   test('numeric pino levels fail error-filter with the level formatter hint', async () => {
-    const lines = Array.from({ length: 20 }, (_, i) =>
-      JSON.stringify({ level: i % 5 === 0 ? 50 : 30, time: Date.now(), reqId: `n-${i}`, msg: i % 5 === 0 ? 'boom' : 'ok' }),
-    )
+    const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ level: i % 5 === 0 ? 50 : 30, time: Date.now(), reqId: `n-${i}`, msg: i % 5 === 0 ? 'boom' : 'ok' }))
     await pushAll(loki.addr, [[stream({ app: 'numeric-app', env: 'test', service: 'app', stream: 'stdout' }, lines)]])
     const result = await runObs(['smoke', '--app', 'numeric-app', '--no-alloy', '--json'], { env: { LOKI_ADDR: loki.addr } })
     assert.equal(result.code, 1)
@@ -176,7 +185,11 @@ describe('obs smoke and trace on scenario Lokis', () => {
       const result = await runObs(['trace', reqId, '--json'], { env: { LOKI_ADDR: loki.addr } })
       assert.equal(result.code, 0, `${reqId}: ${result.stderr}`)
       const entries = (JSON.parse(result.stdout) as { entries: { fields: { reqId: string } }[] }).entries
-      assert.deepEqual(entries.map((e) => e.fields.reqId), [reqId], reqId)
+      assert.deepEqual(
+        entries.map((e) => e.fields.reqId),
+        [reqId],
+        reqId,
+      )
     }
     for (const injection of ['.*', '" or 1=1', 'abc"} |= "', '`', '\\']) {
       const result = await runObs(['trace', injection, '--since', '7d', '--json'], { env: { LOKI_ADDR: loki.addr } })

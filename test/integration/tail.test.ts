@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { startObs, type RunningObs } from '../support/cli.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+import { type RunningObs, startObs } from '../support/cli.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
 
 let loki: LokiProcess
 let counter = 0

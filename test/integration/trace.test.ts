@@ -6,7 +6,7 @@ import { testLoki } from '../support/env.ts'
 const { addr, dataset } = testLoki()
 const env = { LOKI_ADDR: addr }
 
-test('trace prints exactly one request\'s lines across services, in time order', async () => {
+test("trace prints exactly one request's lines across services, in time order", async () => {
   const reqId = dataset.crossServiceRequests[123]
   const expected = dataset.entries
     .filter((e) => (JSON.parse(e.line) as { reqId?: string }).reqId === reqId)
@@ -15,7 +15,12 @@ test('trace prints exactly one request\'s lines across services, in time order',
 
   const json = await runObs(['trace', reqId, '--json'], { env })
   assert.equal(json.code, 0, json.stderr)
-  const document = JSON.parse(json.stdout) as { reqId: string; from: string; to: string; entries: { timestamp: string; labels: Record<string, string>; line: string; fields: Record<string, unknown> }[] }
+  const document = JSON.parse(json.stdout) as {
+    reqId: string
+    from: string
+    to: string
+    entries: { timestamp: string; labels: Record<string, string>; line: string; fields: Record<string, unknown> }[]
+  }
   assert.equal(document.reqId, reqId)
   assert.deepEqual(
     document.entries.map((e) => e.line),

@@ -13,11 +13,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, describe, test, type TestContext } from 'node:test'
+import { after, before, describe, type TestContext, test } from 'node:test'
 import { STACK_ALLOY_CONFIG } from '../support/alloy.ts'
 import { runObs } from '../support/cli.ts'
 import { BUSYBOX_IMAGE, dockerUnavailable } from '../support/docker-engine.ts'
-import { COMPOSE_PROJECT, compareDelivery, startPipeline, storedLines, withoutProbes, writtenLines, type Pipeline, type StoredLine, type WrittenLine } from '../support/pipeline.ts'
+import { COMPOSE_PROJECT, compareDelivery, type Pipeline, type StoredLine, startPipeline, storedLines, type WrittenLine, withoutProbes, writtenLines } from '../support/pipeline.ts'
 import { waitForServices } from '../support/pipeline-setup.ts'
 
 const missing = dockerUnavailable()
@@ -93,7 +93,10 @@ describe('faults on the live pipeline, each found by doctor with its fix', { ski
   before(async () => {
     pipeline = await startPipeline()
     const restart = pipeline.alloy.restart.bind(pipeline.alloy)
-    pipeline.alloy.restart = (...args) => (reopens.push(Date.now()), restart(...args))
+    pipeline.alloy.restart = (...args) => {
+      reopens.push(Date.now())
+      return restart(...args)
+    }
     await pipeline.startContainer('app')
     await pipeline.startContainer('worker')
     await waitForServices(pipeline, ['app', 'worker'])
@@ -126,7 +129,7 @@ describe('faults on the live pipeline, each found by doctor with its fix', { ski
     assert.match(back.detail, /^2 targets read/)
   })
 
-  test('Loki stopped: Alloy\'s pushes fail; started again, the lines of the outage arrive', async (t) => {
+  test("Loki stopped: Alloy's pushes fail; started again, the lines of the outage arrive", async (t) => {
     await pipeline.loki.stop()
     const downAt = Date.now()
     let failing: CheckJson
@@ -145,7 +148,9 @@ describe('faults on the live pipeline, each found by doctor with its fix', { ski
     const dropped = Number(/(\d+) dropped/.exec(recovered.detail)?.[1])
     const duringOutage = writtenLines(pipeline).filter((line) => line.ms >= downAt && line.ms <= upAt)
     const delivery = await awaitDelivery(duringOutage, underPipelineEnv, downAt - 60_000)
-    t.diagnostic(`outage ${Math.round((upAt - downAt) / 1000)}s, ${duringOutage.length} lines written during it, ${delivery.lost.length} of them missing afterwards; Alloy: ${recovered.detail}`)
+    t.diagnostic(
+      `outage ${Math.round((upAt - downAt) / 1000)}s, ${duringOutage.length} lines written during it, ${delivery.lost.length} of them missing afterwards; Alloy: ${recovered.detail}`,
+    )
     assert.equal(dropped, 0, 'Alloy retries a short outage; nothing dropped')
     assert.ok(duringOutage.length > 100, 'the containers wrote on during the outage')
     // Copies are the last test's to count: a stack frame's text recurs outside this window, so a part cannot judge them.
@@ -251,10 +256,16 @@ describe('faults on the live pipeline, each found by doctor with its fix', { ski
     const written = writtenLines(pipeline).filter((line) => line.service === 'app' && line.ms >= at - 10_000)
     const after = written.filter((line) => line.ms > at + 2000)
     assert.ok(after.length > 10, 'the container writes again after its restart')
-    const delivery = await awaitDelivery(written, (stored) => underPipelineEnv(stored).filter((entry) => entry.labels.service === 'app' && entry.ts >= BigInt(at - 10_000) * 1_000_000n), at - 10_000)
+    const delivery = await awaitDelivery(
+      written,
+      (stored) => underPipelineEnv(stored).filter((entry) => entry.labels.service === 'app' && entry.ts >= BigInt(at - 10_000) * 1_000_000n),
+      at - 10_000,
+    )
     const lostAfter = compareDelivery(after, underPipelineEnv(await storedLines(pipeline.env.LOKI_ADDR, at, Date.now() + 1000))).lost
     const affected = secondsOf([...delivery.lost, ...storedAsWritten(delivery.duplicated)])
-    t.diagnostic(`${written.length} lines of app from 10 s before the restart on: ${delivery.lost.length} missing, ${delivery.duplicated.length} twice, in the seconds ${listed(affected)}`)
+    t.diagnostic(
+      `${written.length} lines of app from 10 s before the restart on: ${delivery.lost.length} missing, ${delivery.duplicated.length} twice, in the seconds ${listed(affected)}`,
+    )
     assert.deepEqual(lostAfter.slice(0, 3), [], 'every line written after the restart arrives')
     // Alloy's read position is whole seconds (grafana/alloy#6954): re-opening a stream replays or skips lines of the
     // second it stopped in. That much, once or twice, and no more: a re-read of the whole log would touch every second.

@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { runObs } from '../support/cli.ts'
-import { docker, BUSYBOX_IMAGE } from '../support/docker-engine.ts'
+import { BUSYBOX_IMAGE, docker } from '../support/docker-engine.ts'
 import { livePipeline } from '../support/env.ts'
-import { COMPOSE_PROJECT, compareDelivery, storedLines, withoutProbes, writtenLines, type WrittenLine } from '../support/pipeline.ts'
+import { COMPOSE_PROJECT, compareDelivery, storedLines, type WrittenLine, withoutProbes, writtenLines } from '../support/pipeline.ts'
 
 const pipeline = livePipeline()
-const skip = pipeline ? false : 'no live pipeline here (see the global setup\'s message)'
+const skip = pipeline ? false : "no live pipeline here (see the global setup's message)"
 const dockerHost = pipeline ? `unix://${pipeline.dockerSocket}` : ''
 
 interface CheckJson {
@@ -79,7 +79,7 @@ describe('the live pipeline: App → Docker → Alloy → Loki', { skip }, () =>
     assert.deepEqual(listed, ids)
   })
 
-  test('every line the containers wrote is in Loki exactly once, with the four labels and pino\'s time', async (t) => {
+  test("every line the containers wrote is in Loki exactly once, with the four labels and pino's time", async (t) => {
     // Pausing the containers bounds the run: what they recorded is all they will have written.
     const ids = (await docker(dockerHost, ['ps', '-q', '--filter', `label=com.docker.compose.project=${COMPOSE_PROJECT}`])).split('\n')
     await docker(dockerHost, ['pause', ...ids])
@@ -92,7 +92,9 @@ describe('the live pipeline: App → Docker → Alloy → Loki', { skip }, () =>
         if (delivery.lost.length === 0) break
         await new Promise((r) => setTimeout(r, 1000))
       }
-      t.diagnostic(`written ${delivery.written}, stored ${delivery.stored}, lost ${delivery.lost.length}, duplicated ${delivery.duplicated.length}, containers ${delivery.perContainer.size}, requests ${delivery.perRequest.size}`)
+      t.diagnostic(
+        `written ${delivery.written}, stored ${delivery.stored}, lost ${delivery.lost.length}, duplicated ${delivery.duplicated.length}, containers ${delivery.perContainer.size}, requests ${delivery.perRequest.size}`,
+      )
       assert.deepEqual(delivery.lost.slice(0, 3), [], `${delivery.lost.length} lines lost`)
       assert.deepEqual(delivery.duplicated.slice(0, 3), [], `${delivery.duplicated.length} lines stored twice`)
       assert.deepEqual(delivery.unexpected.slice(0, 3), [])
@@ -107,9 +109,16 @@ describe('the live pipeline: App → Docker → Alloy → Loki', { skip }, () =>
         const time = /^\{"level":"\w+","time":(\d+),/.exec(entry.line)?.[1]
         if (time) assert.equal(entry.ts, BigInt(time) * 1_000_000n, `timestamp of ${entry.line}`)
       }
-      const kinds = { json: stored.filter((e) => e.line.startsWith('{')).length, plain: stored.filter((e) => e.line.startsWith('plain text')).length, stack: stored.filter((e) => e.line.startsWith('    at ')).length }
+      const kinds = {
+        json: stored.filter((e) => e.line.startsWith('{')).length,
+        plain: stored.filter((e) => e.line.startsWith('plain text')).length,
+        stack: stored.filter((e) => e.line.startsWith('    at ')).length,
+      }
       assert.ok(kinds.json > 0 && kinds.plain > 0 && kinds.stack > 0, JSON.stringify(kinds))
-      assert.ok(stored.some((e) => e.labels.stream === 'stderr' && e.line.includes('"level":"error"')), 'errors on stderr')
+      assert.ok(
+        stored.some((e) => e.labels.stream === 'stderr' && e.line.includes('"level":"error"')),
+        'errors on stderr',
+      )
     } finally {
       await docker(dockerHost, ['unpause', ...ids])
     }

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { obs, pool, semaphore, type ObsOutput } from '../support/fault-cli.ts'
+import { type ObsOutput, obs, pool, semaphore } from '../support/fault-cli.ts'
 import { counters } from '../support/fault-truth.ts'
 import { countingServer } from '../support/silent-server.ts'
 
@@ -214,7 +214,11 @@ const CONFIG: Case[] = [
   { args: ['labels'], files: { 'obs.config.yaml': 'defaultProfile: prod\nprofiles:\n  dev: {}\n' }, says: /defaultProfile "prod" is not among the profiles/ },
   { args: ['labels'], files: { 'obs.config.yaml': 'policy:\n  maxValuesPerLabel: -1\n' }, says: /maxValuesPerLabel must be a positive integer/ },
   { args: ['labels'], files: { 'obs.config.yml': 'profiles: [dev\n' }, says: /malformed config file .*obs\.config\.yml/ },
-  { args: ['labels'], files: { 'obs.config.json': '{"profiles": {"dev": {"addr": "http://x",}}}' }, says: /malformed config file .*obs\.config\.json at line 1, col \d+: not valid JSON/ },
+  {
+    args: ['labels'],
+    files: { 'obs.config.json': '{"profiles": {"dev": {"addr": "http://x",}}}' },
+    says: /malformed config file .*obs\.config\.json at line 1, col \d+: not valid JSON/,
+  },
   { args: ['labels'], files: { 'obs.config.json': '[1, 2]' }, says: /the top level must be a mapping/ },
   { args: ['labels'], files: { 'obs.config.json': '' }, says: /malformed config file/ },
   { args: ['labels'], files: { 'obs.config.json': '{"profiles": {"dev": {"timeout": 30}}}' }, says: /timeout must be a string/ },
@@ -280,22 +284,26 @@ function problems(c: Case, result: ObsOutput, connections: number): string[] {
 describe('bad input: exit 2, one clear line, nothing sent', { concurrency: true }, () => {
   for (const [group, cases] of Object.entries(GROUPS)) {
     test(`${group} (${cases.length} cases)`, async (t) => {
-      const failures = await pool(cases, cases.length, (c) => slot(async () => {
-        const server = await countingServer()
-        let cwd: string | undefined
-        try {
-          if (c.files) {
-            cwd = mkdtempSync(join(dir, 'cwd-'))
-            for (const [name, text] of Object.entries(c.files)) writeFileSync(join(cwd, name), text)
+      const failures = await pool(cases, cases.length, (c) =>
+        slot(async () => {
+          const server = await countingServer()
+          let cwd: string | undefined
+          try {
+            if (c.files) {
+              cwd = mkdtempSync(join(dir, 'cwd-'))
+              for (const [name, text] of Object.entries(c.files)) writeFileSync(join(cwd, name), text)
+            }
+            const result = await obs(resolve(c.args), { env: { LOKI_ADDR: server.addr, ALLOY_ADDR: server.addr, OBS_RETRIES: '0', ...c.env }, cwd, timeoutMs: 20_000 })
+            tried++
+            const found = problems(c, result, server.connections())
+            return found.length
+              ? `obs ${JSON.stringify(c.args)}${c.env ? ` ${JSON.stringify(c.env)}` : ''}${c.files ? ` with ${Object.keys(c.files).join()}` : ''}: ${found.join('; ')}`
+              : undefined
+          } finally {
+            await server.close()
           }
-          const result = await obs(resolve(c.args), { env: { LOKI_ADDR: server.addr, ALLOY_ADDR: server.addr, OBS_RETRIES: '0', ...c.env }, cwd, timeoutMs: 20_000 })
-          tried++
-          const found = problems(c, result, server.connections())
-          return found.length ? `obs ${JSON.stringify(c.args)}${c.env ? ` ${JSON.stringify(c.env)}` : ''}${c.files ? ` with ${Object.keys(c.files).join()}` : ''}: ${found.join('; ')}` : undefined
-        } finally {
-          await server.close()
-        }
-      }))
+        }),
+      )
       const failed = failures.filter((f): f is string => f !== undefined)
       t.diagnostic(`${cases.length - failed.length} of ${cases.length} refused as the contract says`)
       assert.deepEqual(failed, [])

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { obs, stderrLines, type ObsOutput } from '../support/fault-cli.ts'
 import { TIMER_BOUNDS } from '../../src/lib/time.ts'
+import { type ObsOutput, obs, stderrLines } from '../support/fault-cli.ts'
 
 const Q = '{app="cogni-template"}'
 /** How long a run that should not end by itself is watched. */
@@ -80,7 +80,11 @@ describe('bounds on timers', { concurrency: 1 }, () => {
     refusedAtOnce(await watch(['tail', Q, '--poll', '--interval', '1ns']), /^error: invalid --interval "1ns": it must be between 100ms and 1h/)
   })
 
-  for (const args of [['tail', Q], ['tail', Q, '--poll'], ['trace', 'req-1']]) {
+  for (const args of [
+    ['tail', Q],
+    ['tail', Q, '--poll'],
+    ['trace', 'req-1'],
+  ]) {
     test(`${args.join(' ')} --since 1000000d is refused, not sent as a start before 1970`, async () => {
       refusedAtOnce(await watch([...args, '--since', '1000000d']), /^error: --since 1000000d reaches back before 1970-01-01T00:00:10Z/)
     })

@@ -12,9 +12,9 @@ import { chmodSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { testLoki } from '../support/env.ts'
 import { obs, pool, semaphore } from '../support/fault-cli.ts'
 import { counters } from '../support/fault-truth.ts'
-import { testLoki } from '../support/env.ts'
 import { REPO } from '../support/loki.ts'
 import { countingServer } from '../support/silent-server.ts'
 
@@ -43,7 +43,11 @@ interface Case {
   says: RegExp
 }
 
-const BOMB = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`), 'services: {s: {image: x}}'].join('\n')
+const BOMB = [
+  'a: &a ["x","x","x","x","x","x","x","x","x"]',
+  ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`),
+  'services: {s: {image: x}}',
+].join('\n')
 
 const COMPOSE: Case[] = [
   { name: 'a service with no body', content: 'services:\n  loki:\n', says: /services\.loki is empty; expected a mapping/ },
@@ -52,7 +56,11 @@ const COMPOSE: Case[] = [
   { name: 'volumes: [null]', content: 'services:\n  loki:\n    volumes: [null]\n', says: /services\.loki\.volumes\[0\] is empty; expected a string/ },
   { name: 'services a list', content: 'services: [loki]\n', says: /services is a list; expected a mapping of service names to services/ },
   { name: 'environment a string', content: 'services:\n  alloy:\n    environment: APP_ENV=dev\n', says: /services\.alloy\.environment is a string/ },
-  { name: 'a port mapping of the wrong type', content: 'services:\n  loki:\n    ports: [{host_ip: 127, published: [1]}]\n', says: /services\.loki\.ports\[0\]\.host_ip is a number \(127\)/ },
+  {
+    name: 'a port mapping of the wrong type',
+    content: 'services:\n  loki:\n    ports: [{host_ip: 127, published: [1]}]\n',
+    says: /services\.loki\.ports\[0\]\.host_ip is a number \(127\)/,
+  },
   { name: 'no services', content: 'name: x\n', says: /defines no services/ },
   { name: 'an empty file', content: '', says: /is empty; expected a compose file with services/ },
   { name: 'binary junk', content: Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0xff, 0xfe, 0x00, 0x01]), says: /is not UTF-8 text/ },
@@ -67,7 +75,11 @@ const COMPOSE: Case[] = [
 ].map((c) => ({ ...c, flag: '--compose' as const }))
 
 const ALLOY: Case[] = [
-  { name: 'target_label a number', content: 'discovery.relabel "x" {\n  rule {\n    target_label = 5\n  }\n}\n', says: /line 3: discovery\.relabel "x"\.rule\.target_label is a number; expected a string/ },
+  {
+    name: 'target_label a number',
+    content: 'discovery.relabel "x" {\n  rule {\n    target_label = 5\n  }\n}\n',
+    says: /line 3: discovery\.relabel "x"\.rule\.target_label is a number; expected a string/,
+  },
   { name: 'an unclosed block', content: 'discovery.relabel "x" {\n  rule {\n', says: /line 2: the "\{" of rule is never closed/ },
   { name: 'an unterminated string', content: 'a = "x\n', says: /line 1: a string is not closed on its line/ },
   { name: 'a stray brace', content: 'a = 1\n}\n', says: /line 2: a "\}" closes no block/ },
@@ -144,11 +156,16 @@ describe('doctor understands every form Compose accepts', () => {
       // A named pipe, as the shell's <(docker compose config) gives: it has no size to read by.
       const fifo = join(dir, 'compose.fifo')
       execFileSync('mkfifo', [fifo])
-      const writing = new Promise<void>((resolve, reject) => createWriteStream(fifo).once('error', reject).end(compose, () => resolve()))
+      const writing = new Promise<void>((resolve, reject) =>
+        createWriteStream(fifo)
+          .once('error', reject)
+          .end(compose, () => resolve()),
+      )
       const piped = await obs(['doctor', '--no-alloy', '--compose', fifo, '--json'], { env: { LOKI_ADDR: server.addr, OBS_RETRIES: '0' }, timeoutMs: 30_000 })
       await writing
       const checks = new Map((JSON.parse(piped.out) as { checks: { id: string; status: string; detail: string }[] }).checks.map((c) => [c.id, c]))
-      for (const id of ['compose-docker-socket', 'compose-ports', 'compose-images', 'compose-app-env']) assert.equal(checks.get(id)?.status, 'pass', `${id}: ${checks.get(id)?.detail}`)
+      for (const id of ['compose-docker-socket', 'compose-ports', 'compose-images', 'compose-app-env'])
+        assert.equal(checks.get(id)?.status, 'pass', `${id}: ${checks.get(id)?.detail}`)
       assert.equal(piped.code, 3, 'Loki is not there: the Loki checks fail as unreachable')
     } finally {
       await server.close()
@@ -181,14 +198,18 @@ describe('doctor reads big files in linear time', () => {
   })
 
   const services = (n: number) => {
-    const one = (i: number) => `  s${i}:\n    image: grafana/loki:3.6.2\n    ports:\n      - "127.0.0.1:${3000 + (i % 1000)}:3100"\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n    environment:\n      - APP_ENV=dev\n`
+    const one = (i: number) =>
+      `  s${i}:\n    image: grafana/loki:3.6.2\n    ports:\n      - "127.0.0.1:${3000 + (i % 1000)}:3100"\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n    environment:\n      - APP_ENV=dev\n`
     const parts = ['services:\n']
     for (let i = 0; i < n; i++) parts.push(one(i))
     parts.push('  alloy:\n    image: grafana/alloy:latest\n')
     return parts.join('')
   }
 
-  for (const [n, boundS] of [[20_000, 15], [100_000, 90]]) {
+  for (const [n, boundS] of [
+    [20_000, 15],
+    [100_000, 90],
+  ]) {
     test(`${n} services: under ${boundS} s`, async (t) => {
       const { seconds, checks } = await timed('--compose', file(`big-${n}.yml`, services(n)), boundS)
       t.diagnostic(`${n} services: ${seconds.toFixed(2)} s`)

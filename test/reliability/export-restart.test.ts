@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { generateDataset, toPushBatches, type Dataset } from '../support/dataset.ts'
+import { type Dataset, generateDataset, toPushBatches } from '../support/dataset.ts'
 import { spawnObs } from '../support/fault-cli.ts'
-import { startFaultLoki, type FaultLoki } from '../support/fault-loki.ts'
+import { type FaultLoki, startFaultLoki } from '../support/fault-loki.ts'
 import { assertOrdered, assertSameEntries, counters, parseJsonl } from '../support/fault-truth.ts'
 import { pushAll } from '../support/loki.ts'
 
@@ -29,10 +29,9 @@ after(async () => {
 
 test('a --limit 0 export rides out a Loki restart between two pages: output equals the ground truth', async (t) => {
   assert.ok(dataset.entries.length >= 30_000, `${dataset.entries.length} lines`)
-  const run = spawnObs(
-    ['query-range', '{app="cogni-template"}', '--since', '1h', '--limit', '0', '-o', 'jsonl', '--batch', '1000', '--retries', '6'],
-    { env: { LOKI_ADDR: loki.addr, OBS_DEBUG: '1' } },
-  )
+  const run = spawnObs(['query-range', '{app="cogni-template"}', '--since', '1h', '--limit', '0', '-o', 'jsonl', '--batch', '1000', '--retries', '6'], {
+    env: { LOKI_ADDR: loki.addr, OBS_DEBUG: '1' },
+  })
   try {
     // Let the first pages through, then hold obs between two pages.
     await run.waitFor(() => run.lineCount() >= 3000, 'the first 3000 lines')
@@ -52,9 +51,20 @@ test('a --limit 0 export rides out a Loki restart between two pages: output equa
     const retries = (result.err.match(/retrying in/g) ?? []).length
     assert.ok(retries >= 1, 'obs retried')
     // Debug lines aside, nothing went to stderr.
-    assert.deepEqual(result.err.split('\n').filter((l) => l && !l.startsWith('debug: ')), [])
+    assert.deepEqual(
+      result.err.split('\n').filter((l) => l && !l.startsWith('debug: ')),
+      [],
+    )
     t.diagnostic(
-      counters('export-restart', { faultsSurvived: 1, linesExpected: comparison.expected, linesPrinted: comparison.printed, linesLost: comparison.missing, linesRepeated: comparison.repeated, retries, printedBeforeRestart: before }),
+      counters('export-restart', {
+        faultsSurvived: 1,
+        linesExpected: comparison.expected,
+        linesPrinted: comparison.printed,
+        linesLost: comparison.missing,
+        linesRepeated: comparison.repeated,
+        retries,
+        printedBeforeRestart: before,
+      }),
     )
   } finally {
     await run.stop('SIGKILL')

@@ -46,7 +46,8 @@ async function contract(surface: string, input: unknown, check: () => unknown, a
   } catch (error) {
     if (!allowed(error)) assert.fail(`${surface}: ${(error as Error)?.constructor?.name}: ${(error as Error)?.message} for ${JSON.stringify(input)?.slice(0, 500)}`)
     // A LogQL syntax error adds the query and a caret under it, by design.
-    if (error instanceof ObsError && !(error instanceof LogQLSyntaxError)) assert.doesNotMatch(error.render(), /\n/, `${surface}: one line for ${JSON.stringify(input)?.slice(0, 200)}`)
+    if (error instanceof ObsError && !(error instanceof LogQLSyntaxError))
+      assert.doesNotMatch(error.render(), /\n/, `${surface}: one line for ${JSON.stringify(input)?.slice(0, 200)}`)
   }
 }
 
@@ -54,7 +55,11 @@ async function contract(surface: string, input: unknown, check: () => unknown, a
 function nearText(real: string): fc.Arbitrary<string> {
   const lines = real.split('\n')
   return fc.oneof(
-    fc.array(fc.oneof(fc.constantFrom(...lines), fc.string({ maxLength: 30 }), fc.constantFrom('  ', '- ', ': ', '[', '{', '&a ', '*a', '!!binary ', '"', "'", '\t')), { maxLength: lines.length + 5 }).map((parts) => parts.join('\n')),
+    fc
+      .array(fc.oneof(fc.constantFrom(...lines), fc.string({ maxLength: 30 }), fc.constantFrom('  ', '- ', ': ', '[', '{', '&a ', '*a', '!!binary ', '"', "'", '\t')), {
+        maxLength: lines.length + 5,
+      })
+      .map((parts) => parts.join('\n')),
     fc.tuple(fc.nat(real.length), fc.nat(real.length), fc.string({ maxLength: 20 })).map(([a, b, text]) => real.slice(0, Math.min(a, b)) + text + real.slice(Math.max(a, b))),
     fc.string({ unit: 'binary', maxLength: 200 }),
   )
@@ -65,7 +70,7 @@ function mutatedJson(real: unknown): fc.Arbitrary<unknown> {
   const paths: (string | number)[][] = []
   const walk = (value: unknown, path: (string | number)[]) => {
     paths.push(path)
-    if (Array.isArray(value)) value.slice(0, 4).forEach((item, i) => walk(item, [...path, i]))
+    if (Array.isArray(value)) for (const [i, item] of value.slice(0, 4).entries()) walk(item, [...path, i])
     else if (value && typeof value === 'object') for (const [key, item] of Object.entries(value)) walk(item, [...path, key])
   }
   walk(real, [])
@@ -80,12 +85,18 @@ function mutatedJson(real: unknown): fc.Arbitrary<unknown> {
 }
 
 describe('the config file (obs.config.yaml, .json)', () => {
-  const real = 'defaultProfile: dev\nprofiles:\n  dev:\n    addr: http://localhost:3100\n    app: cogni-template\n    env: dev\n    timeout: 60s\n    retries: 2\n    headers:\n      X-A: b\npolicy:\n  allowedLabels: [app, env, service, stream]\n  maxValuesPerLabel: 100\n  forbiddenLabels: [reqId]\n'
+  const real =
+    'defaultProfile: dev\nprofiles:\n  dev:\n    addr: http://localhost:3100\n    app: cogni-template\n    env: dev\n    timeout: 60s\n    retries: 2\n    headers:\n      X-A: b\npolicy:\n  allowedLabels: [app, env, service, stream]\n  maxValuesPerLabel: 100\n  forbiddenLabels: [reqId]\n'
   for (const name of ['obs.config.yaml', 'obs.config.json']) {
     test(`${name}: settings or one line, exit 2 (${RUNS} cases)`, async () => {
       const home = join(dir, name)
       mkdirSync(home)
-      const documents = name.endsWith('.json') ? fc.oneof(mutatedJson({ defaultProfile: 'dev', profiles: { dev: { addr: 'http://localhost:3100', retries: 2 } } }).map((v) => JSON.stringify(v)), fc.string()) : nearText(real)
+      const documents = name.endsWith('.json')
+        ? fc.oneof(
+            mutatedJson({ defaultProfile: 'dev', profiles: { dev: { addr: 'http://localhost:3100', retries: 2 } } }).map((v) => JSON.stringify(v)),
+            fc.string(),
+          )
+        : nearText(real)
       await fc.assert(
         fc.asyncProperty(documents, async (text) => {
           const file = join(home, name)
@@ -126,46 +137,72 @@ describe("Loki's answers", () => {
     status: 'success',
     data: {
       resultType: 'streams',
-      result: [{ stream: { app: 'a' }, values: [['1700000000000000000', '{"level":"info"}', {}], ['1700000000000000001', 'b', { structuredMetadata: { t: 'x' }, parsed: { level: 'info' } }]] }],
+      result: [
+        {
+          stream: { app: 'a' },
+          values: [
+            ['1700000000000000000', '{"level":"info"}', {}],
+            ['1700000000000000001', 'b', { structuredMetadata: { t: 'x' }, parsed: { level: 'info' } }],
+          ],
+        },
+      ],
       stats: { summary: { execTime: 0.1 } },
     },
   }
-  const matrix = { status: 'success', data: { resultType: 'matrix', result: [{ metric: { app: 'a' }, values: [[1700000000, '1'], [1700000060, 'NaN']] }] } }
+  const matrix = {
+    status: 'success',
+    data: {
+      resultType: 'matrix',
+      result: [
+        {
+          metric: { app: 'a' },
+          values: [
+            [1700000000, '1'],
+            [1700000060, 'NaN'],
+          ],
+        },
+      ],
+    },
+  }
   const vector = { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1700000000.5, '+Inf'] }] } }
   const scalar = { status: 'success', data: { resultType: 'scalar', result: [1700000000, '7'] } }
   const labels = { status: 'success', data: ['app', 'env'] }
   const series = { status: 'success', data: [{ app: 'a', env: 'prod' }] }
-  const answers = fc.oneof(
-    ...[streams, matrix, vector, scalar, labels, series].map((real) => mutatedJson(real)),
-    fc.jsonValue({ maxDepth: 5 }),
-  )
+  const answers = fc.oneof(...[streams, matrix, vector, scalar, labels, series].map((real) => mutatedJson(real)), fc.jsonValue({ maxDepth: 5 }))
   const chalk = chalkFor({ isTTY: false }, {})
 
   test(`the streaming parser gives what JSON.parse gives, or a SyntaxError (${RUNS} cases)`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(answers.map((value) => JSON.stringify(value)), answers.chain((value) => nearText(JSON.stringify(value)))), fc.array(fc.nat(), { maxLength: 6 }), async (text, cuts) => {
-        await contract('lokiParser', text, () => {
-          const parse = () => {
-            const parser = new AnswerParser()
-            let from = 0
-            for (const cut of cuts.map((c) => c % (text.length + 1)).sort((a, b) => a - b)) {
-              parser.write(text.slice(from, cut))
-              from = cut
+      fc.asyncProperty(
+        fc.oneof(
+          answers.map((value) => JSON.stringify(value)),
+          answers.chain((value) => nearText(JSON.stringify(value))),
+        ),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        async (text, cuts) => {
+          await contract('lokiParser', text, () => {
+            const parse = () => {
+              const parser = new AnswerParser()
+              let from = 0
+              for (const cut of cuts.map((c) => c % (text.length + 1)).sort((a, b) => a - b)) {
+                parser.write(text.slice(from, cut))
+                from = cut
+              }
+              parser.write(text.slice(from))
+              return parser.end()
             }
-            parser.write(text.slice(from))
-            return parser.end()
-          }
-          let expected: unknown
-          try {
-            expected = JSON.parse(text)
-          } catch {
-            // Entries are parsed as they complete: a bad one is refused by write(), the rest by end().
-            assert.throws(parse, SyntaxError, `not JSON, refused: ${text}`)
-            return
-          }
-          assert.deepEqual(parse(), expected)
-        })
-      }),
+            let expected: unknown
+            try {
+              expected = JSON.parse(text)
+            } catch {
+              // Entries are parsed as they complete: a bad one is refused by write(), the rest by end().
+              assert.throws(parse, SyntaxError, `not JSON, refused: ${text}`)
+              return
+            }
+            assert.deepEqual(parse(), expected)
+          })
+        },
+      ),
       options,
     )
   })
@@ -199,30 +236,82 @@ describe("Alloy's answers", () => {
 
   test(`components and their details: targets or one line, exit 3 (${RUNS} cases)`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(mutatedJson(list.slice(0, 2)), fc.jsonValue({ maxDepth: 4 })), fc.oneof(mutatedJson(small), fc.jsonValue({ maxDepth: 4 })), async (components, component) => {
-        nock.cleanAll()
-        nock(ADDR).persist().get('/api/v0/web/components').reply(200, JSON.stringify(components)).get(/\/api\/v0\/web\/components\/.+/).reply(200, JSON.stringify(component))
-        const alloy = new AlloyClient({ baseUrl: ADDR, headers: {}, timeoutMs: 2000, retries: 0, peer: 'Alloy' })
-        try {
-          await contract('alloyAnswers', { components, component }, async () => {
-            const all = await alloy.components()
-            await dockerTargets(alloy, all.map((c) => ({ ...c, name: 'loki.source.docker' })))
-            const one = await alloy.component('x')
-            componentField(one.exports, 'targets')
-            componentBlocks(one.debugInfo, 'targets_info')
-          })
-        } finally {
-          await alloy.close()
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(mutatedJson(list.slice(0, 2)), fc.jsonValue({ maxDepth: 4 })),
+        fc.oneof(mutatedJson(small), fc.jsonValue({ maxDepth: 4 })),
+        async (components, component) => {
+          nock.cleanAll()
+          nock(ADDR)
+            .persist()
+            .get('/api/v0/web/components')
+            .reply(200, JSON.stringify(components))
+            .get(/\/api\/v0\/web\/components\/.+/)
+            .reply(200, JSON.stringify(component))
+          const alloy = new AlloyClient({ baseUrl: ADDR, headers: {}, timeoutMs: 2000, retries: 0, peer: 'Alloy' })
+          try {
+            await contract('alloyAnswers', { components, component }, async () => {
+              const all = await alloy.components()
+              await dockerTargets(
+                alloy,
+                all.map((c) => ({ ...c, name: 'loki.source.docker' })),
+              )
+              const one = await alloy.component('x')
+              componentField(one.exports, 'targets')
+              componentBlocks(one.debugInfo, 'targets_info')
+            })
+          } finally {
+            await alloy.close()
+          }
+        },
+      ),
       options,
     )
   })
 })
 
 describe('LogQL', () => {
-  const TOKENS = ['{', '}', '(', ')', '[', ']', ',', '|', '|=', '!=', '|~', '!~', '=', '=~', '"a"', '`b`', '"\\"', 'app', 'json', 'logfmt', 'or', 'and', 'by', 'sum', 'rate', 'count_over_time', '5m', '1', ' ', '\n', '#c\n', 'constructor', '__proto__', '😀', '\u0000', '\u202e']
-  const queries = fc.oneof(fc.array(fc.constantFrom(...TOKENS), { maxLength: 30 }).map((parts) => parts.join('')), fc.string({ unit: 'binary', maxLength: 60 }))
+  const TOKENS = [
+    '{',
+    '}',
+    '(',
+    ')',
+    '[',
+    ']',
+    ',',
+    '|',
+    '|=',
+    '!=',
+    '|~',
+    '!~',
+    '=',
+    '=~',
+    '"a"',
+    '`b`',
+    '"\\"',
+    'app',
+    'json',
+    'logfmt',
+    'or',
+    'and',
+    'by',
+    'sum',
+    'rate',
+    'count_over_time',
+    '5m',
+    '1',
+    ' ',
+    '\n',
+    '#c\n',
+    'constructor',
+    '__proto__',
+    '😀',
+    '\u0000',
+    '\u202e',
+  ]
+  const queries = fc.oneof(
+    fc.array(fc.constantFrom(...TOKENS), { maxLength: 30 }).map((parts) => parts.join('')),
+    fc.string({ unit: 'binary', maxLength: 60 }),
+  )
 
   test(`the pre-check: a kind or one syntax error, exit 2 (${RUNS * 5} cases)`, async () => {
     await fc.assert(

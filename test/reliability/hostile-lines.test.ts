@@ -16,8 +16,8 @@
 import assert from 'node:assert/strict'
 import { isUtf8 } from 'node:buffer'
 import { after, before, describe, test } from 'node:test'
-import { obs, spawnObs, type ObsOutput } from '../support/fault-cli.ts'
-import { pushBody, startFaultLoki, type FaultLoki } from '../support/fault-loki.ts'
+import { type ObsOutput, obs, spawnObs } from '../support/fault-cli.ts'
+import { type FaultLoki, pushBody, startFaultLoki } from '../support/fault-loki.ts'
 import { counters, parseJsonl } from '../support/fault-truth.ts'
 
 /** Characters that must never reach a terminal raw from a log line (the pretty output's line breaks aside). */
@@ -55,7 +55,10 @@ const HOSTILE: [string, string | Buffer][] = [
   ['tab (kept)', 'col1\tcol2'],
   ['noncharacters U+FFFE U+FFFF', 'x\ufffey\uffffz'],
   ['pino JSON with an escape in msg', `{"level":"error","msg":"${ESC}[31mboom${ESC}[0m\u202e","reqId":"r1"}`],
-  ['pino JSON whose fields decode to escapes (trace)', JSON.stringify({ level: 'error', msg: `${ESC}[31mboom${ESC}]0;t\u0007\u202e`, reqId: 'r-hostile', [`k${ESC}[1m`]: 'v\r\u009b2J' })],
+  [
+    'pino JSON whose fields decode to escapes (trace)',
+    JSON.stringify({ level: 'error', msg: `${ESC}[31mboom${ESC}]0;t\u0007\u202e`, reqId: 'r-hostile', [`k${ESC}[1m`]: 'v\r\u009b2J' }),
+  ],
   ['many escapes', `${ESC}[1m`.repeat(2000)],
   ['invalid UTF-8: 0xFF 0xFE', Buffer.from([0x61, 0xff, 0xfe, 0x62])],
   ['invalid UTF-8: lone continuation and truncated sequence', Buffer.from([0x80, 0x20, 0xe2, 0x82, 0x20, 0xf0, 0x9f, 0x98])],
@@ -75,7 +78,10 @@ before(async () => {
   const response = await fetch(`${loki.addr}/loki/api/v1/push`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: pushBody({ app: APP, stream: 'stdout' }, HOSTILE.map(([, line], i) => [(baseNs + BigInt(i) * 1000n).toString(), line])),
+    body: pushBody(
+      { app: APP, stream: 'stdout' },
+      HOSTILE.map(([, line], i) => [(baseNs + BigInt(i) * 1000n).toString(), line]),
+    ),
   })
   assert.equal(response.status, 204, await response.text())
   const labelled = await fetch(`${loki.addr}/loki/api/v1/push`, {
@@ -160,7 +166,10 @@ describe('hostile lines through query-range', () => {
     const { lines } = await direct(`{app="${APP}"}`)
     const result = await obs(['query-range', `{app="${APP}"}`, ...RANGE(), '-o', 'jsonl'], { env: { LOKI_ADDR: loki.addr } })
     assert.equal(result.code, 0, result.err)
-    assert.deepEqual(parseJsonl(result.out).map((e) => e.line), lines)
+    assert.deepEqual(
+      parseJsonl(result.out).map((e) => e.line),
+      lines,
+    )
   })
 
   test('-o pretty shows no raw control or bidi character, one line per entry, without and with colour', async () => {
@@ -199,7 +208,10 @@ describe('hostile lines through tail', () => {
       const response = await fetch(`${loki.addr}/loki/api/v1/push`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: pushBody({ app, stream: 'stdout' }, HOSTILE.map(([, line], i) => [(now + BigInt(i) * 1000n).toString(), line])),
+        body: pushBody(
+          { app, stream: 'stdout' },
+          HOSTILE.map(([, line], i) => [(now + BigInt(i) * 1000n).toString(), line]),
+        ),
       })
       assert.equal(response.status, 204)
       const params = new URLSearchParams({ query: `{app="${app}"}`, start: (now - 1n).toString(), end: (now + 1_000_000_000n).toString(), limit: '5000', direction: 'forward' })
@@ -219,7 +231,10 @@ describe('hostile lines through tail', () => {
       assert.equal(lines.length, HOSTILE.length)
       assert.equal(raw.code, 0, raw.err)
       assert.ok(raw.stdout.equals(expectedRaw), 'raw tail output is byte for byte')
-      assert.deepEqual(parseJsonl(json.out).map((e) => e.line), lines)
+      assert.deepEqual(
+        parseJsonl(json.out).map((e) => e.line),
+        lines,
+      )
       assertPrettySafe(safe, HOSTILE.length)
     } finally {
       await Promise.all(tails.map(({ run }) => run.stop('SIGKILL')))

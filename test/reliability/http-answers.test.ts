@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { brotliCompressSync, createGzip, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib'
 import { MAX_ANSWER_BYTES } from '../../src/lib/http.ts'
-import { obs, stderrLines, type ObsOutput } from '../support/fault-cli.ts'
+import { type ObsOutput, obs, stderrLines } from '../support/fault-cli.ts'
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -45,7 +45,19 @@ function oneLineExit3(result: ObsOutput, says: RegExp): void {
 const LABELS = JSON.stringify({ status: 'success', data: ['app', 'env', 'service', 'stream'] })
 const STREAMS = JSON.stringify({
   status: 'success',
-  data: { resultType: 'streams', result: [{ stream: { app: 'a' }, values: [['1767225600000000001', 'second line'], ['1767225600000000000', 'first line']] }], stats: {} },
+  data: {
+    resultType: 'streams',
+    result: [
+      {
+        stream: { app: 'a' },
+        values: [
+          ['1767225600000000001', 'second line'],
+          ['1767225600000000000', 'first line'],
+        ],
+      },
+    ],
+    stats: {},
+  },
 })
 
 const ENCODERS: Record<string, (body: string) => Buffer> = {
@@ -101,11 +113,19 @@ describe('redirects', { concurrency: 1 }, () => {
   for (const status of [301, 302, 303, 307, 308]) {
     test(`${status}: one line naming the target with its credentials and query masked; not followed`, async () => {
       let followed = 0
-      const result = await against((request, response) => {
-        if (request.url?.startsWith('/moved')) followed++
-        response.writeHead(status, { location: `http://admin:pw-S3cret@127.0.0.1:1/moved/loki/api/v1/labels?token=T0ken-S3cret` }).end()
-      }, ['labels'])
-      oneLineExit3(result, new RegExp(`^error: Loki at ${addr} answered ${status} [A-Z][a-z]+( [A-Z][a-z]+)? to http://…@127\\.0\\.0\\.1:1/moved/loki/api/v1/labels\\?…; point --addr at the address Loki is served from`))
+      const result = await against(
+        (request, response) => {
+          if (request.url?.startsWith('/moved')) followed++
+          response.writeHead(status, { location: `http://admin:pw-S3cret@127.0.0.1:1/moved/loki/api/v1/labels?token=T0ken-S3cret` }).end()
+        },
+        ['labels'],
+      )
+      oneLineExit3(
+        result,
+        new RegExp(
+          `^error: Loki at ${addr} answered ${status} [A-Z][a-z]+( [A-Z][a-z]+)? to http://…@127\\.0\\.0\\.1:1/moved/loki/api/v1/labels\\?…; point --addr at the address Loki is served from`,
+        ),
+      )
       assert.equal(result.err.includes('S3cret'), false)
       assert.equal(followed, 0)
     })
@@ -149,20 +169,23 @@ describe('answers too large to hold', { concurrency: 1 }, () => {
   })
 
   test('a gzip bomb (a small body that decodes to 600 MB) stops at the same bound', async () => {
-    const result = await against((_, response) => {
-      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
-      const gzip = createGzip()
-      gzip.pipe(response)
-      gzip.write('{"status":"success","data":["')
-      const zeros = Buffer.alloc(MB, '0')
-      let left = 600
-      const more = () => {
-        while (left-- > 0) if (!gzip.write(zeros)) return void gzip.once('drain', more)
-        gzip.end('"]}')
-      }
-      response.on('close', () => (left = 0))
-      more()
-    }, ['labels'])
+    const result = await against(
+      (_, response) => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+        const gzip = createGzip()
+        gzip.pipe(response)
+        gzip.write('{"status":"success","data":["')
+        const zeros = Buffer.alloc(MB, '0')
+        let left = 600
+        const more = () => {
+          while (left-- > 0) if (!gzip.write(zeros)) return void gzip.once('drain', more)
+          gzip.end('"]}')
+        }
+        response.on('close', () => (left = 0))
+        more()
+      },
+      ['labels'],
+    )
     oneLineExit3(result, /is larger than \d+ MB; obs stopped reading it/)
   })
 
@@ -182,6 +205,9 @@ describe('timeouts: the hint fits the request', { concurrency: 1 }, () => {
 
   test('a query: narrow it, or raise --timeout', async () => {
     const result = await against(silent, ['labels', '--timeout', '1s'])
-    oneLineExit3(result, /^error: Loki did not answer \/loki\/api\/v1\/labels within the 1s timeout; narrow the query \(a shorter range or more label matchers\) or raise --timeout$/m)
+    oneLineExit3(
+      result,
+      /^error: Loki did not answer \/loki\/api\/v1\/labels within the 1s timeout; narrow the query \(a shorter range or more label matchers\) or raise --timeout$/m,
+    )
   })
 })

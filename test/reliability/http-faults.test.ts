@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { obs, stderrLines, type ObsOutput } from '../support/fault-cli.ts'
-import { htmlErrorPage, startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts'
-import { assertOrdered, assertSameEntries, counters, parseJsonl, toNs } from '../support/fault-truth.ts'
 import { testLoki } from '../support/env.ts'
+import { type ObsOutput, obs, stderrLines } from '../support/fault-cli.ts'
+import { type Fault, type FaultProxy, htmlErrorPage, type ProxiedRequest, startFaultProxy } from '../support/fault-proxy.ts'
+import { assertOrdered, assertSameEntries, counters, parseJsonl, toNs } from '../support/fault-truth.ts'
 
 const { addr, dataset } = testLoki()
 const ALL = '{app="cogni-template"}'
@@ -95,17 +95,13 @@ describe('faults in the middle of a paged export are retried and the output stay
   })
 
   test('connection dropped before any answer, and 503 "too many outstanding requests"', async () => {
-    const proxy = await proxyWith((_, n) =>
-      n === 3 ? { type: 'drop' } : n === 6 ? { type: 'respond', status: 503, body: 'too many outstanding requests\n' } : undefined,
-    )
+    const proxy = await proxyWith((_, n) => (n === 3 ? { type: 'drop' } : n === 6 ? { type: 'respond', status: 503, body: 'too many outstanding requests\n' } : undefined))
     const result = await run(proxy, EXPORT)
     assertExactExport(result, 2)
   })
 
   test('429 with Retry-After: 2 is honoured (measured at the proxy), then the export completes', async (t) => {
-    const proxy = await proxyWith((_, n) =>
-      n === 2 ? { type: 'respond', status: 429, headers: { 'retry-after': '2' }, body: 'too many outstanding requests' } : undefined,
-    )
+    const proxy = await proxyWith((_, n) => (n === 2 ? { type: 'respond', status: 429, headers: { 'retry-after': '2' }, body: 'too many outstanding requests' } : undefined))
     // Sequential, so that the refused window is surely asked again rather than re-planned.
     const result = await run(proxy, [...EXPORT, '--parallel', '1'])
     const refused = proxy.requests.find((r) => r.status === 429)!
@@ -127,7 +123,22 @@ describe('faults in the middle of a paged export are retried and the output stay
         : undefined,
     )
     const started = performance.now()
-    const result = await run(proxy, ['query-range', ALL, '--from', FIRST.toString(), '--to', (LAST + 1n).toString(), '--limit', '500', '--parallel', '4', '-o', 'jsonl', '--batch', '2000'])
+    const result = await run(proxy, [
+      'query-range',
+      ALL,
+      '--from',
+      FIRST.toString(),
+      '--to',
+      (LAST + 1n).toString(),
+      '--limit',
+      '500',
+      '--parallel',
+      '4',
+      '-o',
+      'jsonl',
+      '--batch',
+      '2000',
+    ])
     const elapsed = performance.now() - started
     assert.equal(result.code, 0, result.err)
     const newest = [...dataset.entries].sort((a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0)).slice(0, 500)

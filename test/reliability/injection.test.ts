@@ -11,16 +11,54 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import { PROPERTY_SEED } from '../support/property-seed.ts'
 import { UsageError } from '../../src/lib/errors.ts'
 import { checkLogQL, LOGQL_KEYWORDS, quoteLogQL, streamSelector } from '../../src/lib/logql.ts'
 import { traceQuery } from '../../src/lib/trace.ts'
+import { testLoki } from '../support/env.ts'
 import { goUnquoteText, shapeOf } from '../support/fault-logql.ts'
 import { counters } from '../support/fault-truth.ts'
-import { testLoki } from '../support/env.ts'
+import { PROPERTY_SEED } from '../support/property-seed.ts'
 
 /** Characters that break naive quoting, weighted up against the rest of unicode. */
-const NASTY = ['"', '\\', '`', "'", '|', '{', '}', '(', ')', '[', ']', '=', '~', '!', ',', '\n', '\r', '\t', '\u0000', '\u0007', '\u001b', '\u007f', '\u0085', '\u2028', '\u2029', '\u202e', '\ufeff', '\ud800', '\udfff', '😀', 'é', '\\u0022', '\\"', '"}', '|=', '| json', '\\x00']
+const NASTY = [
+  '"',
+  '\\',
+  '`',
+  "'",
+  '|',
+  '{',
+  '}',
+  '(',
+  ')',
+  '[',
+  ']',
+  '=',
+  '~',
+  '!',
+  ',',
+  '\n',
+  '\r',
+  '\t',
+  '\u0000',
+  '\u0007',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u2028',
+  '\u2029',
+  '\u202e',
+  '\ufeff',
+  '\ud800',
+  '\udfff',
+  '😀',
+  'é',
+  '\\u0022',
+  '\\"',
+  '"}',
+  '|=',
+  '| json',
+  '\\x00',
+]
 const unit = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...NASTY) },
   { weight: 4, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
@@ -81,7 +119,10 @@ describe('injection: built queries keep their structure', () => {
           selector = streamSelector(labels)
         } catch (error) {
           assert.ok(error instanceof UsageError, `only a UsageError, got ${String(error)}`)
-          assert.ok(kept.some(([n]) => !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n) || LOGQL_KEYWORDS.has(n.toLowerCase())), 'thrown only for a bad label name')
+          assert.ok(
+            kept.some(([n]) => !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n) || LOGQL_KEYWORDS.has(n.toLowerCase())),
+            'thrown only for a bad label name',
+          )
           return
         }
         if (kept.length === 0) {
@@ -113,7 +154,10 @@ describe('injection: built queries keep their structure', () => {
         const shape = shapeOf(query)
         assert.equal(shape.errors, 0, query)
         assert.equal(shape.selectors, 1)
-        assert.deepEqual(shape.selector.map((m) => m.name), ['job', 'a'])
+        assert.deepEqual(
+          shape.selector.map((m) => m.name),
+          ['job', 'a'],
+        )
         assert.equal(unquoted(shape.selector[1].literal), value.toWellFormed())
         assert.equal(shape.stages.length, 2)
         assert.equal(shape.stages[0].op, op)

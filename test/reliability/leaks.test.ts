@@ -168,12 +168,19 @@ describe('secrets kept out of sight', { concurrency: 1 }, () => {
   test('a YAML alias bomb in obs.config.yaml is bad input: exit 2, one line, nothing sent', async () => {
     const dir = mkdtempSync(join(root, 'bomb-'))
     const lines = [`profiles:\n  p:\n    addr: ${users.addr}`, 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for (let i = 0; i < 9; i++) lines.push(`l${i}: &l${i} [${Array(9).fill(i === 0 ? '*a' : `*l${i - 1}`).join(', ')}]`)
+    for (let i = 0; i < 9; i++)
+      lines.push(
+        `l${i}: &l${i} [${Array(9)
+          .fill(i === 0 ? '*a' : `*l${i - 1}`)
+          .join(', ')}]`,
+      )
     writeFileSync(join(dir, 'obs.config.yaml'), `${lines.join('\n')}\n`, { mode: 0o600 })
     const before = users.seen.length
     const result = await runIn(dir, ['labels'])
     assert.equal(result.code, 2, result.err)
-    assert.deepEqual(stderrLines(result), [`error: malformed config file ${join(dir, 'obs.config.yaml')}: its YAML aliases expand to more than 100 nodes; write the values out instead of through aliases`])
+    assert.deepEqual(stderrLines(result), [
+      `error: malformed config file ${join(dir, 'obs.config.yaml')}: its YAML aliases expand to more than 100 nodes; write the values out instead of through aliases`,
+    ])
     assert.equal(users.seen.length, before)
   })
 })

@@ -25,11 +25,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { BURSTY_APP, BURSTY_SHAPE, generateBurstyDataset } from '../support/bursty-dataset.ts'
-import { runObs, type CliResult } from '../support/cli.ts'
-import { toPushBatches, type TruthEntry } from '../support/dataset.ts'
-import { assertOrdered, assertSameEntries, counters, parseJsonl, type JsonlEntry } from '../support/fault-truth.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
-import { startPageCounter, type PageCounter, type PageCounts } from '../support/page-counter.ts'
+import { type CliResult, runObs } from '../support/cli.ts'
+import { type TruthEntry, toPushBatches } from '../support/dataset.ts'
+import { assertOrdered, assertSameEntries, counters, type JsonlEntry, parseJsonl } from '../support/fault-truth.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
+import { type PageCounter, type PageCounts, startPageCounter } from '../support/page-counter.ts'
 
 const PUSHED_LABELS = ['app', 'env', 'service', 'stream']
 const SELECTOR = `{app="${BURSTY_APP}"}`
@@ -150,7 +150,15 @@ describe('paging on uneven density, stock limits', () => {
       // Each spike and gap has two edges; every group is counted, though only the larger ones fill a page.
       const changes = 2 * BURSTY_SHAPE.spikes.length + 2 * BURSTY_SHAPE.gaps.length + groups.length
       const bound = exportBound(s.truth.length, 5000, changes, parallel)
-      t.diagnostic(counters(`paging-density export-parallel${parallel}`, { lines: s.truth.length, requests: run.cost.requests, full: run.cost.full, bound, ms: Math.round(run.seconds * 1000) }))
+      t.diagnostic(
+        counters(`paging-density export-parallel${parallel}`, {
+          lines: s.truth.length,
+          requests: run.cost.requests,
+          full: run.cost.full,
+          bound,
+          ms: Math.round(run.seconds * 1000),
+        }),
+      )
       assert.ok(run.cost.requests <= bound, `--parallel ${parallel}: ${run.cost.requests} requests, bound ${bound}`)
     }
     assert.equal(outputs[1], outputs[0], '--parallel 2 prints what --parallel 1 prints')
@@ -166,7 +174,10 @@ describe('paging on uneven density, stock limits', () => {
       outputs.push(run.result.stdout)
       t.diagnostic(counters(`paging-density 70d-parallel${parallel}`, { requests: run.cost.requests, ms: Math.round(run.seconds * 1000) }))
     }
-    assertSameEntries(parseJsonl(outputs[0]).map((e) => ({ ...e, labels: pushedLabels(e.labels) })), s.truth)
+    assertSameEntries(
+      parseJsonl(outputs[0]).map((e) => ({ ...e, labels: pushedLabels(e.labels) })),
+      s.truth,
+    )
     assert.equal(outputs[1], outputs[0])
     assert.equal(outputs[2], outputs[0])
     const limited = await measured(s, ['--since', '40d', '--limit', '10'])
@@ -204,7 +215,9 @@ describe('paging within tight limits: max_query_length 1h, max_entries_limit_per
         assertSameEntries(run.entries, s.truth)
         assertOrdered(run.entries, 'backward')
       }
-      t.diagnostic(counters(`paging-density tight-parallel${parallel}`, { lines: s.truth.length, requests: run.cost.requests, full: run.cost.full, ms: Math.round(run.seconds * 1000) }))
+      t.diagnostic(
+        counters(`paging-density tight-parallel${parallel}`, { lines: s.truth.length, requests: run.cost.requests, full: run.cost.full, ms: Math.round(run.seconds * 1000) }),
+      )
     }
     assert.equal(outputs[1], outputs[0])
     assert.equal(outputs[2], outputs[0])

@@ -13,9 +13,9 @@ import fc from 'fast-check'
 import '../support/property-seed.ts'
 import { AnswerParser } from '../../src/lib/answer-parser.ts'
 import { checkLogQL, LogQLSyntaxError, MAX_QUERY_BYTES, type QueryKind } from '../../src/lib/logql.ts'
+import { testLoki } from '../support/env.ts'
 import { obs } from '../support/fault-cli.ts'
 import { counters } from '../support/fault-truth.ts'
-import { testLoki } from '../support/env.ts'
 
 const { addr } = testLoki()
 

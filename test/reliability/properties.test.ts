@@ -11,33 +11,85 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import fc from 'fast-check'
-import { PROPERTY_SEED } from '../support/property-seed.ts'
 import { resolveSettings } from '../../src/lib/config.ts'
 import { UsageError } from '../../src/lib/errors.ts'
 import { oneLine, summarizeBody } from '../../src/lib/http.ts'
-import { fetchLogPages, MAX_PAGE, type LogQueryParams } from '../../src/lib/log-query.ts'
+import { fetchLogPages, type LogQueryParams, MAX_PAGE } from '../../src/lib/log-query.ts'
 import type { Direction, Labels, LokiClient, QueryData, RangeParams, StreamValue } from '../../src/lib/loki-client.ts'
 import { EARLIEST_NANOS, parseDuration, parseDurationMs, parseTime, resolveTimeRange, TIMER_BOUNDS } from '../../src/lib/time.ts'
 import { counters } from '../support/fault-truth.ts'
+import { PROPERTY_SEED } from '../support/property-seed.ts'
 
 const RUNS = Number(process.env.OBS_PROPERTY_RUNS ?? 3000)
 let cases = 0
-const count = <T extends unknown[]>(check: (...args: T) => void) => (...args: T) => {
-  cases++
-  check(...args)
-}
-const countAsync = <T extends unknown[]>(check: (...args: T) => Promise<void>) => async (...args: T) => {
-  cases++
-  await check(...args)
-}
+const count =
+  <T extends unknown[]>(check: (...args: T) => void) =>
+  (...args: T) => {
+    cases++
+    check(...args)
+  }
+const countAsync =
+  <T extends unknown[]>(check: (...args: T) => Promise<void>) =>
+  async (...args: T) => {
+    cases++
+    await check(...args)
+  }
 
-const NS: Record<string, bigint> = { ns: 1n, us: 1_000n, µs: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n, w: 604_800_000_000_000n }
+const NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+  w: 604_800_000_000_000n,
+}
 const INT64_MAX = 2n ** 63n - 1n
+
+/** A seeded linear congruential generator: the datasets a seed makes are the same on every run. */
+function lcg(seed: number): () => number {
+  let state = seed
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return state / 2 ** 32
+  }
+}
 
 /** Strings near the duration and time syntax, and arbitrary ones. */
 const nearSyntax = fc.string({
   unit: fc.oneof(
-    { weight: 6, arbitrary: fc.constantFrom('0', '1', '5', '9', '.', 'h', 'm', 's', 'ms', 'us', 'µs', 'ns', 'd', 'w', 'y', ' ', '-', '+', 'e', 'now', 'T', 'Z', ':', '2026-01-01', '1700000000') },
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom(
+        '0',
+        '1',
+        '5',
+        '9',
+        '.',
+        'h',
+        'm',
+        's',
+        'ms',
+        'us',
+        'µs',
+        'ns',
+        'd',
+        'w',
+        'y',
+        ' ',
+        '-',
+        '+',
+        'e',
+        'now',
+        'T',
+        'Z',
+        ':',
+        '2026-01-01',
+        '1700000000',
+      ),
+    },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
   ),
   maxLength: 12,
@@ -69,30 +121,37 @@ describe('durations', () => {
 
   test(`generated durations parse to the right nanoseconds (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(fc.array(part, { minLength: 1, maxLength: 5 }), fc.constantFrom('', ' ', '\t'), count((parts, pad) => {
-        const text = parts.map((p) => `${p.whole}${p.fraction === undefined ? '' : `.${p.fraction}`}${p.unit}`).join('')
-        // Each part to the nanosecond, a fraction below one nanosecond dropped.
-        const expected = parts.reduce((sum, p) => {
-          const fraction = p.fraction === undefined ? 0n : (BigInt(p.fraction) * NS[p.unit]) / 10n ** BigInt(p.fraction.length)
-          return sum + BigInt(p.whole) * NS[p.unit] + fraction
-        }, 0n)
-        const result = usageOnly(() => parseDuration(`${pad}${text}${pad}`, '--since'))
-        if (expected === 0n) assert.ok(result instanceof UsageError, `${text} is zero: refused`)
-        else assert.equal(result, expected, text)
-      })),
+      fc.property(
+        fc.array(part, { minLength: 1, maxLength: 5 }),
+        fc.constantFrom('', ' ', '\t'),
+        count((parts, pad) => {
+          const text = parts.map((p) => `${p.whole}${p.fraction === undefined ? '' : `.${p.fraction}`}${p.unit}`).join('')
+          // Each part to the nanosecond, a fraction below one nanosecond dropped.
+          const expected = parts.reduce((sum, p) => {
+            const fraction = p.fraction === undefined ? 0n : (BigInt(p.fraction) * NS[p.unit]) / 10n ** BigInt(p.fraction.length)
+            return sum + BigInt(p.whole) * NS[p.unit] + fraction
+          }, 0n)
+          const result = usageOnly(() => parseDuration(`${pad}${text}${pad}`, '--since'))
+          if (expected === 0n) assert.ok(result instanceof UsageError, `${text} is zero: refused`)
+          else assert.equal(result, expected, text)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
 
   test(`arbitrary strings either parse to a positive duration or throw a UsageError (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(fc.oneof(nearSyntax, fc.string({ unit: 'binary' })), count((text) => {
-        const result = usageOnly(() => parseDuration(text, '--since'))
-        if (!(result instanceof UsageError)) {
-          assert.ok(result > 0n)
-          assert.match(text.trim(), /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$/, 'accepted only in the duration syntax')
-        }
-      })),
+      fc.property(
+        fc.oneof(nearSyntax, fc.string({ unit: 'binary' })),
+        count((text) => {
+          const result = usageOnly(() => parseDuration(text, '--since'))
+          if (!(result instanceof UsageError)) {
+            assert.ok(result > 0n)
+            assert.match(text.trim(), /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$/, 'accepted only in the duration syntax')
+          }
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -102,10 +161,13 @@ describe('durations', () => {
 
   test(`messages about bad durations are one clean line, whatever the input (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(fc.oneof(nearSyntax, fc.string({ unit: 'binary' })), count((text) => {
-        const result = usageOnly(() => parseDuration(text, '--since'))
-        if (result instanceof UsageError) assertCleanMessage(result, text)
-      })),
+      fc.property(
+        fc.oneof(nearSyntax, fc.string({ unit: 'binary' })),
+        count((text) => {
+          const result = usageOnly(() => parseDuration(text, '--since'))
+          if (result instanceof UsageError) assertCleanMessage(result, text)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -116,12 +178,16 @@ describe('durations', () => {
       nearSyntax,
     )
     fc.assert(
-      fc.property(duration, fc.constantFrom(...Object.values(TIMER_BOUNDS)), count((text, bounds) => {
-        const result = usageOnly(() => parseDurationMs(text, '--interval', bounds))
-        if (result instanceof UsageError) return assertCleanMessage(result, text)
-        assert.ok(Number.isInteger(result) && result >= 1 && result <= 2 ** 31 - 1, `${text} gives ${result}ms`)
-        assert.ok(parseDuration(text) >= parseDuration(bounds.min) && parseDuration(text) <= parseDuration(bounds.max), `${text} is outside ${bounds.min}–${bounds.max}`)
-      })),
+      fc.property(
+        duration,
+        fc.constantFrom(...Object.values(TIMER_BOUNDS)),
+        count((text, bounds) => {
+          const result = usageOnly(() => parseDurationMs(text, '--interval', bounds))
+          if (result instanceof UsageError) return assertCleanMessage(result, text)
+          assert.ok(Number.isInteger(result) && result >= 1 && result <= 2 ** 31 - 1, `${text} gives ${result}ms`)
+          assert.ok(parseDuration(text) >= parseDuration(bounds.min) && parseDuration(text) <= parseDuration(bounds.max), `${text} is outside ${bounds.min}–${bounds.max}`)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -132,16 +198,19 @@ describe('durations', () => {
       nearSyntax,
     )
     await fc.assert(
-      fc.asyncProperty(timeout, countAsync(async (text) => {
-        let timeoutMs: number
-        try {
-          timeoutMs = (await resolveSettings({ flags: { timeout: text }, env: { XDG_CONFIG_HOME: join(dir, 'none') }, cwd: dir, version: '0' })).loki.timeoutMs
-        } catch (error) {
-          assert.ok(error instanceof UsageError, String(error))
-          return
-        }
-        assert.ok(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1, `--timeout ${text} gives ${timeoutMs}ms`)
-      })),
+      fc.asyncProperty(
+        timeout,
+        countAsync(async (text) => {
+          let timeoutMs: number
+          try {
+            timeoutMs = (await resolveSettings({ flags: { timeout: text }, env: { XDG_CONFIG_HOME: join(dir, 'none') }, cwd: dir, version: '0' })).loki.timeoutMs
+          } catch (error) {
+            assert.ok(error instanceof UsageError, String(error))
+            return
+          }
+          assert.ok(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1, `--timeout ${text} gives ${timeoutMs}ms`)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -167,14 +236,17 @@ describe('times', () => {
 
   test(`generated RFC 3339 times parse to the right nanoseconds (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(date, count((d) => {
-        const zone = typeof d.zone === 'string' ? d.zone : `${d.zone.sign}${two(d.zone.hours)}:${two(d.zone.minutes)}`
-        const text = `${d.year}-${two(d.month)}-${two(d.day)}${d.separator}${two(d.hour)}:${two(d.minute)}:${two(d.second)}${d.fraction === undefined ? '' : `.${d.fraction}`}${zone}`
-        const offsetMinutes = typeof d.zone === 'string' ? 0 : (d.zone.sign === '+' ? 1 : -1) * (d.zone.hours * 60 + d.zone.minutes)
-        const ms = Date.UTC(d.year, d.month - 1, d.day, d.hour, d.minute, d.second) - offsetMinutes * 60_000
-        const expected = BigInt(ms) * 1_000_000n + BigInt((d.fraction ?? '').padEnd(9, '0'))
-        assert.equal(parseTime(text, NOW, '--from'), expected, text)
-      })),
+      fc.property(
+        date,
+        count((d) => {
+          const zone = typeof d.zone === 'string' ? d.zone : `${d.zone.sign}${two(d.zone.hours)}:${two(d.zone.minutes)}`
+          const text = `${d.year}-${two(d.month)}-${two(d.day)}${d.separator}${two(d.hour)}:${two(d.minute)}:${two(d.second)}${d.fraction === undefined ? '' : `.${d.fraction}`}${zone}`
+          const offsetMinutes = typeof d.zone === 'string' ? 0 : (d.zone.sign === '+' ? 1 : -1) * (d.zone.hours * 60 + d.zone.minutes)
+          const ms = Date.UTC(d.year, d.month - 1, d.day, d.hour, d.minute, d.second) - offsetMinutes * 60_000
+          const expected = BigInt(ms) * 1_000_000n + BigInt((d.fraction ?? '').padEnd(9, '0'))
+          assert.equal(parseTime(text, NOW, '--from'), expected, text)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -183,43 +255,61 @@ describe('times', () => {
     const unix = fc.oneof(
       // Bounded by what Loki reads correctly (from 10 s after the epoch) and its int64 nanoseconds; beyond them obs refuses the time (another property).
       fc.bigInt({ min: 10n, max: INT64_MAX / 1_000_000_000n - 1n }).map((s) => [s.toString(), s * 1_000_000_000n] as const),
-      fc.tuple(fc.bigInt({ min: 10n, max: INT64_MAX / 1_000_000_000n - 1n }), fc.stringMatching(/^\d{1,12}$/)).map(([s, f]) => [`${s}.${f}`, s * 1_000_000_000n + BigInt(f.slice(0, 9).padEnd(9, '0'))] as const),
+      fc
+        .tuple(fc.bigInt({ min: 10n, max: INT64_MAX / 1_000_000_000n - 1n }), fc.stringMatching(/^\d{1,12}$/))
+        .map(([s, f]) => [`${s}.${f}`, s * 1_000_000_000n + BigInt(f.slice(0, 9).padEnd(9, '0'))] as const),
       fc.bigInt({ min: 10n ** 12n, max: INT64_MAX / 1_000_000n }).map((ms) => [ms.toString(), ms * 1_000_000n] as const),
       fc.bigInt({ min: 10n ** 15n, max: INT64_MAX / 1_000n }).map((us) => [us.toString(), us * 1_000n] as const),
       fc.bigInt({ min: 10n ** 18n, max: INT64_MAX }).map((ns) => [ns.toString(), ns] as const),
     )
-    fc.assert(fc.property(unix, count(([text, expected]) => assert.equal(parseTime(text, NOW, '--from'), expected, text))), { numRuns: RUNS })
+    fc.assert(
+      fc.property(
+        unix,
+        count(([text, expected]) => assert.equal(parseTime(text, NOW, '--from'), expected, text)),
+      ),
+      { numRuns: RUNS },
+    )
   })
 
   test(`now, now-DURATION and now+DURATION (${RUNS} cases)`, () => {
     const duration = fc.tuple(fc.integer({ min: 1, max: 100_000 }), fc.constantFrom(...Object.keys(NS))).map(([n, unit]) => `${n}${unit}`)
     fc.assert(
-      fc.property(fc.constantFrom('-', '+'), duration, count((sign, text) => {
-        const offset = parseDuration(text)
-        const expected = sign === '-' ? NOW - offset : NOW + offset
-        if (expected < EARLIEST_NANOS || expected > INT64_MAX) assert.throws(() => parseTime(`now${sign}${text}`, NOW, '--from'), UsageError)
-        else assert.equal(parseTime(`now${sign}${text}`, NOW, '--from'), expected)
-        assert.equal(parseTime('now', NOW, '--from'), NOW)
-      })),
+      fc.property(
+        fc.constantFrom('-', '+'),
+        duration,
+        count((sign, text) => {
+          const offset = parseDuration(text)
+          const expected = sign === '-' ? NOW - offset : NOW + offset
+          if (expected < EARLIEST_NANOS || expected > INT64_MAX) assert.throws(() => parseTime(`now${sign}${text}`, NOW, '--from'), UsageError)
+          else assert.equal(parseTime(`now${sign}${text}`, NOW, '--from'), expected)
+          assert.equal(parseTime('now', NOW, '--from'), NOW)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
 
   test(`arbitrary strings never crash the time parser (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(fc.oneof(nearSyntax, fc.string({ unit: 'binary' })), count((text) => {
-        usageOnly(() => parseTime(text, NOW, '--from'))
-      })),
+      fc.property(
+        fc.oneof(nearSyntax, fc.string({ unit: 'binary' })),
+        count((text) => {
+          usageOnly(() => parseTime(text, NOW, '--from'))
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
 
   test(`messages about bad times are one clean line, whatever the input (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(fc.oneof(nearSyntax, fc.string({ unit: 'binary' })), count((text) => {
-        const result = usageOnly(() => parseTime(text, NOW, '--from'))
-        if (result instanceof UsageError) assertCleanMessage(result, text)
-      })),
+      fc.property(
+        fc.oneof(nearSyntax, fc.string({ unit: 'binary' })),
+        count((text) => {
+          const result = usageOnly(() => parseTime(text, NOW, '--from'))
+          if (result instanceof UsageError) assertCleanMessage(result, text)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -227,14 +317,23 @@ describe('times', () => {
   test(`every time and range obs accepts is one Loki reads correctly: 10 s after the epoch to int64 nanoseconds (${RUNS} cases)`, () => {
     const input = fc.oneof(
       fc.record({ since: fc.tuple(fc.integer({ min: 1, max: 10_000_000 }), fc.constantFrom('h', 'd', 'w')).map(([n, u]) => `${n}${u}`) }),
-      fc.record({ from: fc.constant('now-1h'), to: fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 19n - 1n }).map(String), date.map((d) => `${d.year + 7000}-01-01T00:00:00Z`)) }),
+      fc.record({
+        from: fc.constant('now-1h'),
+        to: fc.oneof(
+          fc.bigInt({ min: 0n, max: 10n ** 19n - 1n }).map(String),
+          date.map((d) => `${d.year + 7000}-01-01T00:00:00Z`),
+        ),
+      }),
     )
     fc.assert(
-      fc.property(input, count((flags) => {
-        const range = usageOnly(() => resolveTimeRange(flags, '1h', NOW))
-        if (range instanceof UsageError) return
-        for (const value of [range.start, range.end]) assert.ok(value >= EARLIEST_NANOS && value <= INT64_MAX, `${JSON.stringify(flags)} gives ${value}`)
-      })),
+      fc.property(
+        input,
+        count((flags) => {
+          const range = usageOnly(() => resolveTimeRange(flags, '1h', NOW))
+          if (range instanceof UsageError) return
+          for (const value of [range.start, range.end]) assert.ok(value >= EARLIEST_NANOS && value <= INT64_MAX, `${JSON.stringify(flags)} gives ${value}`)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -254,7 +353,10 @@ describe('error bodies', () => {
     maxLength: 600,
   })
   const status = fc.oneof(fc.constantFrom(400, 401, 403, 404, 413, 429, 500, 502, 503, 504), fc.integer({ min: 100, max: 599 }))
-  const contentType = fc.option(fc.oneof(fc.constantFrom('text/plain', 'text/plain; charset=utf-8', 'application/json', 'text/html', 'text/html; charset=UTF-8', 'TEXT/HTML'), fc.string()), { nil: undefined })
+  const contentType = fc.option(
+    fc.oneof(fc.constantFrom('text/plain', 'text/plain; charset=utf-8', 'application/json', 'text/html', 'text/html; charset=UTF-8', 'TEXT/HTML'), fc.string()),
+    { nil: undefined },
+  )
 
   function assertSummary(summary: string, code: number): void {
     assert.equal(typeof summary, 'string')
@@ -265,8 +367,20 @@ describe('error bodies', () => {
   }
 
   test(`any status, content type and body gives one clean, bounded line (${RUNS} cases)`, () => {
-    const body = fc.oneof(text, text.map((message) => JSON.stringify({ error: message })), text.map((message) => JSON.stringify({ status: 'error', message })))
-    fc.assert(fc.property(status, contentType, body, count((code, type, payload) => assertSummary(summarizeBody(code, type, payload), code))), { numRuns: RUNS })
+    const body = fc.oneof(
+      text,
+      text.map((message) => JSON.stringify({ error: message })),
+      text.map((message) => JSON.stringify({ status: 'error', message })),
+    )
+    fc.assert(
+      fc.property(
+        status,
+        contentType,
+        body,
+        count((code, type, payload) => assertSummary(summarizeBody(code, type, payload), code)),
+      ),
+      { numRuns: RUNS },
+    )
   })
 
   test(`HTML pages never leak tags, whatever their title and body (${RUNS} cases)`, () => {
@@ -277,26 +391,33 @@ describe('error bodies', () => {
       type: fc.constantFrom('text/html', 'text/html; charset=utf-8', undefined, 'text/plain', 'application/octet-stream'),
     })
     fc.assert(
-      fc.property(status, page, count((code, p) => {
-        const html = `${p.prefix}<html><head><title>${p.title}</title></head><body><h1>${p.title}</h1>${p.body}<script>alert(1)</script></body></html>`
-        // An HTML page: it says so in its content type or starts like one.
-        fc.pre(/html/i.test(p.type ?? '') || p.prefix !== '')
-        const summary = summarizeBody(code, p.type, html)
-        assertSummary(summary, code)
-        assert.doesNotMatch(summary, TAG, summary)
-        assert.doesNotMatch(summary, /alert\(1\)/, 'no script text')
-      })),
+      fc.property(
+        status,
+        page,
+        count((code, p) => {
+          const html = `${p.prefix}<html><head><title>${p.title}</title></head><body><h1>${p.title}</h1>${p.body}<script>alert(1)</script></body></html>`
+          // An HTML page: it says so in its content type or starts like one.
+          fc.pre(/html/i.test(p.type ?? '') || p.prefix !== '')
+          const summary = summarizeBody(code, p.type, html)
+          assertSummary(summary, code)
+          assert.doesNotMatch(summary, TAG, summary)
+          assert.doesNotMatch(summary, /alert\(1\)/, 'no script text')
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
 
   test(`oneLine strips what the terminal guard strips (${RUNS} cases)`, () => {
     fc.assert(
-      fc.property(text, count((input) => {
-        const line = oneLine(input)
-        assert.equal(GUARDED.exec(line), null, JSON.stringify(line))
-        assert.ok(line.length <= 401)
-      })),
+      fc.property(
+        text,
+        count((input) => {
+          const line = oneLine(input)
+          assert.equal(GUARDED.exec(line), null, JSON.stringify(line))
+          assert.ok(line.length <= 401)
+        }),
+      ),
       { numRuns: RUNS },
     )
   })
@@ -311,7 +432,7 @@ describe('exact paging against a fake Loki with random datasets', () => {
   const key = (labels: Labels) => JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))))
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
   const order = (direction: Direction) => (a: Row, b: Row) =>
-    (a.ts === b.ts ? 0 : (a.ts < b.ts) === (direction === 'forward') ? -1 : 1) || cmp(key(a.labels), key(b.labels)) || cmp(a.line, b.line)
+    (a.ts === b.ts ? 0 : a.ts < b.ts === (direction === 'forward') ? -1 : 1) || cmp(key(a.labels), key(b.labels)) || cmp(a.line, b.line)
 
   /** query_range from memory: start inclusive, end exclusive, limit; sloppy: a full page is a random subset, as a sharded frontend answers. */
   function fakeLoki(rows: Row[], sloppy: (() => number) | undefined, calls: RangeParams[]): LokiClient {
@@ -342,7 +463,10 @@ describe('exact paging against a fake Loki with random datasets', () => {
   const dataset = fc
     .record({
       spread: fc.constantFrom(5n, 50n, 10_000n, 10n ** 12n),
-      rows: fc.array(fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), stream: fc.integer({ min: 0, max: 3 }), line: fc.constantFrom('a', 'b', 'same', 'x\ny', '"q"', '') }), { maxLength: 150 }),
+      rows: fc.array(
+        fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), stream: fc.integer({ min: 0, max: 3 }), line: fc.constantFrom('a', 'b', 'same', 'x\ny', '"q"', '') }),
+        { maxLength: 150 },
+      ),
     })
     .map(({ spread, rows }) => {
       const seen = new Set<string>()
@@ -371,8 +495,7 @@ describe('exact paging against a fake Loki with random datasets', () => {
         fc.integer(),
         fc.integer({ min: 1, max: 6 }),
         countAsync(async (rows, direction, limit, batch, sloppy, seed, parallel) => {
-          let state = seed >>> 0
-          const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+          const random = lcg(seed >>> 0)
           const calls: RangeParams[] = []
           const params: LogQueryParams = { query: '{app="x"}', start: 1000n, end: 1000n + 10n ** 12n + 1n, direction, limit, batch, parallel }
           const got: string[] = []
@@ -403,11 +526,13 @@ describe('exact paging against a fake Loki with random datasets', () => {
       seed: fc.integer(),
       spikes: fc.array(fc.record({ at: fc.double({ min: 0, max: 0.98, noNaN: true }), length: fc.double({ min: 0.001, max: 0.02, noNaN: true }) }), { maxLength: 3 }),
       gaps: fc.array(fc.record({ at: fc.double({ min: 0, max: 0.9, noNaN: true }), length: fc.double({ min: 0.01, max: 0.3, noNaN: true }) }), { maxLength: 3 }),
-      groups: fc.array(fc.record({ at: fc.oneof(fc.constantFrom('start', 'end', 'split'), fc.double({ min: 0, max: 1, noNaN: true })), size: fc.double({ min: 0.5, max: 3, noNaN: true }) }), { maxLength: 4 }),
+      groups: fc.array(
+        fc.record({ at: fc.oneof(fc.constantFrom('start', 'end', 'split'), fc.double({ min: 0, max: 1, noNaN: true })), size: fc.double({ min: 0.5, max: 3, noNaN: true }) }),
+        { maxLength: 4 },
+      ),
     })
     .map((shape) => {
-      let state = shape.seed >>> 0
-      const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+      const random = lcg(shape.seed >>> 0)
       const span = Number(RANGE_END - RANGE_START)
       const at = (fraction: number) => RANGE_START + BigInt(Math.min(span - 1, Math.floor(fraction * span)))
       const rows: Row[] = []
@@ -421,7 +546,14 @@ describe('exact paging against a fake Loki with random datasets', () => {
         for (let i = 0; i < Math.round(shape.batch * 10 * 100 * spike.length); i++) add(at(spike.at + random() * spike.length), i)
       }
       for (const group of shape.groups) {
-        const ts = group.at === 'start' ? RANGE_START : group.at === 'end' ? RANGE_END - 1n : group.at === 'split' ? RANGE_START + (RANGE_END - RANGE_START) / BigInt(Math.max(2, shape.parallel)) : at(group.at)
+        const ts =
+          group.at === 'start'
+            ? RANGE_START
+            : group.at === 'end'
+              ? RANGE_END - 1n
+              : group.at === 'split'
+                ? RANGE_START + (RANGE_END - RANGE_START) / BigInt(Math.max(2, shape.parallel))
+                : at(group.at)
         for (let i = 0; i < Math.ceil(group.size * shape.batch); i++) add(ts, i)
       }
       return { ...shape, rows, changes: 2 * shape.spikes.length + 2 * shape.gaps.length + shape.groups.length }
@@ -435,8 +567,7 @@ describe('exact paging against a fake Loki with random datasets', () => {
         fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 400 })),
         fc.boolean(),
         countAsync(async (data, direction, limit, sloppy) => {
-          let state = data.seed >>> 1
-          const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+          const random = lcg(data.seed >>> 1)
           const calls: RangeParams[] = []
           const params: LogQueryParams = { query: '{app="x"}', start: RANGE_START, end: RANGE_END, direction, limit, batch: data.batch, parallel: data.parallel }
           const got: string[] = []
@@ -461,7 +592,12 @@ describe('exact paging against a fake Loki with random datasets', () => {
             // forward, ends where it did backward) never comes back full.
             for (const fullCall of full) {
               if (fullCall.end - fullCall.start === 1n) continue
-              const cut = calls.find((call, i) => i > calls.indexOf(fullCall) && (direction === 'forward' ? call.start === fullCall.start : call.end === fullCall.end) && call.end - call.start < fullCall.end - fullCall.start)
+              const cut = calls.find(
+                (call, i) =>
+                  i > calls.indexOf(fullCall) &&
+                  (direction === 'forward' ? call.start === fullCall.start : call.end === fullCall.end) &&
+                  call.end - call.start < fullCall.end - fullCall.start,
+              )
               if (cut) assert.ok(held(cut) < cut.limit!, `the window [${cut.start}, ${cut.end}) cut from the full [${fullCall.start}, ${fullCall.end}) is full`)
             }
           } else {

@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { obs, pool, semaphore, spawnObs, type ObsOutput } from '../support/fault-cli.ts'
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { counters } from '../support/fault-truth.ts'
 import { testLoki } from '../support/env.ts'
+import { type ObsOutput, obs, pool, semaphore, spawnObs } from '../support/fault-cli.ts'
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts'
+import { counters } from '../support/fault-truth.ts'
 
 const { addr, dataset } = testLoki()
 const USER = 'alice'
@@ -139,8 +139,19 @@ async function runWith(config: Config, command: Command, debug = true): Promise<
 /** Problems with one run: a wrong exit code, or a secret in stdout, stderr or the JUnit file. */
 function check(command: Command, result: ObsOutput, files: string): string[] {
   const found: string[] = []
-  if (result.code !== command.code) found.push(`exit ${result.code}, expected ${command.code}: ${result.err.split('\n').filter((l) => !l.startsWith('debug:')).join(' | ').slice(0, 300)}`)
-  for (const [where, text] of [['stdout', result.out], ['stderr', result.err], ['junit', files]] as const) {
+  if (result.code !== command.code)
+    found.push(
+      `exit ${result.code}, expected ${command.code}: ${result.err
+        .split('\n')
+        .filter((l) => !l.startsWith('debug:'))
+        .join(' | ')
+        .slice(0, 300)}`,
+    )
+  for (const [where, text] of [
+    ['stdout', result.out],
+    ['stderr', result.err],
+    ['junit', files],
+  ] as const) {
     const leaked = leaks(text)
     if (leaked.length) found.push(`${where} holds ${leaked.join(', ')}`)
   }
@@ -170,21 +181,36 @@ describe('secrets never appear in stdout, stderr or files', { concurrency: true 
       // The secret was really sent, to Loki and on the tail's WebSocket upgrade.
       for (const config of all.filter((c) => c.name.startsWith(kind))) {
         const sent = proxy.requests.filter((r) => r.headers.authorization === config.authorization)
-        assert.ok(sent.some((r) => r.path === '/loki/api/v1/query_range'), `${config.name}: the credentials reached Loki`)
+        assert.ok(
+          sent.some((r) => r.path === '/loki/api/v1/query_range'),
+          `${config.name}: the credentials reached Loki`,
+        )
       }
-      assert.ok(proxy.requests.some((r) => r.path === '/loki/api/v1/tail' && String(r.headers.authorization).endsWith(all.find((c) => c.name.startsWith(kind))!.authorization.split(' ')[1])), 'and the tail')
+      assert.ok(
+        proxy.requests.some(
+          (r) => r.path === '/loki/api/v1/tail' && String(r.headers.authorization).endsWith(all.find((c) => c.name.startsWith(kind))!.authorization.split(' ')[1]),
+        ),
+        'and the tail',
+      )
     })
   }
 
   test('an Authorization header by flag and by profile: queries, tail and failures, OBS_DEBUG=1', async () => {
     const plan = all
       .filter((config) => config.name.startsWith('Authorization'))
-      .flatMap((config) => COMMANDS.filter((command) => ['query-range', 'tail, then Ctrl-C', 'unreachable address', '400 from Loki'].includes(command.name)).map((command) => ({ config, command })))
+      .flatMap((config) =>
+        COMMANDS.filter((command) => ['query-range', 'tail, then Ctrl-C', 'unreachable address', '400 from Loki'].includes(command.name)).map((command) => ({ config, command })),
+      )
     assert.deepEqual(await problemsOf(plan), [])
   })
 
   test('a malformed --header holding a secret: exit 2, and the value is not echoed', async () => {
-    for (const header of [`Authorization Bearer ${TOKEN}`, `Authorization=Bearer ${TOKEN}`, `Authorization: Bearer ${TOKEN}\r\nX-Extra: 1`, `Authorization: Bearer ${TOKEN}\u0007\n`]) {
+    for (const header of [
+      `Authorization Bearer ${TOKEN}`,
+      `Authorization=Bearer ${TOKEN}`,
+      `Authorization: Bearer ${TOKEN}\r\nX-Extra: 1`,
+      `Authorization: Bearer ${TOKEN}\u0007\n`,
+    ]) {
       const result = await slot(() => obs(['labels', '--header', header], { env: { LOKI_ADDR: proxy.addr, OBS_DEBUG: '1' } }))
       runs++
       assert.equal(result.code, 2, result.err)

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { OBS } from '../support/cli.ts'
-import { obs, type ObsOutput } from '../support/fault-cli.ts'
-import { counters } from '../support/fault-truth.ts'
 import { testLoki } from '../support/env.ts'
+import { type ObsOutput, obs } from '../support/fault-cli.ts'
+import { counters } from '../support/fault-truth.ts'
 
 const { addr } = testLoki()
 const servers: Server[] = []
@@ -47,7 +47,7 @@ function assertOneLine(result: ObsOutput, code: number, what: string): string {
   const lines = result.err.split('\n').filter((line) => line !== '')
   assert.equal(result.code, code, `${what}: exit ${result.code}, stderr ${result.err}`)
   assert.equal(lines.length, 1, `${what}: one line on stderr, got ${JSON.stringify(result.err)}`)
-  assert.doesNotMatch(result.err, /unexpected|    at |Error:/, what)
+  assert.doesNotMatch(result.err, /unexpected| {4}at |Error:/, what)
   return lines[0]
 }
 
@@ -89,7 +89,7 @@ describe("answers at --alloy-addr that are not Alloy's", { concurrency: true }, 
         cases++
         const result = await obs([command, '--addr', addr, '--alloy-addr', fake, '--json', '--retries', '0'])
         assert.equal(result.code, 3, `${command} with ${body} at --alloy-addr: exit ${result.code}, ${result.err}`)
-        assert.doesNotMatch(result.err + result.out, /unexpected|    at /)
+        assert.doesNotMatch(result.err + result.out, /unexpected| {4}at /)
         const document = JSON.parse(result.out) as { checks: { id: string; status: string; detail: string }[] }
         const alloy = document.checks.filter((check) => check.id.startsWith('alloy') && check.status === 'fail')
         assert.ok(alloy.length > 0, `${command}: an Alloy check fails`)

@@ -7,7 +7,7 @@
  * summary. Run through the machine's own old Node, as users there run obs.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { OBS } from '../support/cli.ts'
@@ -57,7 +57,14 @@ async function until(check: () => boolean, what: string, run: Launched): Promise
 async function obsPid(run: Launched): Promise<number> {
   const pid = run.child.pid!
   let children = ''
-  await until(() => (children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()) !== '', 'the launcher to start obs', run)
+  await until(
+    () => {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+      return children !== ''
+    },
+    'the launcher to start obs',
+    run,
+  )
   return Number(children.split(' ')[0])
 }
 
@@ -96,7 +103,10 @@ describe('signals through the launcher', { skip, concurrency: 2 }, () => {
     assert.match(tail.err(), /tail stopped: /)
   })
 
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     test(`${signal} to the launcher ends a command that does not catch it with ${code}, without a word`, async () => {
       const ready = launch(['ready', '--wait', '5m', '--addr', 'http://127.0.0.1:1'])
       await until(() => ready.err().includes('waiting for Loki'), 'the first poll', ready)

@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { WebSocket } from 'undici'
-import { spawnObs, type ObsProcess } from '../support/fault-cli.ts'
-import { pushLines, startFaultLoki, type FaultLoki } from '../support/fault-loki.ts'
-import { htmlErrorPage, startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
+import { type ObsProcess, spawnObs } from '../support/fault-cli.ts'
+import { type FaultLoki, pushLines, startFaultLoki } from '../support/fault-loki.ts'
+import { type FaultProxy, htmlErrorPage, startFaultProxy } from '../support/fault-proxy.ts'
 import { counters } from '../support/fault-truth.ts'
 
 /** Raw terminal controls: C0 except tab and newline, DEL, C1, bidi overrides and isolates. */
@@ -236,7 +236,7 @@ describe('obs tail against a real Loki that refuses or ends tails', () => {
     }
   })
 
-  test("Loki ending the tail at its tail max duration (3 s here, 1 h by default): obs reconnects and loses nothing", async (t) => {
+  test('Loki ending the tail at its tail max duration (3 s here, 1 h by default): obs reconnects and loses nothing', async (t) => {
     const short = await startFaultLoki({ args: ['-querier.tail-max-duration=3s'] })
     const app = 'max-duration'
     const run = tail(app, short.addr)

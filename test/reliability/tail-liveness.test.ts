@@ -15,7 +15,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { startObs } from '../support/cli.ts'
 import { startFaultProxy } from '../support/fault-proxy.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from '../support/loki.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
 
 let loki: LokiProcess
 let counter = 0
@@ -195,7 +195,10 @@ for (const mode of ['websocket', 'poll'] as const) {
         if (mode === 'websocket') {
           // Loki's tail sends lines as they are ingested: printed, and the user told such lines are at risk.
           assert.deepEqual(new Set(printed(result.stdout)), new Set([...onTime, ...late]))
-          assert.match(result.stderr, /lines reach Loki 1\d(\.\d+)?s after their own timestamp, past the look-back of 5s: across a reconnect such lines are missed; raise --look-back/)
+          assert.match(
+            result.stderr,
+            /lines reach Loki 1\d(\.\d+)?s after their own timestamp, past the look-back of 5s: across a reconnect such lines are missed; raise --look-back/,
+          )
         } else {
           assert.deepEqual(printed(result.stdout), onTime)
           assert.match(result.stderr, /25 lines between .* reached Loki more than the look-back of 5s after their timestamp and were not printed; raise --look-back/)

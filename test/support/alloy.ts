@@ -6,7 +6,7 @@
  * where what v1.1.1 cannot read is rewritten. Everything else (discovery, the
  * relabel rules, the pino timestamp stages, loki.write) runs as the stack ships it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cacheDir, freePort, REPO, stopChild } from './loki.ts'
@@ -78,11 +78,11 @@ export async function startAlloy(options: AlloyOptions): Promise<AlloyProcess> {
       if (value === undefined) delete env[key]
       else env[key] = value
     }
-    return spawn(
-      binary,
-      ['run', configFile, `--server.http.listen-addr=127.0.0.1:${port}`, `--storage.path=${join(options.dir, 'data')}`, '--disable-reporting'],
-      { env, stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')], detached: options.detached },
-    )
+    return spawn(binary, ['run', configFile, `--server.http.listen-addr=127.0.0.1:${port}`, `--storage.path=${join(options.dir, 'data')}`, '--disable-reporting'], {
+      env,
+      stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')],
+      detached: options.detached,
+    })
   }
   const alloy: AlloyProcess = {
     addr: `http://127.0.0.1:${port}`,

@@ -87,7 +87,12 @@ export function generateDataset(options: { seed: number; endNs: bigint; spanMs: 
     if (i % 97 === 0) {
       // The very same line at the same nanosecond in four streams.
       const line = pinoLine({ level: 'info', time: Number(ts / 1_000_000n), msg: 'heartbeat' })
-      for (const [service, stream] of [['app', 'stdout'], ['worker', 'stdout'], ['gateway', 'stdout'], ['app', 'stderr']]) {
+      for (const [service, stream] of [
+        ['app', 'stdout'],
+        ['worker', 'stdout'],
+        ['gateway', 'stdout'],
+        ['app', 'stderr'],
+      ]) {
         entries.push({ labels: labelsOf(service, stream), ts: ts.toString(), line })
       }
     }
@@ -105,8 +110,8 @@ export function toPushBatches(entries: TruthEntry[], perBatch = 2000): PushStrea
     const byStream = new Map<string, PushStream>()
     for (const entry of entries.slice(i, i + perBatch)) {
       const key = JSON.stringify(entry.labels)
-      let stream = byStream.get(key)
-      if (!stream) byStream.set(key, (stream = { stream: entry.labels, values: [] as [string, string][] }))
+      const stream = byStream.get(key) ?? { stream: entry.labels, values: [] as [string, string][] }
+      byStream.set(key, stream)
       ;(stream.values as [string, string][]).push([entry.ts, entry.line])
     }
     batches.push([...byStream.values()])

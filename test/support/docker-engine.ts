@@ -8,7 +8,7 @@
  * here. `stop()` leaves nothing behind: containers removed, daemon stopped by
  * its pid, its mounts undone, its directory deleted.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'

@@ -1,7 +1,7 @@
 /** What the global setup prepared, for the integration test files. */
 import { readFileSync } from 'node:fs'
 import type { Dataset } from './dataset.ts'
-import { lokiConfigName, type LokiConfigName } from './loki.ts'
+import { type LokiConfigName, lokiConfigName } from './loki.ts'
 
 export function testLoki(): { addr: string; dataset: Dataset; config: LokiConfigName } {
   const addr = process.env.OBS_TEST_LOKI_ADDR

@@ -4,7 +4,7 @@
  * paged export stops between pages while Loki restarts), and an environment
  * cleaned of every setting obs reads, so only what a test gives counts.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { OBS, TEST_CACHE_DIR } from './cli.ts'
 import { REPO } from './loki.ts'
 

@@ -4,8 +4,9 @@
  * way Loki does (Go's strconv.Unquote), written here from the Go
  * specification rather than taken from src/.
  */
-import type { SyntaxNode } from '@lezer/common'
+
 import { parser } from '@grafana/lezer-logql'
+import type { SyntaxNode } from '@lezer/common'
 
 export interface ParsedMatcher {
   name: string

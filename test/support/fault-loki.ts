@@ -5,11 +5,11 @@
  * few seconds instead of an hour. Also stop and start as separate steps, so a
  * test can act while Loki is down.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, lokiBinary, lokiConfigFile, lokiConfigName, lokiEnv, stopChild, waitReady, type LokiProcess } from './loki.ts'
+import { freePort, type LokiProcess, lokiBinary, lokiConfigFile, lokiConfigName, lokiEnv, stopChild, waitReady } from './loki.ts'
 
 /** Lokis still running when this process exits (a crashed or cancelled test) are killed with it. */
 const running = new Set<ChildProcess>()
@@ -54,11 +54,10 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
   const env = lokiEnv(port, grpcPort, dataDir)
   const start = (stackTiming = false): ChildProcess => {
     const log = openSync(logFile, 'a')
-    const child = spawn(
-      binary,
-      [`-config.file=${lokiConfigFile()}`, '-config.expand-env=true', ...(stackTiming ? [] : fastStartArgs(grpcPort)), ...(options.args ?? [])],
-      { env, stdio: ['ignore', log, log] },
-    )
+    const child = spawn(binary, [`-config.file=${lokiConfigFile()}`, '-config.expand-env=true', ...(stackTiming ? [] : fastStartArgs(grpcPort)), ...(options.args ?? [])], {
+      env,
+      stdio: ['ignore', log, log],
+    })
     closeSync(log)
     running.add(child)
     child.once('exit', () => running.delete(child))
@@ -95,7 +94,10 @@ export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<Fa
 /** Pushes one stream's lines with timestamps `baseNs`, `baseNs + stepNs`, …; returns the timestamps. */
 export async function pushLines(addr: string, labels: Record<string, string>, lines: (string | Buffer)[], baseNs: bigint, stepNs = 1000n): Promise<string[]> {
   const stamps = lines.map((_, i) => (baseNs + BigInt(i) * stepNs).toString())
-  const body = pushBody(labels, lines.map((line, i) => [stamps[i], line]))
+  const body = pushBody(
+    labels,
+    lines.map((line, i) => [stamps[i], line]),
+  )
   for (let attempt = 0; ; attempt++) {
     const response = await fetch(`${addr}/loki/api/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     if (response.status === 204) return stamps

@@ -187,15 +187,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return new Promise((resolve, reject) => {
       const headers = { ...req.headers, host: target.host }
       delete headers.connection
-      const upstreamRequest = httpRequest(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false },
-        (upstreamResponse) => {
-          readAll(upstreamResponse).then(
-            (data) => resolve({ status: upstreamResponse.statusCode ?? 502, headers: upstreamResponse.headers, body: data }),
-            reject,
-          )
-        },
-      )
+      const upstreamRequest = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (upstreamResponse) => {
+        readAll(upstreamResponse).then((data) => resolve({ status: upstreamResponse.statusCode ?? 502, headers: upstreamResponse.headers, body: data }), reject)
+      })
       upstreamRequest.once('error', reject)
       upstreamRequest.end(body)
     })
@@ -217,7 +211,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     }
     if (proxy.fakeWebSocket) {
       const key = String(req.headers['sec-websocket-key'] ?? '')
-      const accept = createHash('sha1').update(key + WS_GUID).digest('base64')
+      const accept = createHash('sha1')
+        .update(key + WS_GUID)
+        .digest('base64')
       client.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
       proxy.fakeWebSocket({
         url,

@@ -77,5 +77,7 @@ export function assertOrdered(entries: JsonlEntry[], direction: 'forward' | 'bac
 
 /** One diagnostic line of counters, shown by the test reporter (for the suite's totals). */
 export function counters(name: string, counts: Record<string, number>): string {
-  return `reliability ${name}: ${Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ')}`
+  return `reliability ${name}: ${Object.entries(counts)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateDataset, toPushBatches } from './dataset.ts'
-import { pushAll, startLoki, stopAndRemove, type LokiProcess } from './loki.ts'
+import { type LokiProcess, pushAll, startLoki, stopAndRemove } from './loki.ts'
 
 let loki: LokiProcess | undefined
 let truthDir: string | undefined
@@ -33,9 +33,7 @@ export async function globalSetup(): Promise<void> {
   writeFileSync(truthFile, JSON.stringify(dataset))
   process.env.OBS_TEST_LOKI_ADDR = loki.addr
   process.env.OBS_TEST_TRUTH = truthFile
-  process.stderr.write(
-    `test Loki (${loki.config} config) ${loki.addr} (log ${loki.logFile}) loaded with ${dataset.entries.length} lines in ${Date.now() - started}ms\n`,
-  )
+  process.stderr.write(`test Loki (${loki.config} config) ${loki.addr} (log ${loki.logFile}) loaded with ${dataset.entries.length} lines in ${Date.now() - started}ms\n`)
 }
 
 export async function globalTeardown(): Promise<void> {

@@ -6,7 +6,7 @@
  * The binary comes from LOKI_BIN or the cache that scripts/build-servers.sh
  * fills (built on first use).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'

@@ -5,7 +5,7 @@
  * /config/tenant/v1/limits, as a Loki behind a proxy that does not serve it,
  * so that obs has to learn the limits from Loki's refusals.
  */
-import { createServer, request as httpRequest, Agent } from 'node:http'
+import { Agent, createServer, request as httpRequest } from 'node:http'
 
 export interface PageCounts {
   requests: number

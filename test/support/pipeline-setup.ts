@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { dockerUnavailable } from './docker-engine.ts'
-import { startPipeline, type Pipeline } from './pipeline.ts'
+import { type Pipeline, startPipeline } from './pipeline.ts'
 
 let pipeline: Pipeline | undefined
 
@@ -26,7 +26,10 @@ export async function globalSetup(): Promise<void> {
   await pipeline.startContainer('worker')
   await waitForServices(pipeline, ['app', 'worker'])
   const state = join(pipeline.dir, 'pipeline.json')
-  writeFileSync(state, JSON.stringify({ dir: pipeline.dir, recordDir: pipeline.recordDir, env: pipeline.env, runId: pipeline.runId, appEnv: pipeline.appEnv, dockerSocket: pipeline.docker.socket }))
+  writeFileSync(
+    state,
+    JSON.stringify({ dir: pipeline.dir, recordDir: pipeline.recordDir, env: pipeline.env, runId: pipeline.runId, appEnv: pipeline.appEnv, dockerSocket: pipeline.docker.socket }),
+  )
   process.env.OBS_TEST_PIPELINE = state
   process.stderr.write(`live pipeline up in ${Date.now() - started}ms: Loki ${pipeline.loki.addr}, Alloy ${pipeline.alloy.addr}, Docker ${pipeline.docker.host}\n`)
 }

@@ -11,9 +11,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startAlloy, type AlloyProcess } from './alloy.ts'
-import { APP_IMAGE, importImages, startDockerEngine, type DockerEngine } from './docker-engine.ts'
-import { startLoki, stopAndRemove, type LokiProcess } from './loki.ts'
+import { type AlloyProcess, startAlloy } from './alloy.ts'
+import { APP_IMAGE, type DockerEngine, importImages, startDockerEngine } from './docker-engine.ts'
+import { type LokiProcess, startLoki, stopAndRemove } from './loki.ts'
 
 /** The compose project the containers belong to, as `docker compose -p` would name it. */
 export const COMPOSE_PROJECT = 'cogni'
@@ -94,16 +94,26 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       async startContainer(service, container = {}) {
         const number = container.number ?? 1
         return docker.docker([
-          'run', '-d', '--network', 'none',
-          '--name', `${COMPOSE_PROJECT}-${service}-${number}`,
+          'run',
+          '-d',
+          '--network',
+          'none',
+          '--name',
+          `${COMPOSE_PROJECT}-${service}-${number}`,
           // As the stack's compose file runs the app: Docker brings it back after a crash or a daemon restart.
-          '--restart', 'unless-stopped',
+          '--restart',
+          'unless-stopped',
           ...composeLabels(service, number).flatMap((label) => ['--label', label]),
-          '-e', `SERVICE=${service}`,
-          '-e', `RUN_ID=${container.runId ?? runId}`,
-          '-e', `START_MS=${container.startMs ?? Date.now()}`,
-          '-e', `TICK_MS=${container.tickMs ?? 200}`,
-          '-e', `REQUESTS=${container.requests ?? 0}`,
+          '-e',
+          `SERVICE=${service}`,
+          '-e',
+          `RUN_ID=${container.runId ?? runId}`,
+          '-e',
+          `START_MS=${container.startMs ?? Date.now()}`,
+          '-e',
+          `TICK_MS=${container.tickMs ?? 200}`,
+          '-e',
+          `REQUESTS=${container.requests ?? 0}`,
           ...(container.record === false ? [] : ['-e', 'RECORD_DIR=/record', '-v', `${recordDir}:/record`]),
           APP_IMAGE,
         ])

@@ -12,8 +12,8 @@ import { afterEach, describe, test } from 'node:test'
 import nock from 'nock'
 import { AlloyClient, componentBlocks, dockerTargets } from '../../src/lib/alloy-client.ts'
 import type { CheckOutcome } from '../../src/lib/checks.ts'
-import { ExitCode, UnreachableError } from '../../src/lib/errors.ts'
 import { alloyChecks } from '../../src/lib/doctor.ts'
+import { ExitCode, UnreachableError } from '../../src/lib/errors.ts'
 import { checkAlloyTargets } from '../../src/lib/smoke.ts'
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/alloy-v1.1.1')
@@ -58,9 +58,18 @@ describe("Alloy's API as a real Alloy answers it", () => {
     assert.equal(blocks.length, 2)
     assert.equal(blocks[0].is_running, 'true')
     const targets = await dockerTargets(alloy, await alloy.components())
-    assert.deepEqual(targets.map((t) => [t.running, t.lastError]), [[true, ''], [true, '']])
+    assert.deepEqual(
+      targets.map((t) => [t.running, t.lastError]),
+      [
+        [true, ''],
+        [true, ''],
+      ],
+    )
     // Name and compose's one-off mark come from the target's label set, which Alloy prints as one string.
-    assert.deepEqual(targets.map((t) => [t.name, t.oneOff]).sort(), [['cogni-app-1', false], ['cogni-worker-1', false]])
+    assert.deepEqual(targets.map((t) => [t.name, t.oneOff]).sort(), [
+      ['cogni-app-1', false],
+      ['cogni-worker-1', false],
+    ])
     await alloy.close()
   })
 
@@ -123,7 +132,11 @@ describe("answers that are not Alloy's", () => {
     ['a list of something else', '[1, 2]', /the answer\[0\] is a number, not an object/],
     ['a component without a localID', '[{"name":"loki.write"}]', /the answer\[0\]\.localID is missing, not a string/],
     ['a health of the wrong type', '[{"name":"a","localID":"a","health":"ok"}]', /the answer\[0\]\.health is a string, not an object/],
-    ['an exported value that is not a list', '[{"name":"a","localID":"a","exports":[{"name":"targets","value":{"type":"array","value":7}}]}]', /exports\[0\]\.value\.value is a number, not a list/],
+    [
+      'an exported value that is not a list',
+      '[{"name":"a","localID":"a","exports":[{"name":"targets","value":{"type":"array","value":7}}]}]',
+      /exports\[0\]\.value\.value is a number, not a list/,
+    ],
   ]
   for (const [name, body, says] of foreign) {
     test(`${name}: one line naming the field, exit 3`, async () => {

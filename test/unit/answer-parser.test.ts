@@ -69,7 +69,20 @@ describe('AnswerParser', () => {
     // A "values" key elsewhere (in labels, in stats, at the top) is ordinary JSON.
     const text = JSON.stringify({
       values: [[1, 2]],
-      data: { resultType: 'streams', result: [{ stream: { values: '[1]' }, values: [['1', 'a'], ['2', 'b', {}]] }, { values: [] }], stats: { values: [3] } },
+      data: {
+        resultType: 'streams',
+        result: [
+          {
+            stream: { values: '[1]' },
+            values: [
+              ['1', 'a'],
+              ['2', 'b', {}],
+            ],
+          },
+          { values: [] },
+        ],
+        stats: { values: [3] },
+      },
     })
     assert.deepEqual(parseInPieces(text, [10, 60, 70]), JSON.parse(text))
   })
@@ -89,7 +102,21 @@ describe('AnswerParser', () => {
   })
 
   test('rejects text that is not one complete JSON value', () => {
-    const good = JSON.stringify({ status: 'success', data: { resultType: 'streams', result: [{ stream: {}, values: [['1', 'a'], ['2', 'b']] }] } })
+    const good = JSON.stringify({
+      status: 'success',
+      data: {
+        resultType: 'streams',
+        result: [
+          {
+            stream: {},
+            values: [
+              ['1', 'a'],
+              ['2', 'b'],
+            ],
+          },
+        ],
+      },
+    })
     const bad = [
       good.slice(0, -1),
       good.slice(0, good.indexOf('"b"') + 2),

@@ -22,12 +22,7 @@ describe('analyzeLabels', () => {
   })
 
   test('highest cardinality first, then most streams, then by name', () => {
-    const report = analyzeLabels([
-      { a: '1', b: '1', c: '1', reqId: 'r1' },
-      { a: '1', b: '2', reqId: 'r2' },
-      { a: '1', b: '2', c: '2', reqId: 'r3' },
-      { z: 'only' },
-    ])
+    const report = analyzeLabels([{ a: '1', b: '1', c: '1', reqId: 'r1' }, { a: '1', b: '2', reqId: 'r2' }, { a: '1', b: '2', c: '2', reqId: 'r3' }, { z: 'only' }])
     assert.deepEqual(
       report.labels.map((l) => [l.label, l.uniqueValues, l.streams]),
       [

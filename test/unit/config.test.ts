@@ -4,15 +4,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import {
-  DEFAULT_IDENTITY,
-  DEFAULT_POLICY,
-  findConfigFile,
-  resolveSettings,
-  type ConnectionFlags,
-  type ResolveOptions,
-  type Settings,
-} from '../../src/lib/config.ts'
+import { type ConnectionFlags, DEFAULT_IDENTITY, DEFAULT_POLICY, findConfigFile, type ResolveOptions, resolveSettings, type Settings } from '../../src/lib/config.ts'
 import { ExitCode, UsageError } from '../../src/lib/errors.ts'
 
 const PASSWORD = 'hunter2-Pa55word'
@@ -114,7 +106,7 @@ describe('resolveSettings: defaults', () => {
     assert.deepEqual(settings.warnings, [])
   })
 
-  test('the default label policy is the contract\'s', () => {
+  test("the default label policy is the contract's", () => {
     assert.deepEqual(DEFAULT_POLICY.allowedLabels, ['app', 'env', 'service', 'stream'])
     assert.equal(DEFAULT_POLICY.maxValuesPerLabel, 100)
     assert.deepEqual(DEFAULT_POLICY.forbiddenLabels, ['reqId', 'userId', 'billingAccountId', 'attemptId'])
@@ -408,7 +400,12 @@ describe('findConfigFile: trust', () => {
 describe('resolveSettings: malformed config files', () => {
   test('a YAML alias bomb is a usage error on one line, not a crash', async () => {
     const lines = ['a: &a [x, x, x, x, x, x, x, x, x]']
-    for (let i = 0; i < 9; i++) lines.push(`l${i}: &l${i} [${Array(9).fill(i === 0 ? '*a' : `*l${i - 1}`).join(', ')}]`)
+    for (let i = 0; i < 9; i++)
+      lines.push(
+        `l${i}: &l${i} [${Array(9)
+          .fill(i === 0 ? '*a' : `*l${i - 1}`)
+          .join(', ')}]`,
+      )
     const box = sandbox()
     const path = box.write('work/project/obs.config.yaml', `${lines.join('\n')}\n`)
     const error = await rejectsUsage(resolve(box), `malformed config file ${path}: its YAML aliases expand to more than 100 nodes`)

@@ -3,13 +3,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
-import { REPO } from '../support/loki.ts'
 import type { CheckOutcome } from '../../src/lib/checks.ts'
 import { DEFAULT_POLICY } from '../../src/lib/config.ts'
-import { doctorChecks, parseAlloyConfig, parseCompose, readingsFile, type DoctorContext } from '../../src/lib/doctor.ts'
+import { type DoctorContext, doctorChecks, parseAlloyConfig, parseCompose, readingsFile } from '../../src/lib/doctor.ts'
 import { UsageError } from '../../src/lib/errors.ts'
 import type { Labels, LokiClient } from '../../src/lib/loki-client.ts'
-import { keepReading, loadReadings, pruneReadings, type CounterReading } from '../../src/lib/metrics.ts'
+import { type CounterReading, keepReading, loadReadings, pruneReadings } from '../../src/lib/metrics.ts'
+import { REPO } from '../support/loki.ts'
 
 const MINUTE = 60_000
 /** The clock of these tests: "now" is fixed, the window is the hour before it. */
@@ -58,7 +58,7 @@ const reading = (atMs: number, startedMs: number, counts: Record<string, number>
 const BEFORE_WINDOW = NOW_MS - 3 * 60 * MINUTE
 
 describe('doctor loki-ingestion covers the --since window', () => {
-  test('Loki started inside the window: its counter is the window\'s count, exact, read once', async () => {
+  test("Loki started inside the window: its counter is the window's count, exact, read once", async () => {
     const started = NOW_MS - 20 * MINUTE
     const { loki, reads } = lokiAnswering(recordedMetrics(started))
     const outcome = await run(context(loki), 'loki-ingestion')
@@ -80,7 +80,10 @@ describe('doctor loki-ingestion covers the --since window', () => {
     assert.match(outcome.detail, /5 discarded since Loki started at 2026-12-02T03:00:00Z, before the window began, not counted/)
     assert.equal(reads(), 2)
     const kept = loadReadings(file)
-    assert.deepEqual(kept.map((r) => [r.addr, r.atMs, r.processStart]), [[ADDR, NOW_MS, BEFORE_WINDOW / 1000]])
+    assert.deepEqual(
+      kept.map((r) => [r.addr, r.atMs, r.processStart]),
+      [[ADDR, NOW_MS, BEFORE_WINDOW / 1000]],
+    )
     assert.deepEqual(kept[0].counts, { greater_than_max_sample_age: 2, invalid_labels: 1, label_value_too_long: 1, line_too_long: 1 })
   })
 
@@ -117,7 +120,10 @@ describe('doctor loki-ingestion covers the --since window', () => {
     const { loki } = lokiAnswering(recordedMetrics(BEFORE_WINDOW))
     const outcome = await run(context(loki, { readings: { file, addr: ADDR } }), 'loki-ingestion')
     assert.equal(outcome.status, 'pass')
-    assert.match(outcome.detail, /^no lines discarded since 2026-12-02T05:10:00Z, obs's oldest reading inside the last 1h \(50m00s of it\); 5 discarded since Loki started at 2026-12-02T03:00:00Z, before the window began, up to that reading, not counted/)
+    assert.match(
+      outcome.detail,
+      /^no lines discarded since 2026-12-02T05:10:00Z, obs's oldest reading inside the last 1h \(50m00s of it\); 5 discarded since Loki started at 2026-12-02T03:00:00Z, before the window began, up to that reading, not counted/,
+    )
     assert.equal(loadReadings(file).length, 2)
   })
 
@@ -137,7 +143,10 @@ describe('doctor loki-ingestion covers the --since window', () => {
     const { loki } = lokiAnswering(recordedMetrics(BEFORE_WINDOW))
     const outcome = await run(context(loki, { readings: { file, addr: ADDR, orgId: 'team-a' } }), 'loki-ingestion')
     assert.match(outcome.detail, /in the 0\.01 s watched/)
-    assert.deepEqual(loadReadings(file).map((r) => r.orgId ?? null), [null, 'team-a'])
+    assert.deepEqual(
+      loadReadings(file).map((r) => r.orgId ?? null),
+      [null, 'team-a'],
+    )
   })
 
   test('a Loki without discards passes; one without process_start_time_seconds is watched', async () => {
@@ -191,7 +200,10 @@ describe('counter readings kept between runs', () => {
     const pruned = pruneReadings([...everyMinute, reading(NOW_MS - 33 * 86_400_000, 0, {}), reading(NOW_MS + MINUTE, BEFORE_WINDOW, {})], NOW_MS)
     assert.ok(pruned.length < 120, `${pruned.length} readings kept`)
     assert.equal(pruned.at(-1)?.atMs, NOW_MS, 'the newest is kept')
-    assert.ok(pruned.every((r, i) => i === 0 || r.atMs > pruned[i - 1].atMs), 'oldest first')
+    assert.ok(
+      pruned.every((r, i) => i === 0 || r.atMs > pruned[i - 1].atMs),
+      'oldest first',
+    )
     for (const ageMs of [5 * MINUTE, 60 * MINUTE, 24 * 60 * MINUTE, 2 * 24 * 60 * MINUTE]) {
       const oldestInside = pruned.find((r) => r.atMs >= NOW_MS - ageMs)!
       assert.ok(NOW_MS - oldestInside.atMs >= ageMs * 0.85, `a ${ageMs / MINUTE} min window keeps a reading near its start`)
@@ -225,7 +237,15 @@ describe('doctor alloy-config-labels', () => {
 
   test("the stack's own config passes; its comments, URLs and calls are read as Alloy reads them", async () => {
     const config = parseAlloyConfig(readFileSync(join(REPO, 'stack/alloy-config.alloy'), 'utf8'))
-    assert.deepEqual(config.labels.map((l) => [l.name, l.setBy]), [['service', 'relabel'], ['stream', 'relabel'], ['app', 'relabel'], ['env', 'relabel']])
+    assert.deepEqual(
+      config.labels.map((l) => [l.name, l.setBy]),
+      [
+        ['service', 'relabel'],
+        ['stream', 'relabel'],
+        ['app', 'relabel'],
+        ['env', 'relabel'],
+      ],
+    )
     assert.equal((await run(context({} as LokiClient, { alloyConfig: config }), 'alloy-config-labels')).status, 'pass')
   })
 
@@ -248,15 +268,21 @@ describe('doctor alloy-config-labels', () => {
       '}',
     ].join('\n')
     const config = parseAlloyConfig(text)
-    assert.deepEqual(config.labels.map((l) => [l.name, l.line, l.setBy, l.fromContainer]), [
-      ['container', 9, 'relabel', true],
-      ['reqId', 14, 'stage.labels', false],
-      ['level', 14, 'stage.labels', false],
-    ])
+    assert.deepEqual(
+      config.labels.map((l) => [l.name, l.line, l.setBy, l.fromContainer]),
+      [
+        ['container', 9, 'relabel', true],
+        ['reqId', 14, 'stage.labels', false],
+        ['level', 14, 'stage.labels', false],
+      ],
+    )
     assert.deepEqual(config.stageDocker, [16])
     const outcome = await check(text)
     assert.equal(outcome.status, 'fail')
-    assert.match(outcome.detail, /^a relabel rule sets the label container \(line 9\); stage\.labels turns reqId into a label \(line 14\); stage\.labels turns level into a label \(line 14\); container ids or names become labels \(line 9; new values at every deploy\)/)
+    assert.match(
+      outcome.detail,
+      /^a relabel rule sets the label container \(line 9\); stage\.labels turns reqId into a label \(line 14\); stage\.labels turns level into a label \(line 14\); container ids or names become labels \(line 9; new values at every deploy\)/,
+    )
     assert.match(outcome.hint ?? '', /__meta_docker_container_label_com_docker_compose_service/)
     assert.equal((await check('loki.process "p" {\n  stage.docker {}\n  forward_to = []\n}\n')).status, 'warn')
   })
@@ -264,8 +290,13 @@ describe('doctor alloy-config-labels', () => {
   test('values Alloy computes are not guessed at; literals of the wrong type are refused', () => {
     assert.deepEqual(parseAlloyConfig('rule {\n  target_label = sys.env("LABEL")\n  source_labels = concat(["a"], ["b"])\n}\n').labels, [])
     assert.deepEqual(parseAlloyConfig('a = `raw\n"string"`\nb = 1 +\n  2\nc = f(x)[0].y\nd = [\n  1,\n  2,\n]\n').labels, [])
-    assert.throws(() => parseAlloyConfig('rule {\n  target_label = 5\n}\n', 'Alloy config a.alloy'), { name: 'UsageError', message: 'Alloy config a.alloy line 2: rule.target_label is a number; expected a string, the label to set' })
-    assert.throws(() => parseAlloyConfig('x "y" {\n  rule {\n    source_labels = [1]\n  }\n}\n'), { message: /^Alloy config line 3: x "y"\.rule\.source_labels holds a number; expected label names$/ })
+    assert.throws(() => parseAlloyConfig('rule {\n  target_label = 5\n}\n', 'Alloy config a.alloy'), {
+      name: 'UsageError',
+      message: 'Alloy config a.alloy line 2: rule.target_label is a number; expected a string, the label to set',
+    })
+    assert.throws(() => parseAlloyConfig('x "y" {\n  rule {\n    source_labels = [1]\n  }\n}\n'), {
+      message: /^Alloy config line 3: x "y"\.rule\.source_labels holds a number; expected label names$/,
+    })
     assert.throws(() => parseAlloyConfig('stage.labels {\n  values = "level"\n}\n'), { message: /line 2: stage\.labels\.values is a string; expected an object/ })
   })
 })
@@ -291,7 +322,10 @@ describe('parseAlloyConfig refuses what is not Alloy syntax, in one line', () =>
   ]
   for (const [text, message] of cases) {
     test(JSON.stringify(text.slice(0, 40)), () => {
-      assert.throws(() => parseAlloyConfig(text), (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'))
+      assert.throws(
+        () => parseAlloyConfig(text),
+        (error: Error) => error instanceof UsageError && message.test(error.message) && !error.message.includes('\n'),
+      )
     })
   }
 })
@@ -314,6 +348,7 @@ describe('doctor compose checks', () => {
       'x-alloy: &alloy',
       '  image: grafana/alloy:v1.9.2',
       '  environment:',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's own interpolation, as the file has it
       '    APP_ENV: ${APP_ENV:?}',
       '    ALLOY_LOG_LEVEL: null',
       '    RETRIES: 3',
@@ -342,11 +377,14 @@ describe('doctor compose checks', () => {
       '    image: busybox:1.37',
     ].join('\n')
     const compose = parseCompose(text)
-    assert.deepEqual(compose.services.map((s) => [s.name, s.image, s.environment]), [
-      ['alloy', 'grafana/alloy:v1.9.2', ['APP_ENV', 'ALLOY_LOG_LEVEL', 'RETRIES']],
-      ['loki', 'grafana/loki@sha256:0123', ['A', 'B']],
-      ['__proto__', 'busybox:1.37', []],
-    ])
+    assert.deepEqual(
+      compose.services.map((s) => [s.name, s.image, s.environment]),
+      [
+        ['alloy', 'grafana/alloy:v1.9.2', ['APP_ENV', 'ALLOY_LOG_LEVEL', 'RETRIES']],
+        ['loki', 'grafana/loki@sha256:0123', ['A', 'B']],
+        ['__proto__', 'busybox:1.37', []],
+      ],
+    )
     assert.deepEqual(compose.services[0].ports, [{ text: '127.0.0.1:12345:12345', hostIp: '127.0.0.1' }])
     const outcomes = await checks(text)
     for (const [id, outcome] of Object.entries(outcomes)) assert.equal(outcome.status, 'pass', `${id}: ${outcome.detail}`)
@@ -373,7 +411,11 @@ describe('doctor compose checks', () => {
 })
 
 describe('parseCompose refuses what Compose would not run, in one line naming the place', () => {
-  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`), 'services: {s: {image: x}}'].join('\n')
+  const bomb = [
+    'a: &a ["x","x","x","x","x","x","x","x","x"]',
+    ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`),
+    'services: {s: {image: x}}',
+  ].join('\n')
   const cases: [string, string | RegExp][] = [
     ['services:\n  loki:\n', 'compose file x.yml: services.loki is empty; expected a mapping (image, ports, volumes, environment, …)'],
     ['services:\n  loki:\n    ports: 3100\n', 'compose file x.yml: services.loki.ports is a number (3100); expected a list of ports such as "127.0.0.1:3100:3100"'],

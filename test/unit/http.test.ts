@@ -6,7 +6,7 @@ import nock from 'nock'
 import { Agent } from 'undici'
 import { resolveSettings } from '../../src/lib/config.ts'
 import { ExitCode, ObsError, UnreachableError, UsageError } from '../../src/lib/errors.ts'
-import { HttpClient, maskUrl, oneLine, summarizeBody, type HttpSettings } from '../../src/lib/http.ts'
+import { HttpClient, type HttpSettings, maskUrl, oneLine, summarizeBody } from '../../src/lib/http.ts'
 import { LokiClient } from '../../src/lib/loki-client.ts'
 
 const ORIGIN = 'http://loki.test:3100'
@@ -222,7 +222,10 @@ describe('LokiClient: the headers obs sends', () => {
   })
 
   test('series sends one match[] per selector', async () => {
-    const scope = nock(ORIGIN).get('/loki/api/v1/series').query(true).reply(200, JSON.stringify({ status: 'success', data: [{ app: 'x' }] }))
+    const scope = nock(ORIGIN)
+      .get('/loki/api/v1/series')
+      .query(true)
+      .reply(200, JSON.stringify({ status: 'success', data: [{ app: 'x' }] }))
     const requests = capture(scope)
     assert.deepEqual(await lokiClient().series(['{app="x"}', '{app="y"}'], { start: 1n, end: 2n }), [{ app: 'x' }])
     assert.deepEqual(new URL(requests[0].url).searchParams.getAll('match[]'), ['{app="x"}', '{app="y"}'])
@@ -234,11 +237,7 @@ describe('HttpClient: retries', { concurrency: true }, () => {
   after(() => nock.cleanAll())
 
   test('429 with Retry-After: 0 is retried at once', async () => {
-    const scope = nock(ORIGIN)
-      .get('/retry-1')
-      .reply(429, 'too many outstanding requests', { 'Retry-After': '0' })
-      .get('/retry-1')
-      .reply(200, 'done')
+    const scope = nock(ORIGIN).get('/retry-1').reply(429, 'too many outstanding requests', { 'Retry-After': '0' }).get('/retry-1').reply(200, 'done')
     const lines: string[] = []
     const response = await httpClient({ retries: 2, debug: (line) => lines.push(line) }).request('/retry-1')
     assert.equal(response.body, 'done')
@@ -255,7 +254,10 @@ describe('HttpClient: retries', { concurrency: true }, () => {
     const elapsed = performance.now() - started
     assert.ok(scope.isDone())
     assert.ok(elapsed >= 950, `waited only ${elapsed}ms`)
-    assert.ok(lines.some((line) => line.startsWith('retrying in 1000ms')), lines.join('\n'))
+    assert.ok(
+      lines.some((line) => line.startsWith('retrying in 1000ms')),
+      lines.join('\n'),
+    )
   })
 
   test('429 with Retry-After as an HTTP date in the past retries at once', async () => {
@@ -314,16 +316,9 @@ describe('HttpClient: retries', { concurrency: true }, () => {
   })
 
   test('a POST is not retried after a 503', async () => {
-    const scope = nock(ORIGIN)
-      .post('/loki/api/v1/push', '{"streams":[]}')
-      .reply(503, 'unavailable', { 'Retry-After': '0' })
-      .post('/loki/api/v1/push')
-      .reply(204)
+    const scope = nock(ORIGIN).post('/loki/api/v1/push', '{"streams":[]}').reply(503, 'unavailable', { 'Retry-After': '0' }).post('/loki/api/v1/push').reply(204)
     const requests = capture(scope)
-    await obsError(
-      httpClient({ retries: 3 }).request('/loki/api/v1/push', { method: 'POST', body: '{"streams":[]}', contentType: 'application/json' }),
-      ExitCode.unreachable,
-    )
+    await obsError(httpClient({ retries: 3 }).request('/loki/api/v1/push', { method: 'POST', body: '{"streams":[]}', contentType: 'application/json' }), ExitCode.unreachable)
     assert.equal(requests.length, 1)
     assert.equal(requests[0].headers.get('content-type'), 'application/json')
     assert.equal(scope.pendingMocks().length, 1)
@@ -338,11 +333,7 @@ describe('HttpClient: retries', { concurrency: true }, () => {
   })
 
   test('a POST marked idempotent (push) is retried', async () => {
-    const scope = nock(ORIGIN)
-      .post('/push-prefix/loki/api/v1/push')
-      .reply(503, 'x', { 'Retry-After': '0' })
-      .post('/push-prefix/loki/api/v1/push')
-      .reply(204)
+    const scope = nock(ORIGIN).post('/push-prefix/loki/api/v1/push').reply(503, 'x', { 'Retry-After': '0' }).post('/push-prefix/loki/api/v1/push').reply(204)
     await lokiClient({ baseUrl: `${ORIGIN}/push-prefix`, retries: 1 }).push([{ stream: { app: 'x' }, values: [['1', 'line']] }])
     assert.ok(scope.isDone())
   })
@@ -378,7 +369,7 @@ describe('HttpClient: retries', { concurrency: true }, () => {
 describe('HttpClient: errors', () => {
   afterEach(() => nock.cleanAll())
 
-  test('400 with Loki\'s plain-text parse error passes through as one line, exit 2', async () => {
+  test("400 with Loki's plain-text parse error passes through as one line, exit 2", async () => {
     nock(ORIGIN).get('/loki/api/v1/query_range').query(true).reply(400, 'parse error at line 1, col 5: syntax error: unexpected IDENTIFIER\n', {
       'Content-Type': 'text/plain; charset=utf-8',
     })
@@ -388,9 +379,7 @@ describe('HttpClient: errors', () => {
   })
 
   test('400 max entries limit message passes through', async () => {
-    nock(ORIGIN)
-      .get('/r')
-      .reply(400, 'max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 5000)')
+    nock(ORIGIN).get('/r').reply(400, 'max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 5000)')
     const error = await obsError(httpClient().request('/r'), ExitCode.usage)
     assert.match(error.message, /\(6000 > 5000\)$/)
   })
@@ -445,20 +434,27 @@ describe('HttpClient: errors', () => {
   test("Loki's own 504 text passes through", async () => {
     nock(ORIGIN)
       .get('/r')
-      .reply(504, 'request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed\n')
+      .reply(
+        504,
+        'request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed\n',
+      )
     const error = await obsError(httpClient().request('/r'), ExitCode.unreachable)
     assert.match(error.message, /answered 504 Gateway Timeout: request timed out, decrease the duration/)
     assertOneCleanLine(error.message)
   })
 
   test('a JSON error body shows its error field', async () => {
-    nock(ORIGIN).get('/r').reply(400, JSON.stringify({ status: 'invalid-query', error: 'parse error at line 1, col 2: syntax error' }))
+    nock(ORIGIN)
+      .get('/r')
+      .reply(400, JSON.stringify({ status: 'invalid-query', error: 'parse error at line 1, col 2: syntax error' }))
     const error = await obsError(httpClient().request('/r'), ExitCode.usage)
     assert.equal(error.message, 'Loki rejected the request: 400 Bad Request: parse error at line 1, col 2: syntax error')
   })
 
   test('a connection reset is exit 3 with a plain reason', async () => {
-    nock(ORIGIN).get('/r').replyWithError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+    nock(ORIGIN)
+      .get('/r')
+      .replyWithError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
     const error = await obsError(httpClient().request('/r'), ExitCode.unreachable)
     assert.equal(error.message, 'cannot reach Loki at http://loki.test:3100: connection reset (ECONNRESET)')
     assert.match(error.hint ?? '', /--addr/)
@@ -472,7 +468,10 @@ describe('HttpClient: errors', () => {
   })
 
   test('a success envelope without data is exit 3', async () => {
-    nock(ORIGIN).get('/loki/api/v1/labels').query(true).reply(200, JSON.stringify({ status: 'error' }))
+    nock(ORIGIN)
+      .get('/loki/api/v1/labels')
+      .query(true)
+      .reply(200, JSON.stringify({ status: 'error' }))
     await obsError(lokiClient().labels({ start: 1n, end: 2n }), ExitCode.unreachable)
   })
 

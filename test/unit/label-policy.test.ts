@@ -21,7 +21,7 @@ describe('judgeLabels', () => {
     assert.equal(outcome.detail, '4 streams: labels app (1 value in 4 streams), env (1 value in 4 streams), service (3 values in 4 streams), stream (2 values in 4 streams)')
   })
 
-  test('__stream_shard__ with more values than the limit is Loki\'s own: information, never a violation', () => {
+  test("__stream_shard__ with more values than the limit is Loki's own: information, never a violation", () => {
     const verdict = judgeLabels(
       [
         { name: 'app', values: 1, streams: 150 },
@@ -30,7 +30,10 @@ describe('judgeLabels', () => {
       DEFAULT_POLICY,
     )
     assert.deepEqual(verdict.violations, [])
-    assert.deepEqual(verdict.lokiOwn.map((l) => l.use.name), ['__stream_shard__'])
+    assert.deepEqual(
+      verdict.lokiOwn.map((l) => l.use.name),
+      ['__stream_shard__'],
+    )
     const outcome = labelPolicyOutcome(verdict, '150 streams')
     assert.equal(outcome.status, 'pass')
     assert.match(outcome.detail, /__stream_shard__ \(146 values in 146 streams\) is Loki's own, added by stream sharding \(limits_config\.shard_streams\)/)
@@ -45,7 +48,7 @@ describe('judgeLabels', () => {
     assert.match(explanation, /discover_service_name: \[\]/)
   })
 
-  test('__time_shard__, detected_level and any other __ label are Loki\'s, with nothing to remove from Alloy', () => {
+  test("__time_shard__, detected_level and any other __ label are Loki's, with nothing to remove from Alloy", () => {
     assert.match(lokiOwnExplanation('__time_shard__') ?? '', /time_sharding_enabled.*nothing to change in Alloy/)
     assert.match(lokiOwnExplanation('detected_level') ?? '', /discover_log_levels.*structured metadata|structured metadata.*discover_log_levels/)
     assert.match(lokiOwnExplanation('__aggregated_metric__') ?? '', /Loki-internal.*nothing to change in Alloy/)
@@ -53,7 +56,7 @@ describe('judgeLabels', () => {
     assert.equal(lokiOwnExplanation('_private'), undefined)
   })
 
-  test('Loki\'s own labels are noted on a failure too, and only the violations get the relabel fix', () => {
+  test("Loki's own labels are noted on a failure too, and only the violations get the relabel fix", () => {
     const outcome = labelPolicyOutcome(
       judgeLabels(
         [

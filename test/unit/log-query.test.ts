@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ObsError, UnreachableError } from '../../src/lib/errors.ts'
-import { cutAtPage, fetchLogPages, MAX_PAGE, StreamCache, type LogEntry, type LogQueryParams } from '../../src/lib/log-query.ts'
-import { DEFAULT_QUERY_LIMITS, LimitRefusal, type Direction, type EntryMetadata, type Labels, type LokiClient, type QueryData, type QueryLimits, type RangeParams, type StreamValue } from '../../src/lib/loki-client.ts'
+import { cutAtPage, fetchLogPages, type LogEntry, type LogQueryParams, MAX_PAGE, StreamCache } from '../../src/lib/log-query.ts'
+import {
+  DEFAULT_QUERY_LIMITS,
+  type Direction,
+  type EntryMetadata,
+  type Labels,
+  LimitRefusal,
+  type LokiClient,
+  type QueryData,
+  type QueryLimits,
+  type RangeParams,
+  type StreamValue,
+} from '../../src/lib/loki-client.ts'
 import { mulberry32 } from '../support/dataset.ts'
 
 interface Row {
@@ -33,13 +44,12 @@ function cmp(a: string, b: string): number {
 /** The order obs promises: by time in the direction, ties by stream, then line. */
 function obsOrder(direction: Direction) {
   return (a: Row, b: Row): number => {
-    const byTime = a.ts === b.ts ? 0 : (a.ts < b.ts) === (direction === 'forward') ? -1 : 1
+    const byTime = a.ts === b.ts ? 0 : a.ts < b.ts === (direction === 'forward') ? -1 : 1
     return byTime || cmp(streamKey(a.labels), streamKey(b.labels)) || cmp(a.line, b.line)
   }
 }
 
 type TieOrder = (a: Row, b: Row) => number
-
 
 interface FakeOptions {
   /** How Loki orders entries that share a timestamp; obs's order by default. */
@@ -82,9 +92,7 @@ class FakeLoki {
     assert.ok(start < end, `start ${start} must be before end ${end}`)
     const forward = direction === 'forward'
     const tieOrder = this.options.tieOrder ?? ((a: Row, b: Row) => cmp(streamKey(a.labels), streamKey(b.labels)) || cmp(a.line, b.line))
-    let selected = this.rows
-      .filter((row) => row.ts >= start && row.ts < end)
-      .sort((a, b) => (a.ts === b.ts ? tieOrder(a, b) : (a.ts < b.ts) === forward ? -1 : 1))
+    let selected = this.rows.filter((row) => row.ts >= start && row.ts < end).sort((a, b) => (a.ts === b.ts ? tieOrder(a, b) : a.ts < b.ts === forward ? -1 : 1))
     if (selected.length > limit && this.options.sloppy) {
       const random = this.options.sloppy
       const picked = new Set<number>()
@@ -97,8 +105,8 @@ class FakeLoki {
     const streams = new Map<string, { stream: Labels; values: StreamValue[] }>()
     for (const row of selected) {
       const key = streamKey(row.labels)
-      let stream = streams.get(key)
-      if (!stream) streams.set(key, (stream = { stream: { ...row.labels }, values: [] }))
+      const stream = streams.get(key) ?? { stream: { ...row.labels }, values: [] }
+      streams.set(key, stream)
       stream.values.push(row.meta ? [row.ts.toString(), row.line, row.meta] : [row.ts.toString(), row.line])
     }
     // Loki's stream order is not the output order: hand them back reversed.
@@ -392,11 +400,7 @@ function randomRows(random: () => number): Row[] {
   const seen = new Set<string>()
   const rows: Row[] = []
   for (let i = 0; i < count; i++) {
-    const candidate = row(
-      1_000_000_000n + BigInt(Math.floor(random() * spread)),
-      streams[Math.floor(random() * streams.length)],
-      lines[Math.floor(random() * lines.length)],
-    )
+    const candidate = row(1_000_000_000n + BigInt(Math.floor(random() * spread)), streams[Math.floor(random() * streams.length)], lines[Math.floor(random() * lines.length)])
     // Loki keeps one copy of an entry with the same stream, timestamp and line.
     const key = rowKey(candidate)
     if (seen.has(key)) continue
@@ -459,12 +463,18 @@ describe('cutAtPage: a full page says where to cut', () => {
 
   test('entries piling on the timestamp: the window before it, then the timestamp alone', () => {
     assert.deepEqual(cutAtPage(window, page(101, 150, 150, 150), 2, 4, true), {
-      windows: [{ start: 100n, end: 150n }, { start: 150n, end: 151n, alone: true }],
+      windows: [
+        { start: 100n, end: 150n },
+        { start: 150n, end: 151n, alone: true },
+      ],
       boundary: 151n,
       sample: { span: 50n, entries: 1 },
     })
     assert.deepEqual(cutAtPage(window, page(150, 150, 150, 120), 2, 3, false), {
-      windows: [{ start: 151n, end: 200n }, { start: 150n, end: 151n, alone: true }],
+      windows: [
+        { start: 151n, end: 200n },
+        { start: 150n, end: 151n, alone: true },
+      ],
       boundary: 150n,
       sample: undefined,
     })

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { parser } from '@grafana/lezer-logql'
 import { ExitCode, UsageError } from '../../src/lib/errors.ts'
-import {
-  checkLabelName,
-  checkLogQL,
-  LogQLSyntaxError,
-  MAX_QUERY_BYTES,
-  pinnedLabels,
-  quoteLogQL,
-  streamSelector,
-} from '../../src/lib/logql.ts'
+import { checkLabelName, checkLogQL, LogQLSyntaxError, MAX_QUERY_BYTES, pinnedLabels, quoteLogQL, streamSelector } from '../../src/lib/logql.ts'
 
 function syntaxError(line: number, column: number, reason?: RegExp) {
   return (error: unknown): boolean => {
@@ -108,32 +100,41 @@ describe('checkLogQL: syntax errors', () => {
   })
 
   test('an unclosed range bracket names the bracket', () => {
-    assert.throws(() => checkLogQL('rate({app="x"}[5m'), (error: unknown) => {
-      assert.ok(error instanceof LogQLSyntaxError)
-      assert.equal(error.exitCode, ExitCode.usage)
-      return true
-    })
+    assert.throws(
+      () => checkLogQL('rate({app="x"}[5m'),
+      (error: unknown) => {
+        assert.ok(error instanceof LogQLSyntaxError)
+        assert.equal(error.exitCode, ExitCode.usage)
+        return true
+      },
+    )
   })
 
   test('an empty query is a usage error', () => {
     for (const query of ['', '   ', '\n']) {
-      assert.throws(() => checkLogQL(query), (error: unknown) => {
-        assert.ok(error instanceof UsageError)
-        assert.equal(error.exitCode, ExitCode.usage)
-        assert.match(error.message, /empty/)
-        return true
-      })
+      assert.throws(
+        () => checkLogQL(query),
+        (error: unknown) => {
+          assert.ok(error instanceof UsageError)
+          assert.equal(error.exitCode, ExitCode.usage)
+          assert.match(error.message, /empty/)
+          return true
+        },
+      )
     }
   })
 
   test('the reason line is a single line', () => {
     for (const query of ['{app="x"', '{app="x"} | json |', 'sum(rate({app="x"}[5m]', '{app="x"} |= "a" bogus']) {
-      assert.throws(() => checkLogQL(query), (error: unknown) => {
-        assert.ok(error instanceof LogQLSyntaxError, `${query}: ${String(error)}`)
-        const [first] = error.message.split('\n')
-        assert.match(first, /^invalid LogQL at line \d+, col \d+: \S/)
-        return true
-      })
+      assert.throws(
+        () => checkLogQL(query),
+        (error: unknown) => {
+          assert.ok(error instanceof LogQLSyntaxError, `${query}: ${String(error)}`)
+          const [first] = error.message.split('\n')
+          assert.match(first, /^invalid LogQL at line \d+, col \d+: \S/)
+          return true
+        },
+      )
     }
   })
 })
@@ -194,6 +195,7 @@ describe('quoteLogQL', () => {
     'ünïcödé 日本語 🚀',
     '\u202eevil',
     '{{.msg}}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a line that looks like interpolation, on purpose
     '$x ${y}',
     '\\u0041',
     "it's",
@@ -257,7 +259,10 @@ describe('streamSelector and checkLabelName', () => {
 
   test('rejects bad label names', () => {
     for (const name of ['1abc', 'a-b', 'a b', '', 'a"']) {
-      assert.throws(() => checkLabelName(name), (error: unknown) => error instanceof UsageError && error.exitCode === ExitCode.usage)
+      assert.throws(
+        () => checkLabelName(name),
+        (error: unknown) => error instanceof UsageError && error.exitCode === ExitCode.usage,
+      )
     }
     assert.equal(checkLabelName('_ok_1'), '_ok_1')
   })
@@ -286,7 +291,7 @@ describe('pinnedLabels', () => {
 })
 
 describe('checkLogQL: what the grammar cannot follow is left to Loki', () => {
-  test("@lezer/lr still has the parse internals the depth guards are read from", () => {
+  test('@lezer/lr still has the parse internals the depth guards are read from', () => {
     const parse = parser.startParse('{app="x"}') as unknown as { bigReductionCount: unknown; stacks: { pos: unknown; stack: unknown }[]; advance(): unknown }
     assert.equal(typeof parse.bigReductionCount, 'number')
     assert.ok(Array.isArray(parse.stacks) && parse.stacks.length > 0)
@@ -301,7 +306,10 @@ describe('checkLogQL: what the grammar cannot follow is left to Loki', () => {
 
   test(`a query of Loki's ${MAX_QUERY_BYTES} bytes or more is refused, counted in bytes`, () => {
     const query = `{app="${'é'.repeat(MAX_QUERY_BYTES / 2 - 4)}"}`
-    assert.throws(() => checkLogQL(query), (error: unknown) => error instanceof UsageError && /the query is 131072 bytes; Loki refuses queries of 131072 bytes or more/.test(error.message))
+    assert.throws(
+      () => checkLogQL(query),
+      (error: unknown) => error instanceof UsageError && /the query is 131072 bytes; Loki refuses queries of 131072 bytes or more/.test(error.message),
+    )
     assert.equal(checkLogQL(`{app="${'e'.repeat(MAX_QUERY_BYTES - 10)}"}`), 'log')
   })
 

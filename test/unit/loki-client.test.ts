@@ -65,10 +65,7 @@ describe('tenant limits', () => {
 describe('refusals that name a limit', () => {
   test('a query longer than max_query_length teaches the limit', async () => {
     nock(ORIGIN).get('/config/tenant/v1/limits').reply(404)
-    nock(ORIGIN)
-      .get('/loki/api/v1/query_range')
-      .query(true)
-      .reply(400, 'the query time range exceeds the limit (query length: 1680h0m0s, limit: 30d1h)\n')
+    nock(ORIGIN).get('/loki/api/v1/query_range').query(true).reply(400, 'the query time range exceeds the limit (query length: 1680h0m0s, limit: 30d1h)\n')
     const loki = client()
     const refusal = await loki.queryRange({ query: '{app="x"}', start: 1n, end: 2n }).catch((error: unknown) => error)
     assert.ok(refusal instanceof LimitRefusal)
@@ -79,10 +76,7 @@ describe('refusals that name a limit', () => {
 
   test('a limit above max_entries_limit_per_query teaches the largest page', async () => {
     nock(ORIGIN).get('/config/tenant/v1/limits').reply(200, 'max_entries_limit_per_query: 5000\n')
-    nock(ORIGIN)
-      .get('/loki/api/v1/query_range')
-      .query(true)
-      .reply(400, 'max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 500)\n')
+    nock(ORIGIN).get('/loki/api/v1/query_range').query(true).reply(400, 'max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 500)\n')
     const loki = client()
     const refusal = await loki.queryRange({ query: '{app="x"}', start: 1n, end: 2n, limit: 6000 }).catch((error: unknown) => error)
     assert.ok(refusal instanceof LimitRefusal)
@@ -92,7 +86,9 @@ describe('refusals that name a limit', () => {
 
   test('other 400s stay plain usage errors', async () => {
     nock(ORIGIN).get('/loki/api/v1/query_range').query(true).reply(400, 'parse error at line 1, col 2: syntax error\n')
-    const error = await client().queryRange({ query: '{', start: 1n, end: 2n }).catch((caught: unknown) => caught)
+    const error = await client()
+      .queryRange({ query: '{', start: 1n, end: 2n })
+      .catch((caught: unknown) => caught)
     assert.ok(error instanceof UsageError && !(error instanceof LimitRefusal))
   })
 })
@@ -109,10 +105,15 @@ describe('empty answers to log queries are confirmed without the categorize-labe
       .reply(400, 'invalid line template: template: line:1: unclosed action\n')
     const requests: Request[] = []
     scope.on('request', (request: Request) => requests.push(request))
-    const error = await client().queryRange({ query: '{app="x"} | line_format "{{.msg"', start: 1n, end: 2n, limit: 100 }).catch((caught: unknown) => caught)
+    const error = await client()
+      .queryRange({ query: '{app="x"} | line_format "{{.msg"', start: 1n, end: 2n, limit: 100 })
+      .catch((caught: unknown) => caught)
     assert.ok(error instanceof UsageError, String(error))
     assert.match(error.message, /^Loki rejected the request: 400 Bad Request: invalid line template/)
-    assert.deepEqual(requests.map((request) => request.headers.get(FLAG)), ['categorize-labels', null])
+    assert.deepEqual(
+      requests.map((request) => request.headers.get(FLAG)),
+      ['categorize-labels', null],
+    )
     assert.ok(scope.isDone())
   })
 
@@ -132,7 +133,9 @@ describe('empty answers to log queries are confirmed without the categorize-labe
       .get('/loki/api/v1/query_range')
       .query(true)
       .reply(200, streams([['5', 'a line']]))
-    const error = await client().queryRange({ query: '{app="x"}', start: 1n, end: 9n }).catch((caught: unknown) => caught)
+    const error = await client()
+      .queryRange({ query: '{app="x"}', start: 1n, end: 9n })
+      .catch((caught: unknown) => caught)
     assert.ok(error instanceof ObsError)
     assert.equal(error.exitCode, ExitCode.unreachable)
     assert.match(error.message, /hid a failure/)

@@ -12,9 +12,9 @@ import {
   formatLabels,
   lineLevel,
   metricToJsonl,
+  type OutputMode,
   renderMetric,
   renderMetricTable,
-  type OutputMode,
 } from '../../src/lib/output.ts'
 
 const plain = new Chalk({ level: 0 })
@@ -278,7 +278,14 @@ describe('metric output', () => {
   const matrix: QueryData = {
     resultType: 'matrix',
     result: [
-      { metric: { app: 'x' }, values: [[1767225600, '1'], [1767225660, '4.25'], [1767225720, '2']] },
+      {
+        metric: { app: 'x' },
+        values: [
+          [1767225600, '1'],
+          [1767225660, '4.25'],
+          [1767225720, '2'],
+        ],
+      },
       { metric: { app: 'a' }, values: [[1767225600, '7']] },
     ],
   }
@@ -327,7 +334,19 @@ describe('metric output', () => {
   })
 
   test('matrix: large non-integer values keep their digits', async () => {
-    const data: QueryData = { resultType: 'matrix', result: [{ metric: { app: 'x' }, values: [[1, '100000.4'], [2, '123000.2'], [3, '0.5']] }] }
+    const data: QueryData = {
+      resultType: 'matrix',
+      result: [
+        {
+          metric: { app: 'x' },
+          values: [
+            [1, '100000.4'],
+            [2, '123000.2'],
+            [3, '0.5'],
+          ],
+        },
+      ],
+    }
     const [, row] = rows(await renderMetricTable(data, { chalk: plain, sparklines: false }))
     assert.equal(row[2], '0.5', 'min')
     assert.equal(row[3], '123000', 'max')
@@ -358,7 +377,10 @@ describe('metric output', () => {
 
   test('renderMetric: json is the data, jsonl one sample per line, else a table', async () => {
     assert.deepEqual(JSON.parse(await renderMetric(vector, 'json', plain, false)), vector)
-    const jsonl = (await renderMetric(matrix, 'jsonl', plain, false)).trimEnd().split('\n').map((line) => JSON.parse(line))
+    const jsonl = (await renderMetric(matrix, 'jsonl', plain, false))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
     assert.equal(jsonl.length, 4)
     assert.deepEqual(jsonl[0], { metric: { app: 'x' }, timestamp: '2026-01-01T00:00:00.000Z', value: '1' })
     const table = await renderMetric(vector, 'pretty', plain, false)

@@ -22,7 +22,12 @@ const ALLOY = 'http://alloy.test:12345'
 const FIXTURES = join(import.meta.dirname, '../fixtures/alloy-v1.1.1')
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8')
 const PROBE_ID = 'feedc0de'.repeat(8)
-const SIBLING = { Id: 'ab'.repeat(32), State: 'running', Status: 'Up', Labels: { 'com.docker.compose.project': 'cogni', 'com.docker.compose.service': 'app', 'com.docker.compose.project.working_dir': '/srv/cogni' } }
+const SIBLING = {
+  Id: 'ab'.repeat(32),
+  State: 'running',
+  Status: 'Up',
+  Labels: { 'com.docker.compose.project': 'cogni', 'com.docker.compose.service': 'app', 'com.docker.compose.project.working_dir': '/srv/cogni' },
+}
 
 const clients: { close(): Promise<void> }[] = []
 afterEach(async () => {
@@ -37,7 +42,10 @@ function track<T extends { close(): Promise<void> }>(client: T): T {
 
 /** Loki that never has the marker. */
 function emptyLoki(): void {
-  nock(LOKI).persist().get(/\/loki\/api\/v1\/query_range/).reply(200, { status: 'success', data: { resultType: 'streams', result: [] } })
+  nock(LOKI)
+    .persist()
+    .get(/\/loki\/api\/v1\/query_range/)
+    .reply(200, { status: 'success', data: { resultType: 'streams', result: [] } })
 }
 
 /** Alloy in a recorded state; its Docker target ids are the recording's, not the probe's. */
@@ -66,12 +74,19 @@ describe('the pipeline probe, hop by hop', () => {
   test("the container gets the running service's compose labels, marked one-off, and no network", async () => {
     let created: { Labels: Record<string, string>; HostConfig: { NetworkMode: string }; Cmd: string[] } | undefined
     nock(DOCKER)
-      .get(/\/containers\/json/).reply(200, [SIBLING])
-      .post(/\/containers\/create\?name=obs-probe-[0-9a-f]{12}$/, (body: NonNullable<typeof created>) => ((created = body), true))
+      .get(/\/containers\/json/)
+      .reply(200, [SIBLING])
+      .post(/\/containers\/create\?name=obs-probe-[0-9a-f]{12}$/, (body: NonNullable<typeof created>) => {
+        created = body
+        return true
+      })
       .reply(201, { Id: PROBE_ID })
-      .post(`/containers/${PROBE_ID}/start`).reply(204)
-      .get(`/containers/${PROBE_ID}/json`).reply(200, { Id: PROBE_ID, State: { Running: true, Status: 'running', ExitCode: 0 }, Config: { Labels: {} } })
-      .delete(`/containers/${PROBE_ID}?force=true`).reply(204)
+      .post(`/containers/${PROBE_ID}/start`)
+      .reply(204)
+      .get(`/containers/${PROBE_ID}/json`)
+      .reply(200, { Id: PROBE_ID, State: { Running: true, Status: 'running', ExitCode: 0 }, Config: { Labels: {} } })
+      .delete(`/containers/${PROBE_ID}?force=true`)
+      .reply(204)
     emptyLoki()
     alloy('healthy')
     const outcome = await probe().run({})
@@ -88,8 +103,10 @@ describe('the pipeline probe, hop by hop', () => {
 
   test('an image the host does not have: hop App → Docker, with the flag that fixes it', async () => {
     nock(DOCKER)
-      .get(/\/containers\/json/).reply(200, [SIBLING])
-      .post(/\/containers\/create/).reply(404, { message: 'No such image: busybox:latest' })
+      .get(/\/containers\/json/)
+      .reply(200, [SIBLING])
+      .post(/\/containers\/create/)
+      .reply(404, { message: 'No such image: busybox:latest' })
     alloy('healthy')
     const outcome = await probe().run({})
     assert.equal(outcome.status, 'fail')
@@ -99,11 +116,16 @@ describe('the pipeline probe, hop by hop', () => {
 
   test('a container that exits at once: hop App → Docker, with its exit code', async () => {
     nock(DOCKER)
-      .get(/\/containers\/json/).reply(200, [SIBLING])
-      .post(/\/containers\/create/).reply(201, { Id: PROBE_ID })
-      .post(`/containers/${PROBE_ID}/start`).reply(204)
-      .get(`/containers/${PROBE_ID}/json`).reply(200, { Id: PROBE_ID, State: { Running: false, Status: 'exited', ExitCode: 127 }, Config: { Labels: {} } })
-      .delete(`/containers/${PROBE_ID}?force=true`).reply(204)
+      .get(/\/containers\/json/)
+      .reply(200, [SIBLING])
+      .post(/\/containers\/create/)
+      .reply(201, { Id: PROBE_ID })
+      .post(`/containers/${PROBE_ID}/start`)
+      .reply(204)
+      .get(`/containers/${PROBE_ID}/json`)
+      .reply(200, { Id: PROBE_ID, State: { Running: false, Status: 'exited', ExitCode: 127 }, Config: { Labels: {} } })
+      .delete(`/containers/${PROBE_ID}?force=true`)
+      .reply(204)
     emptyLoki()
     alloy('healthy')
     const outcome = await probe().run({})
@@ -112,11 +134,16 @@ describe('the pipeline probe, hop by hop', () => {
 
   test('Alloy lists targets, none of them the probe: hop Docker → Alloy', async () => {
     nock(DOCKER)
-      .get(/\/containers\/json/).reply(200, [SIBLING])
-      .post(/\/containers\/create/).reply(201, { Id: PROBE_ID })
-      .post(`/containers/${PROBE_ID}/start`).reply(204)
-      .get(`/containers/${PROBE_ID}/json`).reply(200, { Id: PROBE_ID, State: { Running: true, Status: 'running', ExitCode: 0 }, Config: { Labels: {} } })
-      .delete(`/containers/${PROBE_ID}?force=true`).reply(204)
+      .get(/\/containers\/json/)
+      .reply(200, [SIBLING])
+      .post(/\/containers\/create/)
+      .reply(201, { Id: PROBE_ID })
+      .post(`/containers/${PROBE_ID}/start`)
+      .reply(204)
+      .get(`/containers/${PROBE_ID}/json`)
+      .reply(200, { Id: PROBE_ID, State: { Running: true, Status: 'running', ExitCode: 0 }, Config: { Labels: {} } })
+      .delete(`/containers/${PROBE_ID}?force=true`)
+      .reply(204)
     emptyLoki()
     alloy('healthy')
     const outcome = await probe().run({})

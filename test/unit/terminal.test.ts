@@ -264,6 +264,9 @@ describe('output that cannot be written', () => {
     out.on('error', () => {})
     out.write('first')
     await new Promise((resolve) => setImmediate(resolve))
-    await assert.rejects(writeChunk(out, 'second'), (error: unknown) => error instanceof ObsError && /^cannot write the output: no space left on device \(ENOSPC\)/.test(error.message))
+    await assert.rejects(
+      writeChunk(out, 'second'),
+      (error: unknown) => error instanceof ObsError && /^cannot write the output: no space left on device \(ENOSPC\)/.test(error.message),
+    )
   })
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { LokiClient, QueryData, RangeParams } from '../../src/lib/loki-client.ts'
-import { findTrace } from '../../src/lib/trace.ts'
 import { parseDuration } from '../../src/lib/time.ts'
+import { findTrace } from '../../src/lib/trace.ts'
 
 const HOUR = parseDuration('1h')
 
@@ -28,7 +28,10 @@ test('widening searches only what the narrower windows did not cover, once each'
   const trace = await findTrace(client, { reqId: 'req-1', app: 'a', since: '30m', end, onWiden: (wider) => widened.push(wider) })
 
   assert.deepEqual(widened, ['1h', '6h', '24h'])
-  assert.deepEqual(trace.entries.map(({ entry }) => entry.ts), [lineAt.toString()])
+  assert.deepEqual(
+    trace.entries.map(({ entry }) => entry.ts),
+    [lineAt.toString()],
+  )
   assert.equal(trace.start, end - 24n * HOUR)
   assert.equal(trace.widenedTo, '24h')
   // Contiguous, newest first, no nanosecond asked twice.
