@@ -7,12 +7,12 @@
  *   LOKI_ADDR=… FROM=… TO=… QUERY='{app="bursty"}' PARALLEL=2 node_modules/.bin/node bench/paging-lab.ts
  */
 import { createWriteStream } from 'node:fs'
-import { LokiClient } from '../src/lib/loki-client.ts'
+import { LokiClient } from '../src/lib/loki/client.ts'
 
-const { fetchLogPages } = (await import(process.env.LQ ?? '../src/lib/log-query.ts')) as typeof import('../src/lib/log-query.ts')
+const { fetchLogPages } = (await import(process.env.LQ ?? '../src/lib/loki/paging.ts')) as typeof import('../src/lib/loki/paging.ts')
 
 import { Chalk } from 'chalk'
-import { EntryPrinter } from '../src/lib/output.ts'
+import { EntryPrinter } from '../src/lib/render/output.ts'
 
 const client = new LokiClient({ baseUrl: process.env.LOKI_ADDR!, headers: {}, timeoutMs: 60_000, retries: 2, peer: 'Loki' })
 const t0 = performance.now()

@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core'
-import { AlloyClient } from '../lib/alloy-client.ts'
-import { runChecks } from '../lib/checks.ts'
-import { ObsCommand } from '../lib/command.ts'
-import { doctorChecks, readAlloyConfigFile, readComposeFile, readingsFile } from '../lib/doctor.ts'
-import { alloyAddrFlag, jsonFlag } from '../lib/flags.ts'
-import { LokiClient } from '../lib/loki-client.ts'
+import { AlloyClient } from '../lib/alloy/client.ts'
+import { doctorChecks, readAlloyConfigFile, readComposeFile, readingsFile } from '../lib/checks/doctor.ts'
+import { runChecks } from '../lib/checks/runner.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { alloyAddrFlag, jsonFlag } from '../lib/cli/flags.ts'
+import { LokiClient } from '../lib/loki/client.ts'
 import { nowNanos, startBefore } from '../lib/time.ts'
 
 export default class Doctor extends ObsCommand {

@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
-import { jsonFlag, timeFlags } from '../lib/flags.ts'
-import { checkLabelName, checkLogQL } from '../lib/logql.ts'
-import { neutralize } from '../lib/terminal.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
+import { checkLabelName, checkLogQL } from '../lib/loki/logql.ts'
+import { neutralize } from '../lib/render/terminal.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Labels extends ObsCommand {

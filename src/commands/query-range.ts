@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
-import { outputFlag, timeFlags } from '../lib/flags.ts'
-import { fetchLogPages, MAX_PAGE } from '../lib/log-query.ts'
-import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
-import { fetchMetricRange } from '../lib/metric-query.ts'
-import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/output.ts'
-import { groupDigits, Progress } from '../lib/terminal.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { outputFlag, timeFlags } from '../lib/cli/flags.ts'
+import { checkLogQL, pinnedLabels } from '../lib/loki/logql.ts'
+import { fetchMetricRange } from '../lib/loki/metric-query.ts'
+import { fetchLogPages, MAX_PAGE } from '../lib/loki/paging.ts'
+import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/render/output.ts'
+import { groupDigits, Progress } from '../lib/render/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
 
 /**

@@ -1,9 +1,9 @@
 import { Args, Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { outputFlag } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
-import { outputFlag } from '../lib/flags.ts'
-import { checkLogQL } from '../lib/logql.ts'
-import { defaultOutputMode, type OutputMode, renderMetric } from '../lib/output.ts'
+import { checkLogQL } from '../lib/loki/logql.ts'
+import { defaultOutputMode, type OutputMode, renderMetric } from '../lib/render/output.ts'
 import { nowNanos, parseTime } from '../lib/time.ts'
 
 export default class Query extends ObsCommand {

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode } from '../lib/errors.ts'
-import { jsonFlag } from '../lib/flags.ts'
-import { waitForReady } from '../lib/ready.ts'
+import { waitForReady } from '../lib/loki/ready.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Ready extends ObsCommand {

@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core'
-import { analyzeLabels } from '../lib/cardinality.ts'
-import { ObsCommand } from '../lib/command.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
-import { jsonFlag, timeFlags } from '../lib/flags.ts'
-import { checkLogQL } from '../lib/logql.ts'
-import { formatLabels } from '../lib/output.ts'
-import { neutralize } from '../lib/terminal.ts'
+import { analyzeLabels } from '../lib/loki/cardinality.ts'
+import { checkLogQL } from '../lib/loki/logql.ts'
+import { formatLabels } from '../lib/render/output.ts'
+import { neutralize } from '../lib/render/terminal.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Series extends ObsCommand {

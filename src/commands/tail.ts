@@ -1,10 +1,10 @@
 import { Args, Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { outputFlag } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
-import { outputFlag } from '../lib/flags.ts'
-import { checkLogQL, pinnedLabels } from '../lib/logql.ts'
-import { defaultOutputMode, EntryPrinter, type OutputMode } from '../lib/output.ts'
-import { DEFAULT_LOOK_BACK, tailPoll, tailWebSocket } from '../lib/tail.ts'
+import { checkLogQL, pinnedLabels } from '../lib/loki/logql.ts'
+import { DEFAULT_LOOK_BACK, tailPoll, tailWebSocket } from '../lib/loki/tail.ts'
+import { defaultOutputMode, EntryPrinter, type OutputMode } from '../lib/render/output.ts'
 import { formatNanos, humanDuration, nowNanos, parseDuration, parseDurationMs, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Tail extends ObsCommand {

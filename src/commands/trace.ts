@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core'
-import { ObsCommand } from '../lib/command.ts'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
-import { jsonFlag } from '../lib/flags.ts'
-import { LokiClient } from '../lib/loki-client.ts'
-import { neutralize } from '../lib/terminal.ts'
+import { findTrace, renderTimeline, WIDENING } from '../lib/incident/trace.ts'
+import { LokiClient } from '../lib/loki/client.ts'
+import { neutralize } from '../lib/render/terminal.ts'
 import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
-import { findTrace, renderTimeline, WIDENING } from '../lib/trace.ts'
 
 export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'

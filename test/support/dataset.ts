@@ -4,7 +4,7 @@
  * that share a nanosecond timestamp across streams (some with the very same
  * text), which is where paging loses or repeats lines if it is wrong.
  */
-import type { PushStream } from '../../src/lib/loki-client.ts'
+import type { PushStream } from '../../src/lib/loki/client.ts'
 
 export interface TruthEntry {
   labels: Record<string, string>

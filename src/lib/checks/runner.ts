@@ -1,0 +1,194 @@
+import { writeFileSync } from 'node:fs'
+import type { ChalkInstance } from 'chalk'
+import { ExitCode, type ExitCodeValue, ObsError, UnreachableError } from '../errors.ts'
+import type { LokiClient } from '../loki/client.ts'
+import { neutralize, writeFailure } from '../render/terminal.ts'
+
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
+
+export interface CheckOutcome {
+  status: CheckStatus
+  detail: string
+  hint?: string
+  /** Handed to the checks that depend on this one. */
+  data?: unknown
+}
+
+export interface CheckResult {
+  id: string
+  title: string
+  status: CheckStatus
+  detail: string
+  hint?: string
+  durationMs: number
+  /** The check failed because Loki or Alloy could not be reached. */
+  unreachable?: boolean
+}
+
+export interface Check {
+  id: string
+  title: string
+  dependsOn?: string[]
+  run(inputs: Record<string, unknown>): Promise<CheckOutcome>
+}
+
+/**
+ * Runs the checks concurrently, each as soon as the checks it depends on are
+ * done. A check whose dependency did not pass is skipped.
+ */
+async function runRound(checks: Check[], kept: Map<string, { result: CheckResult; data?: unknown }>) {
+  const done = new Map<string, Promise<{ result: CheckResult; data?: unknown }>>()
+  const runOne = async (check: Check): Promise<{ result: CheckResult; data?: unknown }> => {
+    const previous = kept.get(check.id)
+    if (previous && previous.result.status !== 'fail' && previous.result.status !== 'skip') return previous
+    const inputs: Record<string, unknown> = {}
+    for (const id of check.dependsOn ?? []) {
+      const dependency = await done.get(id)
+      if (!dependency || (dependency.result.status !== 'pass' && dependency.result.status !== 'warn')) {
+        return { result: { id: check.id, title: check.title, status: 'skip', detail: `skipped: ${id} did not pass`, durationMs: 0 } }
+      }
+      inputs[id] = dependency.data
+    }
+    const started = performance.now()
+    try {
+      const outcome = await check.run(inputs)
+      const durationMs = Math.round(performance.now() - started)
+      return { result: { id: check.id, title: check.title, status: outcome.status, detail: outcome.detail, hint: outcome.hint, durationMs }, data: outcome.data }
+    } catch (error) {
+      const durationMs = Math.round(performance.now() - started)
+      if (!(error instanceof ObsError)) throw error
+      return {
+        result: {
+          id: check.id,
+          title: check.title,
+          status: 'fail',
+          detail: error.message,
+          hint: error.hint,
+          durationMs,
+          unreachable: error instanceof UnreachableError,
+        },
+      }
+    }
+  }
+  for (const check of checks) done.set(check.id, runOne(check))
+  const results = new Map<string, { result: CheckResult; data?: unknown }>()
+  for (const check of checks) results.set(check.id, await done.get(check.id)!)
+  return results
+}
+
+export interface RunOptions {
+  /** Retry failing checks this long; 0 runs them once. */
+  waitMs: number
+  intervalMs: number
+  onRetry?: (failing: string[], elapsedMs: number) => void
+}
+
+/** Runs the checks, retrying the failing ones until they pass or the wait is over. */
+export async function runChecks(checks: Check[], options: RunOptions): Promise<CheckResult[]> {
+  const started = Date.now()
+  let kept = new Map<string, { result: CheckResult; data?: unknown }>()
+  for (;;) {
+    kept = await runRound(checks, kept)
+    const failing = [...kept.values()].filter((r) => r.result.status === 'fail').map((r) => r.result.id)
+    const elapsed = Date.now() - started
+    if (failing.length === 0 || elapsed >= options.waitMs) break
+    options.onRetry?.(failing, elapsed)
+    await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, options.waitMs - elapsed)))
+  }
+  return checks.map((check) => kept.get(check.id)!.result)
+}
+
+/** Loki's /ready as a check: the first item of both smoke and doctor. */
+export function lokiReadyCheck(loki: LokiClient): Check {
+  return {
+    id: 'loki-ready',
+    title: 'Loki responds to /ready',
+    async run() {
+      const state = await loki.ready()
+      return state.ready
+        ? { status: 'pass', detail: `ready at ${loki.address}` }
+        : {
+            status: 'fail',
+            detail: `not ready: ${state.message} — queries and pushes may fail`,
+            hint: 'wait for Loki to finish starting (obs ready --wait 60s), then read its log (runbooks/TROUBLESHOOTING.md#loki-not-ready)',
+          }
+    },
+  }
+}
+
+/**
+ * 0 when nothing failed; 3 when a failure was an unreachable server; else 1.
+ * A report that could not be written (`reportFailure`) turns a pass into its
+ * own code, never a failed check into a pass: the checks' verdict is what a
+ * pipeline acts on (3 retry, 1 roll back), the report comes second.
+ */
+export function checksExitCode(results: CheckResult[], reportFailure?: ObsError): ExitCodeValue {
+  const failed = results.filter((r) => r.status === 'fail')
+  if (failed.length === 0) return reportFailure?.exitCode ?? ExitCode.ok
+  return failed.some((r) => r.unreachable) ? ExitCode.unreachable : ExitCode.failed
+}
+
+/**
+ * Writes the checks as JUnit XML. A failure is returned, not thrown, so the
+ * checklist is printed before it: the results are worth more than the file.
+ * Exit 2: the `--junit` path is input the command could not honour.
+ */
+export function writeJUnit(path: string, suite: string, results: CheckResult[]): ObsError | undefined {
+  try {
+    writeFileSync(path, renderJUnit(suite, results))
+    return undefined
+  } catch (error) {
+    return writeFailure(`the JUnit report to ${path}`, error, ExitCode.usage)
+  }
+}
+
+const SYMBOLS: Record<CheckStatus, string> = { pass: '✔', fail: '✖', warn: '!', skip: '-' }
+
+/** The checklist for people: status, id, title, duration, and for each problem what is wrong and what to do. */
+export function renderChecklist(results: CheckResult[], chalk: ChalkInstance): string {
+  const paint: Record<CheckStatus, (text: string) => string> = {
+    pass: chalk.green,
+    fail: chalk.red.bold,
+    warn: chalk.yellow,
+    skip: chalk.dim,
+  }
+  const idWidth = Math.max(...results.map((r) => r.id.length))
+  const lines: string[] = []
+  for (const result of results) {
+    const duration = chalk.dim(`${result.durationMs}ms`.padStart(7))
+    lines.push(`${paint[result.status](SYMBOLS[result.status])} ${result.id.padEnd(idWidth)}  ${duration}  ${neutralize(result.title)}`)
+    const indent = ' '.repeat(idWidth + 14)
+    if (result.status !== 'pass' || result.detail) lines.push(`${indent}${chalk.dim(neutralize(result.detail))}`)
+    if (result.hint && result.status !== 'pass') lines.push(`${indent}${chalk.cyan('→')} ${neutralize(result.hint)}`)
+  }
+  const counts = (['pass', 'fail', 'warn', 'skip'] as const).map((s) => `${results.filter((r) => r.status === s).length} ${s}`)
+  lines.push('', counts.join(', '))
+  return `${lines.join('\n')}\n`
+}
+
+/** The checks as JUnit XML, one testcase per check, for CI systems. */
+export function renderJUnit(suite: string, results: CheckResult[]): string {
+  const seconds = (ms: number) => (ms / 1000).toFixed(3)
+  const total = results.reduce((sum, r) => sum + r.durationMs, 0)
+  const failures = results.filter((r) => r.status === 'fail').length
+  const skipped = results.filter((r) => r.status === 'skip').length
+  const cases = results.map((r) => {
+    const open = `    <testcase classname="${xml(suite)}" name="${xml(`${r.id}: ${r.title}`)}" time="${seconds(r.durationMs)}"`
+    const message = r.hint ? `${r.detail} (${r.hint})` : r.detail
+    if (r.status === 'fail') return `${open}>\n      <failure message="${xml(message)}">${xml(message)}</failure>\n    </testcase>`
+    if (r.status === 'skip') return `${open}>\n      <skipped message="${xml(r.detail)}"/>\n    </testcase>`
+    if (r.status === 'warn') return `${open}>\n      <system-out>${xml(`warning: ${message}`)}</system-out>\n    </testcase>`
+    return `${open}/>`
+  })
+  const attributes = `name="${xml(suite)}" tests="${results.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}"`
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attributes}>\n  <testsuite ${attributes}>\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`
+}
+
+function xml(text: string): string {
+  return text
+    .replace(/[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu, '\ufffd')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+}

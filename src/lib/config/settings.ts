@@ -1,0 +1,478 @@
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { UsageError } from '../errors.ts'
+import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
+import { parseDurationMs, shown, TIMER_BOUNDS } from '../time.ts'
+
+/** What the label policy allows; the checks of smoke and doctor read it. */
+export interface LabelPolicy {
+  allowedLabels: string[]
+  maxValuesPerLabel: number
+  forbiddenLabels: string[]
+}
+
+/** The app whose logs the runbook commands look at. */
+export interface AppIdentity {
+  app: string
+  service: string
+  env?: string
+}
+
+/** Connection flags as oclif parses them; all optional so that lower layers can fill in. */
+export interface ConnectionFlags {
+  addr?: string
+  'org-id'?: string
+  username?: string
+  password?: string
+  'bearer-token'?: string
+  'bearer-token-file'?: string
+  'ca-cert'?: string
+  cert?: string
+  key?: string
+  'tls-skip-verify'?: boolean
+  header?: string[]
+  timeout?: string
+  retries?: number
+  profile?: string
+  'alloy-addr'?: string
+}
+
+interface Profile {
+  addr?: string
+  orgId?: string
+  username?: string
+  password?: string
+  bearerToken?: string
+  bearerTokenFile?: string
+  caCert?: string
+  cert?: string
+  key?: string
+  tlsSkipVerify?: boolean
+  headers?: Record<string, string>
+  timeout?: string
+  retries?: number
+  alloyAddr?: string
+  app?: string
+  env?: string
+  service?: string
+  policy?: Partial<LabelPolicy>
+}
+
+interface ConfigFile {
+  path: string
+  defaultProfile?: string
+  profiles: Record<string, Profile>
+  policy?: Partial<LabelPolicy>
+}
+
+export interface Settings {
+  loki: HttpSettings
+  alloy: HttpSettings
+  identity: AppIdentity
+  policy: LabelPolicy
+  profile?: string
+  configPath?: string
+  /** Things the user should know, printed on stderr before the command runs. */
+  warnings: string[]
+}
+
+export const DEFAULT_POLICY: LabelPolicy = {
+  allowedLabels: ['app', 'env', 'service', 'stream'],
+  maxValuesPerLabel: 100,
+  forbiddenLabels: ['reqId', 'userId', 'billingAccountId', 'attemptId'],
+}
+
+export const DEFAULT_IDENTITY: AppIdentity = { app: 'cogni-template', service: 'app' }
+
+const DEFAULTS = {
+  addr: 'http://localhost:3100',
+  alloyAddr: 'http://localhost:12345',
+  timeout: '30s',
+  retries: 3,
+}
+
+const CONFIG_NAMES = ['obs.config.yaml', 'obs.config.yml', 'obs.config.json']
+
+/** A config file obs trusts, read through the descriptor it was checked on, so it cannot be swapped in between. */
+export interface FoundConfig {
+  path: string
+  text: string
+  /** Permission bits, to warn when secrets in it are readable by others. */
+  mode: number
+}
+
+export interface ConfigSearch {
+  found?: FoundConfig
+  /** One line per config file passed over, naming it and why. */
+  warnings: string[]
+}
+
+/**
+ * Finds the config file: the working directory and its parents up to the
+ * user's home or the repository root (a directory holding .git), then the XDG
+ * config dir. A file someone else could have written is passed over: a
+ * planted obs.config.yaml in a shared parent would otherwise choose where the
+ * user's credentials go.
+ */
+export function findConfigFile(cwd: string, env: NodeJS.ProcessEnv): ConfigSearch {
+  const warnings: string[] = []
+  const home = realPath(env.HOME || homedir())
+  const candidates: string[] = []
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    candidates.push(...CONFIG_NAMES.map((name) => join(dir, name)))
+    if (dir === home || existsSync(join(dir, '.git')) || dirname(dir) === dir) break
+  }
+  const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config')
+  candidates.push(...['config.yaml', 'config.yml', 'config.json'].map((name) => join(xdg, 'obs', name)))
+  for (const path of candidates) {
+    const outcome = readTrusted(path)
+    if (typeof outcome === 'string') warnings.push(`ignoring the config file ${path}: ${outcome}`)
+    else if (outcome) return { found: outcome, warnings }
+  }
+  return { warnings }
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return resolve(path)
+  }
+}
+
+/** Windows has no owners or mode bits to check. */
+const POSIX_PERMISSIONS = process.platform !== 'win32'
+
+/** The file if it exists and is trusted; why not, if it exists and is not. */
+function readTrusted(path: string): FoundConfig | string | undefined {
+  let fd: number
+  try {
+    // Non-blocking, so that a FIFO planted under a config file's name cannot hang obs.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    return code === 'EACCES' ? 'it is not readable (permission denied)' : `it cannot be read (${code})`
+  }
+  try {
+    const stats = fstatSync(fd)
+    if (!stats.isFile()) return 'it is not a regular file'
+    if (POSIX_PERMISSIONS) {
+      if (stats.uid !== process.getuid!() && stats.uid !== 0) return `it is owned by another user (uid ${stats.uid}); obs reads only config files owned by you or root`
+      const writers = [stats.mode & 0o020 && 'its group', stats.mode & 0o002 && 'others'].filter(Boolean)
+      if (writers.length > 0) return `it is writable by ${writers.join(' and ')}; run chmod go-w ${path} to use it`
+    }
+    return { path, text: readFileSync(fd, 'utf8'), mode: stats.mode }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+const PROFILE_KEYS: Record<keyof Profile, 'string' | 'boolean' | 'number' | 'object'> = {
+  addr: 'string',
+  orgId: 'string',
+  username: 'string',
+  password: 'string',
+  bearerToken: 'string',
+  bearerTokenFile: 'string',
+  caCert: 'string',
+  cert: 'string',
+  key: 'string',
+  tlsSkipVerify: 'boolean',
+  headers: 'object',
+  timeout: 'string',
+  retries: 'number',
+  alloyAddr: 'string',
+  app: 'string',
+  env: 'string',
+  service: 'string',
+  policy: 'object',
+}
+
+/** Aliases a config file may expand; a few are handy, a YAML "billion laughs" expands millions. */
+const MAX_YAML_ALIASES = 100
+
+async function readConfigFile({ path, text }: FoundConfig): Promise<ConfigFile> {
+  let data: unknown
+  if (path.endsWith('.json')) {
+    try {
+      data = JSON.parse(text)
+    } catch (error) {
+      // JSON.parse quotes the text around the error, which may hold a secret: keep only the position.
+      const position = /line (\d+) column (\d+)/.exec((error as Error).message)
+      const where = position ? ` at line ${position[1]}, col ${position[2]}` : ''
+      throw new UsageError(`malformed config file ${path}${where}: not valid JSON`, 'fix the JSON or remove the file')
+    }
+  } else {
+    const { parseDocument } = await import('yaml')
+    const doc = parseDocument(text)
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0]
+      const where = first.linePos ? ` at line ${first.linePos[0].line}, col ${first.linePos[0].col}` : ''
+      throw new UsageError(`malformed config file ${path}${where}: ${first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, 'fix the YAML or remove the file')
+    }
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES })
+    } catch {
+      // The one failure left after parsing is the alias bound.
+      throw new UsageError(`malformed config file ${path}: its YAML aliases expand to more than ${MAX_YAML_ALIASES} nodes`, 'write the values out instead of through aliases')
+    }
+  }
+  return validateConfig(path, data ?? {})
+}
+
+function validateConfig(path: string, data: unknown): ConfigFile {
+  const bad = (what: string): never => {
+    throw new UsageError(`malformed config file ${path}: ${what}`, 'see "Configuration" in the README')
+  }
+  if (!isRecord(data)) return bad('the top level must be a mapping')
+  for (const key of Object.keys(data)) {
+    if (!['defaultProfile', 'profiles', 'policy'].includes(key)) bad(`unknown key "${key}" (expected defaultProfile, profiles, policy)`)
+  }
+  if (data.defaultProfile !== undefined && typeof data.defaultProfile !== 'string') bad('defaultProfile must be a string')
+  const profiles = data.profiles ?? {}
+  if (!isRecord(profiles)) return bad('profiles must be a mapping of name to settings')
+  for (const [name, profile] of Object.entries(profiles)) {
+    if (!isRecord(profile)) return bad(`profile "${name}" must be a mapping`)
+    for (const [key, value] of Object.entries(profile)) {
+      const type = Object.hasOwn(PROFILE_KEYS, key) ? PROFILE_KEYS[key as keyof Profile] : undefined
+      if (!type) bad(`profile "${name}" has unknown key "${key}"`)
+      if (type === 'object' ? !isRecord(value) : typeof value !== type) bad(`profile "${name}": ${key} must be a ${type}`)
+    }
+    if (isRecord(profile.policy)) validatePolicy(profile.policy, bad, `profile "${name}": `)
+  }
+  if (data.policy !== undefined) {
+    if (!isRecord(data.policy)) return bad('policy must be a mapping')
+    validatePolicy(data.policy, bad, '')
+  }
+  if (typeof data.defaultProfile === 'string' && !Object.hasOwn(profiles, data.defaultProfile)) {
+    bad(`defaultProfile "${data.defaultProfile}" is not among the profiles`)
+  }
+  return {
+    path,
+    defaultProfile: data.defaultProfile as string | undefined,
+    profiles: profiles as Record<string, Profile>,
+    policy: data.policy as Partial<LabelPolicy> | undefined,
+  }
+}
+
+function validatePolicy(policy: Record<string, unknown>, bad: (what: string) => never, where: string): void {
+  for (const [key, value] of Object.entries(policy)) {
+    if (key === 'maxValuesPerLabel') {
+      if (!Number.isInteger(value) || (value as number) < 1) bad(`${where}policy.maxValuesPerLabel must be a positive integer`)
+    } else if (key === 'allowedLabels' || key === 'forbiddenLabels') {
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) bad(`${where}policy.${key} must be a list of label names`)
+    } else {
+      bad(`${where}policy has unknown key "${key}"`)
+    }
+  }
+}
+
+function holdsSecret(config: ConfigFile): boolean {
+  return Object.values(config.profiles).some(
+    (profile) => profile.password !== undefined || profile.bearerToken !== undefined || Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)),
+  )
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+export interface ResolveOptions {
+  flags: ConnectionFlags
+  env: NodeJS.ProcessEnv
+  cwd: string
+  version: string
+  /** Identity flags of the runbook commands (--app, --service, --env). */
+  identity?: Partial<AppIdentity>
+  debug?: (line: string) => void
+}
+
+/** Resolves every setting with the contract's precedence: flag > environment > profile > default. */
+export async function resolveSettings(options: ResolveOptions): Promise<Settings> {
+  const { flags, env } = options
+  const { found, warnings } = findConfigFile(options.cwd, env)
+  const config = found ? await readConfigFile(found) : undefined
+  const configPath = config?.path
+  if (POSIX_PERMISSIONS && found && config && found.mode & 0o044 && holdsSecret(config)) {
+    warnings.push(`the config file ${found.path} holds a password or token and is readable by others; run chmod 600 ${found.path}`)
+  }
+  const profileName = pick(flags.profile, env.OBS_PROFILE, config?.defaultProfile)
+  let profile: Profile = {}
+  if (profileName !== undefined) {
+    const known = config ? Object.keys(config.profiles) : []
+    if (!config || !Object.hasOwn(config.profiles, profileName)) {
+      throw new UsageError(
+        `unknown profile "${profileName}"`,
+        known.length > 0 ? `profiles in ${configPath}: ${known.join(', ')}` : 'no config file defines profiles; see "Configuration" in the README',
+      )
+    }
+    profile = config.profiles[profileName]
+  }
+
+  const addr = checkAddress(pick(flags.addr, env.LOKI_ADDR, profile.addr) ?? DEFAULTS.addr, '--addr')
+  const alloyAddr = checkAddress(pick(flags['alloy-addr'], env.ALLOY_ADDR, profile.alloyAddr) ?? DEFAULTS.alloyAddr, '--alloy-addr')
+  const timeout = pick(flags.timeout, env.OBS_TIMEOUT, profile.timeout) ?? DEFAULTS.timeout
+  const timeoutMs = parseDurationMs(timeout, '--timeout', TIMER_BOUNDS.timeout)
+  const retries = parseRetries(pick<number | string>(flags.retries, env.OBS_RETRIES, profile.retries) ?? DEFAULTS.retries)
+
+  const headers: Record<string, string> = { 'user-agent': `obs/${options.version}` }
+  for (const [name, value] of Object.entries(profile.headers ?? {})) headers[checkHeaderName(name)] = String(value)
+  for (const header of flags.header ?? []) {
+    const [name, value] = parseHeader(header)
+    headers[name] = value
+  }
+  const orgId = pick(flags['org-id'], env.LOKI_ORG_ID, profile.orgId)
+  if (orgId) headers['x-scope-orgid'] = orgId
+
+  const authorization = resolveAuth(flags, env, profile)
+  if (authorization) {
+    headers.authorization = authorization
+    const url = new URL(addr)
+    if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+      warnings.push(`credentials are sent over plain http:// to ${url.host}; use https:// to keep them private`)
+    }
+  }
+
+  const skipVerify = pickBool(flags['tls-skip-verify'], env.LOKI_TLS_SKIP_VERIFY, profile.tlsSkipVerify)
+  if (skipVerify) warnings.push("--tls-skip-verify is set: Loki's TLS certificate is not checked")
+  const tls = resolveTls(
+    pick(flags['ca-cert'], env.LOKI_CA_CERT_PATH, profile.caCert),
+    pick(flags.cert, env.LOKI_CLIENT_CERT_PATH, profile.cert),
+    pick(flags.key, env.LOKI_CLIENT_KEY_PATH, profile.key),
+    skipVerify,
+  )
+
+  return {
+    loki: { baseUrl: addr, headers, timeoutMs, retries, tls, peer: 'Loki', debug: options.debug },
+    alloy: {
+      baseUrl: alloyAddr,
+      headers: { 'user-agent': headers['user-agent'] },
+      timeoutMs,
+      retries,
+      peer: 'Alloy',
+      debug: options.debug,
+    },
+    identity: {
+      app: pick(options.identity?.app, profile.app) ?? DEFAULT_IDENTITY.app,
+      service: pick(options.identity?.service, profile.service) ?? DEFAULT_IDENTITY.service,
+      env: pick(options.identity?.env, profile.env),
+    },
+    policy: { ...DEFAULT_POLICY, ...config?.policy, ...profile.policy },
+    profile: profileName,
+    configPath,
+    warnings,
+  }
+}
+
+/** The first value that is set: the precedence order is the argument order. */
+function pick<T>(...values: (T | undefined)[]): T | undefined {
+  return values.find((value) => value !== undefined && value !== '')
+}
+
+function pickBool(flag: boolean | undefined, env: string | undefined, profile: boolean | undefined): boolean {
+  if (flag !== undefined) return flag
+  if (env !== undefined && env !== '') {
+    if (/^(1|true|yes|on)$/i.test(env)) return true
+    if (/^(0|false|no|off)$/i.test(env)) return false
+    throw new UsageError(`invalid LOKI_TLS_SKIP_VERIFY "${env}"`, 'use true or false')
+  }
+  return profile ?? false
+}
+
+function checkAddress(value: string, flag: string): string {
+  // Never echo credentials that were put into the URL by mistake.
+  const display = shown(maskUrl(value))
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new UsageError(`invalid ${flag} "${display}": not a URL`, 'use a base URL like http://localhost:3100')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`invalid ${flag} "${display}": only http:// and https:// are supported`, 'use a base URL like http://localhost:3100')
+  }
+  if (url.username || url.password) {
+    throw new UsageError(`${flag} must not carry credentials`, 'use --username/--password or --bearer-token instead')
+  }
+  if (url.search || url.hash) {
+    throw new UsageError(`invalid ${flag} "${display}": a base URL has no query or fragment`, 'use a base URL like http://localhost:3100')
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+}
+
+function parseRetries(value: number | string): number {
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isInteger(n) || n < 0 || n > 20) throw new UsageError(`invalid retries "${value}"`, 'use a whole number from 0 to 20')
+  return n
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+function checkHeaderName(name: string): string {
+  if (!HEADER_NAME.test(name)) throw new UsageError(`invalid header name "${name}"`, "use --header 'Name: value'")
+  return name.toLowerCase()
+}
+
+function parseHeader(text: string): [string, string] {
+  const colon = text.indexOf(':')
+  // The value may be a secret: messages name the header at most, never its value.
+  if (colon <= 0) throw new UsageError('invalid --header: no ":" between name and value', "use --header 'Name: value'")
+  const value = text.slice(colon + 1).trim()
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) throw new UsageError('invalid --header: the value holds a control character', "use --header 'Name: value'")
+  return [checkHeaderName(text.slice(0, colon).trim()), value]
+}
+
+function resolveAuth(flags: ConnectionFlags, env: NodeJS.ProcessEnv, profile: Profile): string | undefined {
+  const username = pick(flags.username, env.LOKI_USERNAME, profile.username)
+  const password = pick(flags.password, env.LOKI_PASSWORD, profile.password)
+  const token = pick(flags['bearer-token'], env.LOKI_BEARER_TOKEN, profile.bearerToken)
+  const tokenFile = pick(flags['bearer-token-file'], env.LOKI_BEARER_TOKEN_FILE, profile.bearerTokenFile)
+  const basic = username !== undefined || password !== undefined
+  const bearer = token !== undefined || tokenFile !== undefined
+  if (basic && bearer) {
+    throw new UsageError('basic auth and a bearer token cannot be used together', 'keep either --username/--password or --bearer-token(-file)')
+  }
+  if (token !== undefined && tokenFile !== undefined) {
+    throw new UsageError('--bearer-token and --bearer-token-file cannot be used together', 'keep one of them')
+  }
+  if (password !== undefined && username === undefined) {
+    throw new UsageError('a password was given without a username', 'add --username or LOKI_USERNAME')
+  }
+  if (basic) return `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`
+  if (tokenFile !== undefined) {
+    const fileToken = readSetupFile(tokenFile, '--bearer-token-file').toString('utf8').trim()
+    if (!fileToken) throw new UsageError(`the bearer token file ${tokenFile} is empty`, 'put the token in the file')
+    return `Bearer ${fileToken}`
+  }
+  return token === undefined ? undefined : `Bearer ${token}`
+}
+
+function resolveTls(ca: string | undefined, cert: string | undefined, key: string | undefined, skipVerify: boolean): TlsFiles | undefined {
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError('a client certificate needs both --cert and --key', 'give both, or neither')
+  }
+  if (ca === undefined && cert === undefined && !skipVerify) return undefined
+  return {
+    ca: ca === undefined ? undefined : readSetupFile(ca, '--ca-cert'),
+    cert: cert === undefined ? undefined : readSetupFile(cert, '--cert'),
+    key: key === undefined ? undefined : readSetupFile(key, '--key'),
+    rejectUnauthorized: !skipVerify,
+  }
+}
+
+function readSetupFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable')
+    throw new UsageError(`cannot read the ${flag} file ${path}: ${reason}`, `check the path given to ${flag}`)
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'))
+}

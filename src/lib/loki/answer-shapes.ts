@@ -1,0 +1,71 @@
+/** The shapes of Loki 3.6's answers (docs/LOKI_FACTS.md), as obs reads them: the decoders in ../shapes.ts applied to Loki's API. */
+import { checkShape, dictionary, list, object, optional, type Shape, string, tagged, tuple, wrong } from '../shapes.ts'
+
+export type Labels = Record<string, string>
+
+/** Per-entry metadata Loki sends when asked to categorize labels. */
+export interface EntryMetadata {
+  structuredMetadata?: Labels
+  parsed?: Labels
+}
+
+export type StreamValue = [string, string] | [string, string, EntryMetadata]
+
+export interface StreamResult {
+  stream: Labels
+  values: StreamValue[]
+}
+
+export interface SampleSeries {
+  metric: Labels
+  values?: [number, string][]
+  value?: [number, string]
+}
+
+export type QueryData =
+  | { resultType: 'streams'; result: StreamResult[] }
+  | { resultType: 'matrix'; result: SampleSeries[] }
+  | { resultType: 'vector'; result: SampleSeries[] }
+  | { resultType: 'scalar'; result: [number, string] }
+
+const LOKI_HINT = 'check that --addr points at Loki, not a proxy that rewrites answers'
+
+const labels = dictionary(string)
+const nanos: Shape = (value, at) => (typeof value === 'string' && /^\d+$/.test(value) ? undefined : wrong(at, value, 'a timestamp in nanoseconds'))
+/** Seconds within what a Date holds (±8.64e15 ms): every renderer turns them into one. */
+const unixSeconds: Shape = (value, at) => (typeof value === 'number' && Math.abs(value) <= 8.64e12 ? undefined : wrong(at, value, 'a time in Unix seconds'))
+/** [unix seconds, "value"]: Loki sends the value as a string, "NaN" and "+Inf" included. */
+const sample = tuple([unixSeconds, string])
+const entryMetadata = object({ structuredMetadata: optional(labels), parsed: optional(labels) })
+
+const queryResult = tagged('resultType', {
+  streams: object({ result: list(object({ stream: labels, values: list(tuple([nanos, string], entryMetadata)) })) }),
+  matrix: object({ result: list(object({ metric: labels, values: list(sample) })) }),
+  vector: object({ result: list(object({ metric: labels, value: sample })) }),
+  scalar: object({ result: sample }),
+})
+
+function lokiData<T>(path: string, shape: Shape, data: unknown): T {
+  return checkShape<T>({ server: 'Loki', path, hint: LOKI_HINT }, shape, data, 'data')
+}
+
+const labelNames = list(string)
+const seriesList = list(labels)
+
+/**
+ * `data` of /loki/api/v1/labels and /loki/api/v1/label/<name>/values. Loki
+ * leaves `data` out when there are none.
+ */
+export function labelsAnswer(path: string, data: unknown): string[] {
+  return lokiData(path, labelNames, data ?? [])
+}
+
+/** `data` of /loki/api/v1/series: one label set per stream; left out when there are none. */
+export function seriesAnswer(path: string, data: unknown): Labels[] {
+  return lokiData(path, seriesList, data ?? [])
+}
+
+/** `data` of /loki/api/v1/query and /loki/api/v1/query_range: a result of any type, each entry or sample checked. */
+export function queryAnswer(path: string, data: unknown): QueryData {
+  return lokiData(path, queryResult, data)
+}

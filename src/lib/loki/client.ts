@@ -1,0 +1,324 @@
+import { UnreachableError, UsageError } from '../errors.ts'
+import { HttpClient, type HttpSettings, oneLine } from '../http.ts'
+import { type Nanos, parseDuration } from '../time.ts'
+import { AnswerParser } from './answer-parser.ts'
+import { type Labels, labelsAnswer, type QueryData, queryAnswer, seriesAnswer } from './answer-shapes.ts'
+
+export type Direction = 'forward' | 'backward'
+// The answers' types live with their shapes; callers keep importing them from the client.
+export type { EntryMetadata, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
+
+export interface ReadyState {
+  ready: boolean
+  status: number
+  message: string
+}
+
+export interface PushStream {
+  stream: Labels
+  values: [string, string][] | [string, string, Labels][]
+}
+
+interface Envelope<T> {
+  status: string
+  data: T
+}
+
+/**
+ * Asks Loki to keep indexed labels in `stream` and return structured metadata
+ * and parsed labels per entry, so a `| json` query does not split into one
+ * stream per line and indexed labels stay distinguishable.
+ */
+export const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
+
+/**
+ * The per-tenant limits that decide how a query must be cut to be answered.
+ * 0 means Loki enforces no limit.
+ */
+export interface QueryLimits {
+  /** max_query_length: the longest range one query may span. */
+  maxQueryLengthNs: Nanos
+  /** max_entries_limit_per_query: the largest `limit` one query may ask. */
+  maxEntriesPerQuery: number
+  /** max_query_series: the most streams or series one query may return. */
+  maxQuerySeries: number
+  /** query_timeout: how long Loki lets one query run. */
+  queryTimeoutMs: number
+  /** Where these figures came from, for messages. */
+  source: 'tenant-limits' | 'defaults'
+}
+
+/** Loki 3.6's shipped limits, for a Loki that does not say its own. */
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxQueryLengthNs: 721n * 3_600_000_000_000n,
+  maxEntriesPerQuery: 5000,
+  maxQuerySeries: 500,
+  queryTimeoutMs: 60_000,
+  source: 'defaults',
+}
+
+/**
+ * Loki refused a query for one of its limits; `learned` holds the limit its
+ * message names, so the caller can cut the query to fit and ask again.
+ */
+export class LimitRefusal extends UsageError {
+  readonly learned: Partial<QueryLimits>
+  /**
+   * The length Loki measured for a refused range: the querier counts a metric
+   * query's range vector ([5m]) into it, so it can exceed end − start.
+   */
+  readonly queryLengthNs?: Nanos
+
+  constructor(message: string, learned: Partial<QueryLimits>, hint?: string, queryLengthNs?: Nanos) {
+    super(message, hint)
+    this.name = 'LimitRefusal'
+    this.learned = learned
+    this.queryLengthNs = queryLengthNs
+  }
+}
+
+export interface RangeParams {
+  query: string
+  start: Nanos
+  end: Nanos
+  limit?: number
+  direction?: Direction
+  step?: string
+  signal?: AbortSignal
+}
+
+/** Loki's HTTP API, one method per endpoint. */
+export class LokiClient {
+  readonly http: HttpClient
+  private limits?: Promise<QueryLimits>
+
+  constructor(settings: HttpSettings) {
+    this.http = new HttpClient(settings)
+  }
+
+  get address(): string {
+    return this.http.address
+  }
+
+  async ready(): Promise<ReadyState> {
+    const response = await this.http.request('/ready', { answerStatuses: [503], retries: 0 })
+    const message = oneLine(response.body.trim().split('\n')[0]) || (response.status === 200 ? 'ready' : `HTTP ${response.status}`)
+    return { ready: response.status === 200, status: response.status, message }
+  }
+
+  async labels(range: { start: Nanos; end: Nanos; query?: string }): Promise<string[]> {
+    return this.getData('/loki/api/v1/labels', labelsAnswer, rangeParams(range))
+  }
+
+  async labelValues(name: string, range: { start: Nanos; end: Nanos; query?: string }): Promise<string[]> {
+    return this.getData(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, labelsAnswer, rangeParams(range))
+  }
+
+  async series(matchers: string[], range: { start: Nanos; end: Nanos }): Promise<Labels[]> {
+    const params = new URLSearchParams()
+    for (const match of matchers) params.append('match[]', match)
+    params.set('start', range.start.toString())
+    params.set('end', range.end.toString())
+    return this.getData('/loki/api/v1/series', seriesAnswer, params)
+  }
+
+  async queryInstant(params: { query: string; time: Nanos; limit?: number; direction?: Direction }): Promise<QueryData> {
+    return this.getData(
+      '/loki/api/v1/query',
+      queryAnswer,
+      { query: params.query, time: params.time.toString(), limit: params.limit?.toString(), direction: params.direction },
+      CATEGORIZE_LABELS,
+    )
+  }
+
+  /**
+   * This tenant's query limits, read once from /config/tenant/v1/limits and
+   * corrected by every refusal that names a limit. A Loki (or a proxy) that
+   * does not serve that page gets Loki's shipped defaults.
+   */
+  queryLimits(): Promise<QueryLimits> {
+    this.limits ??= this.readTenantLimits()
+    return this.limits
+  }
+
+  async queryRange(params: RangeParams): Promise<QueryData> {
+    try {
+      return await this.queryRangeOnce(params)
+    } catch (error) {
+      const refusal = error instanceof UsageError ? limitRefusal(error) : undefined
+      if (!refusal) throw error
+      const known = await this.queryLimits()
+      this.limits = Promise.resolve({ ...known, ...refusal.learned })
+      throw refusal
+    }
+  }
+
+  private async readTenantLimits(): Promise<QueryLimits> {
+    try {
+      // Loki without auth serves every request as the tenant "fake", but this
+      // page still wants the header; a configured tenant is sent as it is.
+      const tenant = this.http.settings.headers['x-scope-orgid'] ? undefined : { 'x-scope-orgid': 'fake' }
+      const response = await this.http.request('/config/tenant/v1/limits', { retries: 0, headers: tenant })
+      const { parse } = await import('yaml')
+      return tenantLimits(parse(response.body, { maxAliasCount: 10 }))
+    } catch {
+      // Not every Loki or proxy serves the page; refusals still teach the limits.
+      return DEFAULT_QUERY_LIMITS
+    }
+  }
+
+  private async queryRangeOnce(params: RangeParams): Promise<QueryData> {
+    const data = await this.queryRangeAs(params, params.limit, CATEGORIZE_LABELS)
+    if (isEmptyLogResult(data)) await this.confirmEmpty(params)
+    return data
+  }
+
+  /**
+   * Loki 3.6.2 drops the errors of a log query's execution when asked to
+   * categorize labels: its categorizing iterator does not pass on the error of
+   * the iterator it wraps, so an invalid line_format template answers 200 with
+   * no entries where the same query without the flag answers 400 and the
+   * reason. An empty answer is therefore asked again without the flag, for one
+   * entry: Loki's own error, if there is one, is what the user sees.
+   */
+  private async confirmEmpty(params: RangeParams): Promise<void> {
+    const plain = await this.queryRangeAs(params, 1)
+    if (!isEmptyLogResult(plain)) {
+      throw new UnreachableError(
+        'Loki answered a log query with no entries when asked to categorize labels, and with entries when not: the first answer hid a failure',
+        'retry; if it persists, run the query with logcli or curl to see the error Loki hides',
+      )
+    }
+  }
+
+  private queryRangeAs(params: RangeParams, limit: number | undefined, headers?: Record<string, string>): Promise<QueryData> {
+    return this.getData(
+      '/loki/api/v1/query_range',
+      queryAnswer,
+      {
+        query: params.query,
+        start: params.start.toString(),
+        end: params.end.toString(),
+        limit: limit?.toString(),
+        direction: params.direction,
+        step: params.step,
+      },
+      headers,
+      params.signal,
+    )
+  }
+
+  async buildInfo(): Promise<{ version: string; revision?: string; branch?: string }> {
+    const path = '/loki/api/v1/status/buildinfo'
+    const response = await this.http.request(path, { readBody: (body) => readJson(body, path) })
+    return response.parsed as { version: string; revision?: string; branch?: string }
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.http.request('/metrics')).body
+  }
+
+  /** Pushes streams; Loki drops an entry it already has, so a retried push is harmless. */
+  async push(streams: PushStream[]): Promise<void> {
+    await this.http.request('/loki/api/v1/push', {
+      method: 'POST',
+      body: JSON.stringify({ streams }),
+      contentType: 'application/json',
+      idempotent: true,
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.http.close()
+  }
+
+  /** A success envelope's data, checked by shape: a wrong-shaped answer is one line and exit 3, never a crash later. */
+  private async getData<T>(
+    path: string,
+    validate: (path: string, data: unknown) => T,
+    params: URLSearchParams | Record<string, string | undefined>,
+    headers?: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const response = await this.http.request(path, { params, headers, signal, readBody: (body) => readJson(body, path) })
+    const envelope = response.parsed as Envelope<unknown> | null
+    if (envelope?.status !== 'success') {
+      throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
+    }
+    return validate(path, envelope.data)
+  }
+}
+
+function isEmptyLogResult(data: QueryData): boolean {
+  return data?.resultType === 'streams' && Array.isArray(data.result) && data.result.every((stream) => !Array.isArray(stream?.values) || stream.values.length === 0)
+}
+
+/** The query limits out of Loki's /config/tenant/v1/limits YAML. */
+export function tenantLimits(doc: unknown): QueryLimits {
+  if (doc === null || typeof doc !== 'object') return DEFAULT_QUERY_LIMITS
+  const yaml = doc as Record<string, unknown>
+  const count = (key: string, fallback: number) => {
+    const value = yaml[key]
+    return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : fallback
+  }
+  const duration = (key: string, fallback: Nanos): Nanos => {
+    const value = yaml[key]
+    if (typeof value !== 'string') return fallback
+    if (/^0+[a-z]*$/.test(value)) return 0n
+    try {
+      // Prometheus durations may carry years, which Loki writes as 365 days.
+      return parseDuration(value.replace(/(\d+)y/, (_, years: string) => `${Number(years) * 365}d`))
+    } catch {
+      return fallback
+    }
+  }
+  return {
+    maxQueryLengthNs: duration('max_query_length', DEFAULT_QUERY_LIMITS.maxQueryLengthNs),
+    maxEntriesPerQuery: count('max_entries_limit_per_query', DEFAULT_QUERY_LIMITS.maxEntriesPerQuery),
+    maxQuerySeries: count('max_query_series', DEFAULT_QUERY_LIMITS.maxQuerySeries),
+    queryTimeoutMs: Number(duration('query_timeout', BigInt(DEFAULT_QUERY_LIMITS.queryTimeoutMs) * 1_000_000n) / 1_000_000n),
+    source: 'tenant-limits',
+  }
+}
+
+/** Loki's refusals that name a limit a narrower or smaller query would fit. */
+function limitRefusal(error: UsageError): LimitRefusal | undefined {
+  const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(error.message)
+  if (length) {
+    try {
+      return new LimitRefusal(error.message, { maxQueryLengthNs: parseDuration(length[2]) }, 'narrow the range with --since or --from/--to', parseDuration(length[1]))
+    } catch {
+      return undefined
+    }
+  }
+  const entries = /max entries limit per query exceeded, limit > max_entries_limit_per_query \((\d+) > (\d+)\)/.exec(error.message)
+  if (entries) return new LimitRefusal(error.message, { maxEntriesPerQuery: Number(entries[2]) }, `use --batch ${entries[2]} or less`)
+  return undefined
+}
+
+function rangeParams(range: { start: Nanos; end: Nanos; query?: string }): Record<string, string | undefined> {
+  return { start: range.start.toString(), end: range.end.toString(), query: range.query }
+}
+
+/** Parses an answer as it arrives: pages of log entries never sit in memory as one string. */
+async function readJson(body: AsyncIterable<Uint8Array>, path: string): Promise<unknown> {
+  const parser = new AnswerParser()
+  const decoder = new TextDecoder()
+  let bytes = 0
+  try {
+    for await (const chunk of body) {
+      bytes += chunk.byteLength
+      parser.write(decoder.decode(chunk, { stream: true }))
+    }
+    parser.write(decoder.decode())
+    return parser.end()
+  } catch (error) {
+    // Anything else (the connection dropping) is the request's to retry.
+    if (error instanceof SyntaxError) throw notJson(path, bytes)
+    throw error
+  }
+}
+
+function notJson(path: string, bytes: number): UnreachableError {
+  return new UnreachableError(`Loki's answer to ${path} is not valid JSON (${bytes} bytes, possibly cut off)`, 'retry; if it persists, check any proxy between obs and Loki')
+}

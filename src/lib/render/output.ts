@@ -1,0 +1,213 @@
+import type { Writable } from 'node:stream'
+import type { ChalkInstance } from 'chalk'
+import type { Labels, QueryData, SampleSeries } from '../loki/client.ts'
+import type { LogEntry } from '../loki/paging.ts'
+import { formatNanos } from '../time.ts'
+import { neutralize, sparkline, writeChunk } from './terminal.ts'
+
+export const OUTPUT_MODES = ['pretty', 'raw', 'jsonl', 'json'] as const
+export type OutputMode = (typeof OUTPUT_MODES)[number]
+
+export function defaultOutputMode(stdout: { isTTY?: boolean }): OutputMode {
+  return stdout.isTTY ? 'pretty' : 'raw'
+}
+
+export interface PrinterOptions {
+  chalk: ChalkInstance
+  /** Labels every entry shares because the query pins them; pretty leaves them out. */
+  pinnedLabels?: Labels
+}
+
+/**
+ * One entry as a jsonl object. `labels` is the entry's stream, every label of
+ * it, as in logcli's jsonl; structured metadata and labels parsed by the query
+ * (`| json`) stay apart under their own keys, present only when the entry has
+ * them, as Loki categorizes them. Merged into `labels` (as logcli does), they
+ * would make every line of a `| json` query look like a stream of its own.
+ */
+export function entryToJsonl(entry: LogEntry): string {
+  const { structuredMetadata, parsed } = entry.meta ?? {}
+  const extra = (hasKeys(structuredMetadata) ? `,"structuredMetadata":${JSON.stringify(structuredMetadata)}` : '') + (hasKeys(parsed) ? `,"parsed":${JSON.stringify(parsed)}` : '')
+  return `{"labels":${entry.stream.json}${extra},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
+}
+
+function hasKeys(labels: Labels | undefined): labels is Labels {
+  if (!labels) return false
+  for (const _ in labels) return true
+  return false
+}
+
+/** Characters per write to stdout. */
+const WRITE_CHUNK = 64 * 1024
+
+/**
+ * Prints pages of log entries as they arrive, in writes of about WRITE_CHUNK
+ * characters; each waits for stdout to drain, so memory does not grow with the
+ * number of lines.
+ */
+export class EntryPrinter {
+  private readonly mode: OutputMode
+  private readonly out: Writable
+  private readonly options: PrinterOptions
+  private count = 0
+
+  constructor(mode: OutputMode, out: Writable, options: PrinterOptions) {
+    this.mode = mode
+    this.out = out
+    this.options = options
+  }
+
+  get printed(): number {
+    return this.count
+  }
+
+  async page(entries: LogEntry[]): Promise<void> {
+    // Not the whole page as one string (and one buffer): megabytes that only
+    // a full GC frees.
+    let chunk = ''
+    for (const entry of entries) {
+      switch (this.mode) {
+        case 'raw':
+          chunk += `${entry.line}\n`
+          break
+        case 'jsonl':
+          chunk += `${entryToJsonl(entry)}\n`
+          break
+        case 'json':
+          chunk += `${this.count === 0 ? '[\n' : ',\n'}${entryToJsonl(entry)}`
+          break
+        case 'pretty':
+          chunk += `${this.pretty(entry)}\n`
+          break
+      }
+      this.count++
+      if (chunk.length >= WRITE_CHUNK) {
+        await writeChunk(this.out, chunk)
+        chunk = ''
+      }
+    }
+    await writeChunk(this.out, chunk)
+  }
+
+  async end(): Promise<void> {
+    if (this.mode === 'json') await writeChunk(this.out, this.count === 0 ? '[]\n' : '\n]\n')
+  }
+
+  private pretty(entry: LogEntry): string {
+    const { chalk, pinnedLabels } = this.options
+    const labels = Object.entries(entry.stream.labels)
+      .filter(([name, value]) => pinnedLabels?.[name] !== value)
+      .map(([name, value]) => `${name}=${neutralize(value)}`)
+      .join(' ')
+    const level = lineLevel(entry.line)
+    const tag = level ? `${colorLevel(chalk, level)} ` : ''
+    return `${chalk.dim(formatNanos(entry.ts))} ${chalk.cyan(labels)} ${tag}${neutralize(entry.line)}`
+  }
+}
+
+const PINO_LEVELS: Record<string, string> = { '10': 'trace', '20': 'debug', '30': 'info', '40': 'warn', '50': 'error', '60': 'fatal' }
+const LEVEL_FIELD = /"level"\s*:\s*(?:"([A-Za-z]{1,10})"|(\d{2}))/
+
+/** The level of a JSON log line, string or pino number, without parsing the whole line. */
+export function lineLevel(line: string): string | undefined {
+  if (line.charCodeAt(0) !== 123 /* { */) return undefined
+  const match = LEVEL_FIELD.exec(line)
+  if (!match) return undefined
+  return match[1]?.toLowerCase() ?? PINO_LEVELS[match[2]]
+}
+
+export function colorLevel(chalk: ChalkInstance, level: string): string {
+  const label = level.toUpperCase().padEnd(5)
+  switch (level) {
+    case 'fatal':
+    case 'critical':
+      return chalk.magenta.bold(label)
+    case 'error':
+    case 'err':
+      return chalk.red.bold(label)
+    case 'warn':
+    case 'warning':
+      return chalk.yellow(label)
+    case 'info':
+      return chalk.green(label)
+    default:
+      return chalk.gray(label)
+  }
+}
+
+export function formatLabels(labels: Labels): string {
+  return `{${Object.entries(labels)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join(', ')}}`
+}
+
+/** Renders a metric result (vector, matrix or scalar) as a table, with a sparkline per series on a terminal. */
+export async function renderMetricTable(data: QueryData, options: { chalk: ChalkInstance; sparklines: boolean }): Promise<string> {
+  const { default: Table } = await import('cli-table3')
+  const color = options.chalk.level > 0
+  const style = color ? { head: ['cyan'] } : { head: [], border: [] }
+  if (data.resultType === 'scalar') {
+    const table = new Table({ head: ['time', 'value'], style })
+    table.push([formatSeconds(data.result[0]), data.result[1]])
+    return table.toString()
+  }
+  if (data.resultType === 'vector') {
+    const table = new Table({ head: ['series', 'value'], style })
+    for (const series of sortSeries(data.result)) table.push([neutralize(formatLabels(series.metric)), series.value?.[1] ?? ''])
+    return table.toString()
+  }
+  if (data.resultType === 'matrix') {
+    const head = ['series', 'points', 'min', 'max', 'last']
+    if (options.sparklines) head.push('trend')
+    const table = new Table({ head, style })
+    for (const series of sortSeries(data.result)) {
+      const numbers = (series.values ?? []).map(([, v]) => Number(v))
+      const row = [
+        neutralize(formatLabels(series.metric)),
+        String(numbers.length),
+        formatNumber(Math.min(...numbers)),
+        formatNumber(Math.max(...numbers)),
+        series.values?.at(-1)?.[1] ?? '',
+      ]
+      if (options.sparklines) row.push(sparkline(numbers))
+      table.push(row)
+    }
+    return table.toString()
+  }
+  throw new Error('renderMetricTable called with a log result')
+}
+
+/** A metric result in an output mode: tables for people, JSON for programs. */
+export async function renderMetric(data: QueryData, mode: OutputMode, chalk: ChalkInstance, terminal: boolean): Promise<string> {
+  if (mode === 'json') return `${JSON.stringify(data)}\n`
+  if (mode === 'jsonl') return metricToJsonl(data)
+  return `${await renderMetricTable(data, { chalk, sparklines: terminal })}\n`
+}
+
+/** Metric samples as jsonl: one object per sample, labels always included. */
+export function metricToJsonl(data: QueryData): string {
+  const lines: string[] = []
+  if (data.resultType === 'scalar') {
+    lines.push(JSON.stringify({ metric: {}, timestamp: formatSeconds(data.result[0]), value: data.result[1] }))
+  } else if (data.resultType === 'vector' || data.resultType === 'matrix') {
+    for (const series of data.result) {
+      for (const [time, value] of series.values ?? (series.value ? [series.value] : [])) {
+        lines.push(JSON.stringify({ metric: series.metric, timestamp: formatSeconds(time), value }))
+      }
+    }
+  }
+  return lines.length ? `${lines.join('\n')}\n` : ''
+}
+
+function sortSeries(series: SampleSeries[]): SampleSeries[] {
+  return [...series].sort((a, b) => formatLabels(a.metric).localeCompare(formatLabels(b.metric)))
+}
+
+function formatSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString()
+}
+
+function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return ''
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)))
+}
