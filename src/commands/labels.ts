@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { checkLabelName, checkLogQL } from '../lib/loki/logql.ts'
-import { neutralize } from '../lib/render/terminal.ts'
+import { neutralize } from '../lib/text.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Labels extends ObsCommand {

@@ -5,7 +5,7 @@ import { UsageError } from '../lib/errors.ts'
 import { analyzeLabels } from '../lib/loki/cardinality.ts'
 import { checkLogQL } from '../lib/loki/logql.ts'
 import { formatLabels } from '../lib/render/output.ts'
-import { neutralize } from '../lib/render/terminal.ts'
+import { neutralize } from '../lib/text.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
 export default class Series extends ObsCommand {

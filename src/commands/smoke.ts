@@ -8,7 +8,8 @@ import { alloyAddrFlag, jsonFlag } from '../lib/cli/flags.ts'
 import { DEFAULT_DOCKER_HOST, DockerClient } from '../lib/docker/client.ts'
 import { UsageError } from '../lib/errors.ts'
 import { LokiClient } from '../lib/loki/client.ts'
-import { nowNanos, parseDurationMs, shown, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
+import { shown } from '../lib/text.ts'
+import { nowNanos, parseDurationMs, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
 
 export default class Smoke extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'

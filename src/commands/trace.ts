@@ -4,7 +4,7 @@ import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
 import { findTrace, renderTimeline, WIDENING } from '../lib/incident/trace.ts'
 import { LokiClient } from '../lib/loki/client.ts'
-import { neutralize } from '../lib/render/terminal.ts'
+import { neutralize } from '../lib/text.ts'
 import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
 
 export default class Trace extends ObsCommand {

@@ -5,6 +5,8 @@ import undiciRequest from 'undici/lib/api/api-request.js'
 import Agent from 'undici/lib/dispatcher/agent.js'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { ObsError, UnreachableError, UsageError } from './errors.ts'
+import { oneLine } from './text.ts'
+import { sleep } from './time.ts'
 
 export interface TlsFiles {
   ca?: Buffer
@@ -358,8 +360,6 @@ const REASON_PHRASES: Record<number, string> = {
   504: 'Gateway Timeout',
 }
 
-const MAX_REASON_CHARS = 400
-
 /**
  * Reduces an error body to one clean line: Loki's plain-text message as it is,
  * an HTML page from a proxy as its status and title.
@@ -386,15 +386,6 @@ export function summarizeBody(status: number, contentType: string | string[] | u
   }
   const line = oneLine(message)
   return line ? `${statusText}: ${line}` : statusText
-}
-
-/** Collapses whitespace and strips control characters so a message stays one safe line. */
-export function oneLine(text: string): string {
-  const clean = text
-    .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim()
-  return clean.length > MAX_REASON_CHARS ? `${clean.slice(0, MAX_REASON_CHARS)}…` : clean
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -449,16 +440,4 @@ function backoffMs(attempt: number): number {
   const exponential = Math.min(BACKOFF_BASE_MS * 2 ** attempt, BACKOFF_MAX_MS)
   // Jitter keeps several clients from retrying in step.
   return Math.round(exponential * (0.8 + Math.random() * 0.4))
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

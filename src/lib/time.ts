@@ -1,4 +1,5 @@
 import { UsageError } from './errors.ts'
+import { shown } from './text.ts'
 
 /**
  * Times are nanoseconds since the Unix epoch as bigint: Loki speaks nanoseconds
@@ -18,12 +19,6 @@ const NS_PER_UNIT: Record<string, bigint> = {
   h: 3_600_000_000_000n,
   d: 86_400_000_000_000n,
   w: 604_800_000_000_000n,
-}
-
-/** Echoes user input in a message without letting control characters through. */
-export function shown(text: string): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?')
-  return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean
 }
 
 /** Loki's timestamps are signed 64-bit nanoseconds: up to 2262. */
@@ -228,4 +223,18 @@ export function humanDuration(ns: Nanos): string {
   const seconds = totalSeconds % 60
   if (hours > 0) return `${hours}h${String(minutes).padStart(2, '0')}m`
   return `${minutes}m${String(seconds).padStart(2, '0')}s`
+}
+
+/** Waits ms, or less when the signal aborts (resolving, not rejecting: an abort here means "stop waiting"). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }

@@ -9,8 +9,8 @@ import { maskUrl } from '../http.ts'
 import { analyzeLabels } from '../loki/cardinality.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { type CounterReading, gaugeValue, keepReading, loadReadings, parseMetrics, type Sample, sumBy } from '../metrics.ts'
-import { neutralize } from '../render/terminal.ts'
-import { humanDuration, type Nanos, shown } from '../time.ts'
+import { neutralize, shown } from '../text.ts'
+import { humanDuration, type Nanos, sleep } from '../time.ts'
 import { judgeLabels, labelPolicyOutcome, pipelineStreams, policyViolation, RESERVED_PREFIX, violationHint } from './label-policy.ts'
 import { type Check, type CheckOutcome, lokiReadyCheck } from './runner.ts'
 
@@ -187,7 +187,7 @@ function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE
         latest: first,
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, liveWindowMs))
+    await sleep(liveWindowMs)
     const second = await read()
     const lifetime = sumOf(first.counts)
     return {
@@ -333,7 +333,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       title: 'loki.write delivers to Loki',
       async run(): Promise<CheckOutcome> {
         const before = await metrics()
-        await new Promise((resolve) => setTimeout(resolve, liveWindowMs))
+        await sleep(liveWindowMs)
         const after = parseMetrics(await alloy.metrics())
         const requests = (samples: Sample[], ok: boolean) =>
           total(samples, 'loki_write_request_duration_seconds_count', (labels) => (labels.status_code ?? '').startsWith('2') === ok)

@@ -7,6 +7,7 @@ import type { LokiClient } from '../loki/client.ts'
 import { streamSelector } from '../loki/logql.ts'
 import { fetchLogPages } from '../loki/paging.ts'
 import { parseMetrics, type Sample } from '../metrics.ts'
+import { sleep } from '../time.ts'
 import type { Check, CheckOutcome } from './runner.ts'
 
 export interface ProbeContext {
@@ -116,7 +117,7 @@ async function awaitMarker(context: ProbeContext, marker: string, id: string, be
       if (!(error instanceof ObsError)) throw error
       lokiError = error
     }
-    await new Promise((resolve) => setTimeout(resolve, context.pollMs ?? 250))
+    await sleep(context.pollMs ?? 250)
   }
   return { status: 'fail', ...(await whereItStopped(context, marker, id, before, lokiError)) }
 }

@@ -2,7 +2,9 @@ import { writeFileSync } from 'node:fs'
 import type { ChalkInstance } from 'chalk'
 import { ExitCode, type ExitCodeValue, ObsError, UnreachableError } from '../errors.ts'
 import type { LokiClient } from '../loki/client.ts'
-import { neutralize, writeFailure } from '../render/terminal.ts'
+import { writeFailure } from '../render/terminal.ts'
+import { neutralize } from '../text.ts'
+import { sleep } from '../time.ts'
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip'
 
@@ -93,7 +95,7 @@ export async function runChecks(checks: Check[], options: RunOptions): Promise<C
     const elapsed = Date.now() - started
     if (failing.length === 0 || elapsed >= options.waitMs) break
     options.onRetry?.(failing, elapsed)
-    await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, options.waitMs - elapsed)))
+    await sleep(Math.min(options.intervalMs, options.waitMs - elapsed))
   }
   return checks.map((check) => kept.get(check.id)!.result)
 }

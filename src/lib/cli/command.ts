@@ -3,7 +3,8 @@ import { type CheckResult, checksExitCode, renderChecklist } from '../checks/run
 import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings } from '../config/settings.ts'
 import { ExitCode, ObsError } from '../errors.ts'
 import { LokiClient } from '../loki/client.ts'
-import { chalkFor, guardStdout, neutralize } from '../render/terminal.ts'
+import { chalkFor, guardStdout } from '../render/terminal.ts'
+import { neutralize } from '../text.ts'
 import { connectionFlags } from './flags.ts'
 
 /**

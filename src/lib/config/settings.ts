@@ -4,7 +4,8 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
-import { parseDurationMs, shown, TIMER_BOUNDS } from '../time.ts'
+import { shown } from '../text.ts'
+import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
 export interface LabelPolicy {

@@ -2,7 +2,7 @@ import type { Agent as AgentType } from 'undici'
 import undiciRequest from 'undici/lib/api/api-request.js'
 import Agent from 'undici/lib/dispatcher/agent.js'
 import { UnreachableError, UsageError } from '../errors.ts'
-import { oneLine } from '../http.ts'
+import { oneLine } from '../text.ts'
 
 /** Where the Docker Engine's API listens, as DOCKER_HOST names it. */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'

@@ -5,7 +5,7 @@ import { quoteLogQL, streamSelector } from '../loki/logql.ts'
 import type { LogEntry } from '../loki/paging.ts'
 import { fetchLogPages } from '../loki/paging.ts'
 import { colorLevel } from '../render/output.ts'
-import { neutralize } from '../render/terminal.ts'
+import { neutralize } from '../text.ts'
 import { formatNanos, humanDuration, type Nanos, parseDuration, startBefore } from '../time.ts'
 
 /**

@@ -1,5 +1,6 @@
 import { UnreachableError, UsageError } from '../errors.ts'
-import { HttpClient, type HttpSettings, oneLine } from '../http.ts'
+import { HttpClient, type HttpSettings } from '../http.ts'
+import { oneLine } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
 import { AnswerParser } from './answer-parser.ts'
 import { type Labels, labelsAnswer, type QueryData, queryAnswer, seriesAnswer } from './answer-shapes.ts'

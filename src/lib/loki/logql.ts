@@ -1,7 +1,7 @@
 import { parser } from '@grafana/lezer-logql'
 import type { SyntaxNode, Tree } from '@lezer/common'
 import { UsageError } from '../errors.ts'
-import { shown } from '../time.ts'
+import { shown } from '../text.ts'
 
 export type QueryKind = 'log' | 'metric'
 

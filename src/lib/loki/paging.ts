@@ -1,5 +1,5 @@
 import { UnreachableError, UsageError } from '../errors.ts'
-import { oneLine } from '../http.ts'
+import { oneLine } from '../text.ts'
 import { compareNanos, formatNanos, type Nanos } from '../time.ts'
 import {
   DEFAULT_QUERY_LIMITS,

@@ -1,4 +1,5 @@
 import { UnreachableError } from '../errors.ts'
+import { sleep } from '../time.ts'
 import type { LokiClient, ReadyState } from './client.ts'
 
 export interface WaitOptions {
@@ -34,6 +35,6 @@ export async function waitForReady(client: LokiClient, options: WaitOptions): Pr
     }
     options.onWaiting?.(reason, elapsed())
     const pause = Math.max(0, Math.min(options.intervalMs, options.waitMs - elapsed()))
-    await new Promise((resolve) => setTimeout(resolve, pause))
+    await sleep(pause)
   }
 }

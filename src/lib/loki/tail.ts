@@ -1,6 +1,7 @@
 import { UnreachableError } from '../errors.ts'
-import { maskUrl, oneLine } from '../http.ts'
-import { type Nanos, NS_PER_SECOND, nowNanos } from '../time.ts'
+import { maskUrl } from '../http.ts'
+import { oneLine } from '../text.ts'
+import { compareNanos, type Nanos, NS_PER_SECOND, nowNanos, sleep } from '../time.ts'
 import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './client.ts'
 import { fetchLogPages, forwardOrder, type LogEntry, MAX_PAGE, StreamCache, streamEntries } from './paging.ts'
 
@@ -72,7 +73,7 @@ export class ResumePoint {
       if (this.printed.has(key)) continue
       const ts = BigInt(entry.ts)
       this.printed.set(key, ts)
-      if (this.lastTs === undefined || compareTs(entry.ts, this.lastTs) > 0) this.lastTs = entry.ts
+      if (this.lastTs === undefined || compareNanos(entry.ts, this.lastTs) > 0) this.lastTs = entry.ts
       fresh.push(entry)
     }
     this.sincePrune += fresh.length
@@ -101,10 +102,6 @@ export class ResumePoint {
  */
 export function entryIdentity(entry: LogEntry): string {
   return `${entry.ts}\u0000${entry.stream.json}\u0000${entry.line}`
-}
-
-function compareTs(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000]
@@ -139,7 +136,7 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
   // while obs is reconnecting would be missed, and the user should know.
   const watchLateness = (entries: LogEntry[]) => {
     if (entries.length === 0) return
-    const oldest = entries.reduce((min, entry) => (compareTs(entry.ts, min) < 0 ? entry.ts : min), entries[0].ts)
+    const oldest = entries.reduce((min, entry) => (compareNanos(entry.ts, min) < 0 ? entry.ts : min), entries[0].ts)
     const lateness = nowNanos() - delayNs - BigInt(oldest)
     if (lateness > options.lookBackNs) options.onLate?.(lateness)
   }
@@ -419,17 +416,4 @@ class LateLineAudit {
     this.reported = missing
     return { count: missing, fromNs: from, toNs: to }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -2,8 +2,9 @@ import type { Writable } from 'node:stream'
 import type { ChalkInstance } from 'chalk'
 import type { Labels, QueryData, SampleSeries } from '../loki/client.ts'
 import type { LogEntry } from '../loki/paging.ts'
+import { neutralize } from '../text.ts'
 import { formatNanos } from '../time.ts'
-import { neutralize, sparkline, writeChunk } from './terminal.ts'
+import { sparkline, writeChunk } from './terminal.ts'
 
 export const OUTPUT_MODES = ['pretty', 'raw', 'jsonl', 'json'] as const
 export type OutputMode = (typeof OUTPUT_MODES)[number]

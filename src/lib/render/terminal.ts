@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream'
 import { Chalk, type ChalkInstance } from 'chalk'
 import { ExitCode, type ExitCodeValue, ObsError } from '../errors.ts'
+import { neutralize } from '../text.ts'
 
 /** Whether to colour a stream: NO_COLOR and FORCE_COLOR first, then whether it is a terminal. */
 export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
@@ -11,29 +12,6 @@ export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv =
 
 export function chalkFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): ChalkInstance {
   return new Chalk({ level: wantsColor(stream, env) ? 1 : 0 })
-}
-
-/**
- * Characters that can drive a terminal or disguise text: C0 and C1 controls
- * (escape sequences start with ESC or CSI), DEL, and the bidi overrides and
- * isolates. Tab is kept; newlines are shown escaped so an entry stays one line.
- */
-const UNSAFE =
-  /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
-
-const HAS_UNSAFE = new RegExp(UNSAFE.source)
-
-/** Makes untrusted text safe to print on a terminal: unsafe characters become visible escapes. */
-export function neutralize(text: string): string {
-  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text
-}
-
-function escapeChar(char: string): string {
-  const code = char.charCodeAt(0)
-  if (char === '\n') return '\\n'
-  if (char === '\r') return '\\r'
-  if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`
-  return `\\u${code.toString(16).padStart(4, '0')}`
 }
 
 /**

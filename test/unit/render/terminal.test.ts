@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { ExitCode, ObsError } from '../../../src/lib/errors.ts'
-import { chalkFor, guardStdout, neutralize, onStdoutError, Progress, sparkline, wantsColor, writeChunk, writeFailure } from '../../../src/lib/render/terminal.ts'
+import { chalkFor, guardStdout, onStdoutError, Progress, sparkline, wantsColor, writeChunk, writeFailure } from '../../../src/lib/render/terminal.ts'
+import { neutralize } from '../../../src/lib/text.ts'
 
 const TTY = { isTTY: true }
 const PIPE = { isTTY: false }
