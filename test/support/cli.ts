@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SETTING_ENV_VARS } from '../../src/lib/config/table.ts'
 import { REPO } from './loki.ts'
 
 /**
@@ -24,7 +25,8 @@ export const OBS = join(REPO, 'bin/run.js')
 export function runObs(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', OBS_DEBUG: undefined, OBS_CACHE_DIR: TEST_CACHE_DIR, ...options.env }
-    for (const name of ['LOKI_ADDR', 'LOKI_ORG_ID', 'LOKI_USERNAME', 'LOKI_PASSWORD', 'LOKI_BEARER_TOKEN', 'OBS_PROFILE']) {
+    // The settings table's variables, unless the test sets them: a developer's LOKI_ADDR must not point a test elsewhere.
+    for (const name of SETTING_ENV_VARS) {
       if (!options.env || !(name in options.env)) delete env[name]
     }
     const child = spawn(process.execPath, [OBS, ...args], { cwd: options.cwd ?? REPO, env: env as NodeJS.ProcessEnv })

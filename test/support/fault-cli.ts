@@ -5,6 +5,7 @@
  * cleaned of every setting obs reads, so only what a test gives counts.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { SETTING_ENV_VARS } from '../../src/lib/config/table.ts'
 import { OBS, TEST_CACHE_DIR } from './cli.ts'
 import { REPO } from './loki.ts'
 
@@ -19,25 +20,8 @@ export interface ObsOutput {
   ms: number
 }
 
-/** Every variable obs reads; removed unless a test sets it. */
-const OBS_ENV = [
-  'LOKI_ADDR',
-  'LOKI_ORG_ID',
-  'LOKI_USERNAME',
-  'LOKI_PASSWORD',
-  'LOKI_BEARER_TOKEN',
-  'LOKI_BEARER_TOKEN_FILE',
-  'LOKI_CA_CERT_PATH',
-  'LOKI_CLIENT_CERT_PATH',
-  'LOKI_CLIENT_KEY_PATH',
-  'LOKI_TLS_SKIP_VERIFY',
-  'OBS_TIMEOUT',
-  'OBS_RETRIES',
-  'OBS_PROFILE',
-  'OBS_DEBUG',
-  'ALLOY_ADDR',
-  'FORCE_COLOR',
-]
+/** Every variable obs reads (its settings, the settings table's; debug and colour); removed unless a test sets it. */
+const OBS_ENV = [...SETTING_ENV_VARS, 'OBS_DEBUG', 'FORCE_COLOR']
 
 export interface SpawnOptions {
   env?: Record<string, string | undefined>

@@ -6,6 +6,7 @@ import { UsageError } from '../errors.ts'
 import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
 import { shown } from '../text.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
+import { type ConnectionFlags, SETTINGS, type SettingKey, type SettingRow, type SettingValue } from './table.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
 export interface LabelPolicy {
@@ -21,40 +22,14 @@ export interface AppIdentity {
   env?: string
 }
 
-/** Connection flags as oclif parses them; all optional so that lower layers can fill in. */
-export interface ConnectionFlags {
-  addr?: string
-  'org-id'?: string
-  username?: string
-  password?: string
-  'bearer-token'?: string
-  'bearer-token-file'?: string
-  'ca-cert'?: string
-  cert?: string
-  key?: string
-  'tls-skip-verify'?: boolean
-  header?: string[]
-  timeout?: string
-  retries?: number
-  profile?: string
-  'alloy-addr'?: string
-}
+export type { ConnectionFlags } from './table.ts'
 
-interface Profile {
-  addr?: string
-  orgId?: string
-  username?: string
-  password?: string
-  bearerToken?: string
-  bearerTokenFile?: string
-  caCert?: string
-  cert?: string
-  key?: string
-  tlsSkipVerify?: boolean
-  headers?: Record<string, string>
-  timeout?: string
-  retries?: number
-  alloyAddr?: string
+type Rows = typeof SETTINGS
+
+/** A profile of obs.config.yaml: every setting that has a profile key, and the app's identity and policy. */
+type Profile = {
+  [K in SettingKey as Rows[K] extends { profileKey: string } ? Rows[K]['profileKey'] : never]?: K extends 'headers' ? Record<string, string> : SettingValue<Rows[K]>
+} & {
   app?: string
   env?: string
   service?: string
@@ -86,13 +61,6 @@ export const DEFAULT_POLICY: LabelPolicy = {
 }
 
 export const DEFAULT_IDENTITY: AppIdentity = { app: 'cogni-template', service: 'app' }
-
-const DEFAULTS = {
-  addr: 'http://localhost:3100',
-  alloyAddr: 'http://localhost:12345',
-  timeout: '30s',
-  retries: 3,
-}
 
 const CONFIG_NAMES = ['obs.config.yaml', 'obs.config.yml', 'obs.config.json']
 
@@ -171,25 +139,23 @@ function readTrusted(path: string): FoundConfig | string | undefined {
   }
 }
 
-const PROFILE_KEYS: Record<keyof Profile, 'string' | 'boolean' | 'number' | 'object'> = {
-  addr: 'string',
-  orgId: 'string',
-  username: 'string',
-  password: 'string',
-  bearerToken: 'string',
-  bearerTokenFile: 'string',
-  caCert: 'string',
-  cert: 'string',
-  key: 'string',
-  tlsSkipVerify: 'boolean',
-  headers: 'object',
-  timeout: 'string',
-  retries: 'number',
-  alloyAddr: 'string',
+/** What type each profile key holds, for the config file's check: the settings table's, then the identity and policy. */
+const PROFILE_KEYS: Record<string, 'string' | 'boolean' | 'number' | 'object'> = {
+  ...Object.fromEntries(
+    Object.values(SETTINGS as Record<string, SettingRow>).flatMap((row) => (row.profileKey ? [[row.profileKey, row.type === 'headers' ? 'object' : row.type]] : [])),
+  ),
   app: 'string',
   env: 'string',
   service: 'string',
   policy: 'object',
+}
+
+/** A setting by the precedence every setting follows: its flag, its environment variable, the profile; empty is unset. */
+function setting<K extends SettingKey>(key: K, flags: ConnectionFlags, env: NodeJS.ProcessEnv, profile: Profile): SettingValue<Rows[K]> | string | undefined {
+  const row: SettingRow = SETTINGS[key]
+  const fromFlag = (flags as Record<string, unknown>)[row.flag] as SettingValue<Rows[K]> | undefined
+  const fromProfile = row.profileKey ? ((profile as Record<string, unknown>)[row.profileKey] as SettingValue<Rows[K]> | undefined) : undefined
+  return pick<SettingValue<Rows[K]> | string>(fromFlag, row.env ? env[row.env] : undefined, fromProfile)
 }
 
 /** Aliases a config file may expand; a few are handy, a YAML "billion laughs" expands millions. */
@@ -238,7 +204,7 @@ function validateConfig(path: string, data: unknown): ConfigFile {
   for (const [name, profile] of Object.entries(profiles)) {
     if (!isRecord(profile)) return bad(`profile "${name}" must be a mapping`)
     for (const [key, value] of Object.entries(profile)) {
-      const type = Object.hasOwn(PROFILE_KEYS, key) ? PROFILE_KEYS[key as keyof Profile] : undefined
+      const type = Object.hasOwn(PROFILE_KEYS, key) ? PROFILE_KEYS[key] : undefined
       if (!type) bad(`profile "${name}" has unknown key "${key}"`)
       if (type === 'object' ? !isRecord(value) : typeof value !== type) bad(`profile "${name}": ${key} must be a ${type}`)
     }
@@ -273,7 +239,9 @@ function validatePolicy(policy: Record<string, unknown>, bad: (what: string) => 
 
 function holdsSecret(config: ConfigFile): boolean {
   return Object.values(config.profiles).some(
-    (profile) => profile.password !== undefined || profile.bearerToken !== undefined || Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)),
+    (profile) =>
+      Object.values(SETTINGS as Record<string, SettingRow>).some((row) => row.secret && row.profileKey && (profile as Record<string, unknown>)[row.profileKey] !== undefined) ||
+      Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)),
   )
 }
 
@@ -300,7 +268,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   if (POSIX_PERMISSIONS && found && config && found.mode & 0o044 && holdsSecret(config)) {
     warnings.push(`the config file ${found.path} holds a password or token and is readable by others; run chmod 600 ${found.path}`)
   }
-  const profileName = pick(flags.profile, env.OBS_PROFILE, config?.defaultProfile)
+  const profileName = pick(flags.profile, env[SETTINGS.profile.env], config?.defaultProfile)
   let profile: Profile = {}
   if (profileName !== undefined) {
     const known = config ? Object.keys(config.profiles) : []
@@ -313,11 +281,12 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     profile = config.profiles[profileName]
   }
 
-  const addr = checkAddress(pick(flags.addr, env.LOKI_ADDR, profile.addr) ?? DEFAULTS.addr, '--addr')
-  const alloyAddr = checkAddress(pick(flags['alloy-addr'], env.ALLOY_ADDR, profile.alloyAddr) ?? DEFAULTS.alloyAddr, '--alloy-addr')
-  const timeout = pick(flags.timeout, env.OBS_TIMEOUT, profile.timeout) ?? DEFAULTS.timeout
+  const read = <K extends SettingKey>(key: K) => setting(key, flags, env, profile)
+  const addr = checkAddress(String(read('addr') ?? SETTINGS.addr.default), '--addr')
+  const alloyAddr = checkAddress(String(read('alloyAddr') ?? SETTINGS.alloyAddr.default), '--alloy-addr')
+  const timeout = String(read('timeout') ?? SETTINGS.timeout.default)
   const timeoutMs = parseDurationMs(timeout, '--timeout', TIMER_BOUNDS.timeout)
-  const retries = parseRetries(pick<number | string>(flags.retries, env.OBS_RETRIES, profile.retries) ?? DEFAULTS.retries)
+  const retries = parseRetries(read('retries') ?? SETTINGS.retries.default)
 
   const headers: Record<string, string> = { 'user-agent': `obs/${options.version}` }
   for (const [name, value] of Object.entries(profile.headers ?? {})) headers[checkHeaderName(name)] = String(value)
@@ -325,7 +294,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     const [name, value] = parseHeader(header)
     headers[name] = value
   }
-  const orgId = pick(flags['org-id'], env.LOKI_ORG_ID, profile.orgId)
+  const orgId = read('orgId') as string | undefined
   if (orgId) headers['x-scope-orgid'] = orgId
 
   const authorization = resolveAuth(flags, env, profile)
@@ -337,14 +306,9 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     }
   }
 
-  const skipVerify = pickBool(flags['tls-skip-verify'], env.LOKI_TLS_SKIP_VERIFY, profile.tlsSkipVerify)
+  const skipVerify = pickBool(flags['tls-skip-verify'], env[SETTINGS.tlsSkipVerify.env], profile.tlsSkipVerify)
   if (skipVerify) warnings.push("--tls-skip-verify is set: Loki's TLS certificate is not checked")
-  const tls = resolveTls(
-    pick(flags['ca-cert'], env.LOKI_CA_CERT_PATH, profile.caCert),
-    pick(flags.cert, env.LOKI_CLIENT_CERT_PATH, profile.cert),
-    pick(flags.key, env.LOKI_CLIENT_KEY_PATH, profile.key),
-    skipVerify,
-  )
+  const tls = resolveTls(read('caCert') as string | undefined, read('cert') as string | undefined, read('key') as string | undefined, skipVerify)
 
   return {
     loki: { baseUrl: addr, headers, timeoutMs, retries, tls, peer: 'Loki', debug: options.debug },
@@ -406,7 +370,8 @@ function checkAddress(value: string, flag: string): string {
 
 function parseRetries(value: number | string): number {
   const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN
-  if (!Number.isInteger(n) || n < 0 || n > 20) throw new UsageError(`invalid retries "${value}"`, 'use a whole number from 0 to 20')
+  const [min, max] = SETTINGS.retries.bounds
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`invalid retries "${value}"`, `use a whole number from ${min} to ${max}`)
   return n
 }
 
@@ -427,10 +392,11 @@ function parseHeader(text: string): [string, string] {
 }
 
 function resolveAuth(flags: ConnectionFlags, env: NodeJS.ProcessEnv, profile: Profile): string | undefined {
-  const username = pick(flags.username, env.LOKI_USERNAME, profile.username)
-  const password = pick(flags.password, env.LOKI_PASSWORD, profile.password)
-  const token = pick(flags['bearer-token'], env.LOKI_BEARER_TOKEN, profile.bearerToken)
-  const tokenFile = pick(flags['bearer-token-file'], env.LOKI_BEARER_TOKEN_FILE, profile.bearerTokenFile)
+  const read = (key: 'username' | 'password' | 'bearerToken' | 'bearerTokenFile') => setting(key, flags, env, profile) as string | undefined
+  const username = read('username')
+  const password = read('password')
+  const token = read('bearerToken')
+  const tokenFile = read('bearerTokenFile')
   const basic = username !== undefined || password !== undefined
   const bearer = token !== undefined || tokenFile !== undefined
   if (basic && bearer) {
