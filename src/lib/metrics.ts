@@ -21,9 +21,18 @@ export function parseMetrics(text: string, names?: string[]): Sample[] {
     if (!match || (wanted && !wanted.has(match[1]))) continue
     const labels: Record<string, string> = {}
     for (const [, name, value] of (match[2] ?? '').matchAll(LABEL)) labels[name] = value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
+    const value = sampleValue(match[3])
+    if (value === undefined) continue
+    samples.push({ name: match[1], labels, value })
   }
   return samples
+}
+
+/** A sample's value: a float, or NaN, +Inf, -Inf as Prometheus writes them (Number() reads no "Inf"); undefined for anything else. */
+function sampleValue(text: string): number | undefined {
+  if (/^[+-]?Inf$/.test(text)) return text.startsWith('-') ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY
+  const value = Number(text)
+  return Number.isNaN(value) && text !== 'NaN' ? undefined : value
 }
 
 /** Sums samples of one metric, grouped by one label. */

@@ -1,5 +1,6 @@
 import { Command } from '@oclif/core'
-import { type CheckResult, checksExitCode, renderChecklist } from '../checks/runner.ts'
+import { renderChecklist } from '../checks/report.ts'
+import { type CheckResult, checksExitCode } from '../checks/runner.ts'
 import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings } from '../config/settings.ts'
 import { ExitCode, ObsError } from '../errors.ts'
 import { LokiClient } from '../loki/client.ts'
