@@ -4,7 +4,7 @@ import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
 import { analyzeLabels } from '../lib/loki/cardinality.ts'
 import { checkLogQL } from '../lib/loki/logql.ts'
-import { formatLabels } from '../lib/render/output.ts'
+import { formatLabels, renderTable } from '../lib/render/output.ts'
 import { neutralize } from '../lib/text.ts'
 import { resolveTimeRange } from '../lib/time.ts'
 
@@ -49,11 +49,9 @@ export default class Series extends ObsCommand {
         })
         return
       }
-      const { default: Table } = await import('cli-table3')
-      const color = this.stdoutChalk.level > 0
-      const table = new Table({ head: ['label', 'unique values', 'streams'], style: color ? { head: ['cyan'] } : { head: [], border: [] } })
-      for (const stats of report.labels) table.push([show(stats.label), stats.uniqueValues, stats.streams])
-      process.stdout.write(`Total streams: ${report.totalStreams}\nUnique labels: ${report.labels.length}\n${table.toString()}\n`)
+      const rows = report.labels.map((stats) => [show(stats.label), String(stats.uniqueValues), String(stats.streams)])
+      const table = await renderTable(['label', 'unique values', 'streams'], rows, this.stdoutChalk)
+      process.stdout.write(`Total streams: ${report.totalStreams}\nUnique labels: ${report.labels.length}\n${table}\n`)
       return
     }
     series.sort((a, b) => formatLabels(a).localeCompare(formatLabels(b)))

@@ -9,6 +9,15 @@ export type Direction = 'forward' | 'backward'
 // The answers' types live with their shapes; callers keep importing them from the client.
 export type { EntryMetadata, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
 
+/** A tail's WebSocket and the means to end it when Loki does not. */
+export interface TailSocket {
+  socket: import('undici').WebSocket
+  /** Destroys the connection under the WebSocket (a dead one never closes by itself). */
+  cut(): void
+  /** Frees the connection after the WebSocket closed. */
+  release(): void
+}
+
 export interface ReadyState {
   ready: boolean
   status: number
@@ -99,6 +108,52 @@ export class LokiClient {
 
   get address(): string {
     return this.http.address
+  }
+
+  /** How long a request, or a WebSocket's handshake, may take. */
+  get timeoutMs(): number {
+    return this.http.settings.timeoutMs
+  }
+
+  /**
+   * Opens /loki/api/v1/tail as a WebSocket with the client's headers and TLS
+   * settings, categorized like the range queries (so an entry from either
+   * has the same stream labels; without it Loki merges structured metadata
+   * such as detected_level into the stream).
+   */
+  async openTail(params: { query: string; limit: number; start: Nanos; delayForSeconds: number }): Promise<TailSocket> {
+    const url = new URL(`${this.address}/loki/api/v1/tail`)
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+    url.searchParams.set('query', params.query)
+    url.searchParams.set('limit', String(params.limit))
+    url.searchParams.set('start', params.start.toString())
+    url.searchParams.set('delay_for', String(params.delayForSeconds))
+    const { Agent, WebSocket, buildConnector } = await import('undici')
+    const { tls, headers } = this.http.settings
+    // Once upgraded, the socket belongs to the WebSocket, not to the pool: the
+    // connector keeps hold of it so that a dead connection can be cut.
+    const connector = buildConnector(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } : {})
+    let rawSocket: { destroy(): void } | undefined
+    const dispatcher = new Agent({
+      connections: 1,
+      connect: (connectOptions, callback) =>
+        connector(connectOptions, (error, socket) => {
+          if (socket) rawSocket = socket
+          if (error) callback(error, null)
+          else callback(null, socket!)
+        }),
+    })
+    const socket = new WebSocket(url, { headers: { ...headers, ...CATEGORIZE_LABELS }, dispatcher })
+    return {
+      socket,
+      cut() {
+        rawSocket?.destroy()
+        void dispatcher.destroy()
+      },
+      release() {
+        void dispatcher.destroy()
+      },
+    }
   }
 
   async ready(): Promise<ReadyState> {

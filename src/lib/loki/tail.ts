@@ -2,7 +2,7 @@ import { UnreachableError } from '../errors.ts'
 import { maskUrl } from '../http.ts'
 import { oneLine } from '../text.ts'
 import { compareNanos, type Nanos, NS_PER_SECOND, nowNanos, sleep } from '../time.ts'
-import { CATEGORIZE_LABELS, type LokiClient, type StreamResult } from './client.ts'
+import type { LokiClient, StreamResult } from './client.ts'
 import { fetchLogPages, forwardOrder, type LogEntry, MAX_PAGE, StreamCache, streamEntries } from './paging.ts'
 
 export interface TailOptions {
@@ -228,32 +228,12 @@ interface TailOutcome {
  * outcome says why.
  */
 async function openTail(client: LokiClient, options: TailOptions, onMessage: (message: TailMessage) => Promise<void>): Promise<TailOutcome> {
-  const url = new URL(`${client.address}/loki/api/v1/tail`)
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
-  url.searchParams.set('query', options.query)
-  url.searchParams.set('limit', String(options.limit))
-  url.searchParams.set('start', options.start.toString())
-  url.searchParams.set('delay_for', String(options.delayForSeconds))
-  const [{ Agent, WebSocket, buildConnector }, channels] = await Promise.all([import('undici'), import('node:diagnostics_channel')])
-  const { tls, timeoutMs } = client.http.settings
-  // Once upgraded, the socket belongs to the WebSocket, not to the pool: the
-  // connector keeps hold of it so that a dead connection can be cut.
-  const connector = buildConnector(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } : {})
-  let rawSocket: { destroy(): void } | undefined
-  const dispatcher = new Agent({
-    connections: 1,
-    connect: (connectOptions, callback) =>
-      connector(connectOptions, (error, socket) => {
-        if (socket) rawSocket = socket
-        if (error) callback(error, null)
-        else callback(null, socket!)
-      }),
-  })
+  const channels = await import('node:diagnostics_channel')
+  // openTail creates the socket last: only microtasks run before the listeners below are attached, and its events come from I/O.
+  const tail = await client.openTail({ query: options.query, limit: options.limit, start: options.start, delayForSeconds: options.delayForSeconds })
+  const { socket } = tail
+  const timeoutMs = client.timeoutMs
   return new Promise((resolve) => {
-    // Categorized like the range queries of the catch-up, so an entry from
-    // either has the same stream labels (without it Loki merges structured
-    // metadata such as detected_level into the stream).
-    const socket = new WebSocket(url, { headers: { ...client.http.settings.headers, ...CATEGORIZE_LABELS }, dispatcher })
     let opened = false
     let openedAt = 0n
     let cutReason: string | undefined
@@ -262,8 +242,7 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
     let queue = Promise.resolve()
     const cut = (reason: string) => {
       cutReason ??= reason
-      rawSocket?.destroy()
-      void dispatcher.destroy()
+      tail.cut()
     }
     // undici answers pings itself and reports them only on this channel.
     const onPing = (message: unknown) => {
@@ -293,7 +272,7 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
       clearInterval(watchdog)
       channels.unsubscribe('undici:websocket:ping', onPing)
       options.signal.removeEventListener('abort', abort)
-      void dispatcher.destroy()
+      tail.release()
       void queue.then(() => resolve({ opened, openedAt, code: event.code, reason: cutReason ?? event.reason }))
     })
   })

@@ -142,26 +142,28 @@ export function formatLabels(labels: Labels): string {
     .join(', ')}}`
 }
 
+/** A table in obs's style: a cyan head on a terminal; without colour, no borders either (clean to grep and paste). */
+export async function renderTable(head: string[], rows: string[][], chalk: ChalkInstance): Promise<string> {
+  const { default: Table } = await import('cli-table3')
+  const table = new Table({ head, style: chalk.level > 0 ? { head: ['cyan'] } : { head: [], border: [] } })
+  for (const row of rows) table.push(row)
+  return table.toString()
+}
+
 /** Renders a metric result (vector, matrix or scalar) as a table, with a sparkline per series on a terminal. */
 export async function renderMetricTable(data: QueryData, options: { chalk: ChalkInstance; sparklines: boolean }): Promise<string> {
-  const { default: Table } = await import('cli-table3')
-  const color = options.chalk.level > 0
-  const style = color ? { head: ['cyan'] } : { head: [], border: [] }
-  if (data.resultType === 'scalar') {
-    const table = new Table({ head: ['time', 'value'], style })
-    table.push([formatSeconds(data.result[0]), data.result[1]])
-    return table.toString()
-  }
+  if (data.resultType === 'scalar') return renderTable(['time', 'value'], [[formatSeconds(data.result[0]), data.result[1]]], options.chalk)
   if (data.resultType === 'vector') {
-    const table = new Table({ head: ['series', 'value'], style })
-    for (const series of sortSeries(data.result)) table.push([neutralize(formatLabels(series.metric)), series.value?.[1] ?? ''])
-    return table.toString()
+    return renderTable(
+      ['series', 'value'],
+      sortSeries(data.result).map((series) => [neutralize(formatLabels(series.metric)), series.value?.[1] ?? '']),
+      options.chalk,
+    )
   }
   if (data.resultType === 'matrix') {
     const head = ['series', 'points', 'min', 'max', 'last']
     if (options.sparklines) head.push('trend')
-    const table = new Table({ head, style })
-    for (const series of sortSeries(data.result)) {
+    const rows = sortSeries(data.result).map((series) => {
       const numbers = (series.values ?? []).map(([, v]) => Number(v))
       const row = [
         neutralize(formatLabels(series.metric)),
@@ -171,9 +173,9 @@ export async function renderMetricTable(data: QueryData, options: { chalk: Chalk
         series.values?.at(-1)?.[1] ?? '',
       ]
       if (options.sparklines) row.push(sparkline(numbers))
-      table.push(row)
-    }
-    return table.toString()
+      return row
+    })
+    return renderTable(head, rows, options.chalk)
   }
   throw new Error('renderMetricTable called with a log result')
 }
