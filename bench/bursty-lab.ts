@@ -63,5 +63,5 @@ const server = createServer((req, res) => {
 await new Promise<void>((d) => server.listen(0, '127.0.0.1', d))
 const port = (server.address() as { port: number }).port
 process.stdout.write(`LOKI=${loki.addr} PROXY=http://127.0.0.1:${port} FROM=${new Date(startMs).toISOString()} TO=${new Date(endMs).toISOString()} LINES=${entries.length}\n`)
-process.once('SIGTERM', () => void loki.stop().then(() => process.exit(0)))
-process.once('SIGINT', () => void loki.stop().then(() => process.exit(0)))
+process.once('SIGTERM', () => void loki.remove().then(() => process.exit(0)))
+process.once('SIGINT', () => void loki.remove().then(() => process.exit(0)))

@@ -2,12 +2,13 @@
  * Helpers of the benchmark harness: a Loki of our own, the dataset load,
  * measured child processes (wall time, peak RSS), statistics.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { freePort, lokiBinary, lokiEnv } from '../test/support/loki.ts'
+import { sleep } from '../src/lib/time.ts'
+import { type LokiProcess, startLoki } from '../test/support/loki.ts'
 import { type DatasetOptions, type DatasetSummary, generateBatches } from './dataset.ts'
 
 export function log(message: string): void {
@@ -17,62 +18,11 @@ export function log(message: string): void {
 
 // ---------------------------------------------------------------- Loki
 
-export interface BenchLoki {
-  addr: string
-  dataDir: string
-  logFile: string
-  child: ChildProcess
-  stop(): Promise<void>
-}
+export type BenchLoki = LokiProcess
 
-/** Starts Loki with `configFile` on free loopback ports and a temporary directory. */
-export async function startBenchLoki(configFile: string): Promise<BenchLoki> {
-  const binary = lokiBinary()
-  const port = await freePort()
-  const grpcPort = await freePort()
-  const dataDir = mkdtempSync(join(tmpdir(), 'obs-bench-loki-'))
-  const logFile = join(dataDir, 'loki.log')
-  const out = openSync(logFile, 'a')
-  const child = spawn(binary, [`-config.file=${configFile}`, '-config.expand-env=true'], {
-    env: lokiEnv(port, grpcPort, dataDir),
-    stdio: ['ignore', out, out],
-  })
-  closeSync(out)
-  const loki: BenchLoki = {
-    addr: `http://127.0.0.1:${port}`,
-    dataDir,
-    logFile,
-    child,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((done) => child.once('exit', () => done()))
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-        await exited
-        clearTimeout(timer)
-      }
-      rmSync(dataDir, { recursive: true, force: true })
-    },
-  }
-  const deadline = Date.now() + 90_000
-  let last = ''
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`Loki exited with ${child.exitCode}; see ${logFile}`)
-    try {
-      const response = await fetch(`${loki.addr}/ready`)
-      last = await response.text()
-      if (response.status === 200) return loki
-    } catch (error) {
-      last = String(error)
-    }
-    await sleep(250)
-  }
-  await loki.stop()
-  throw new Error(`Loki not ready after 90s: ${last}`)
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms))
+/** Starts Loki with `configFile` on free loopback ports and a temporary directory: the tests' launcher (test/support/loki.ts). */
+export function startBenchLoki(configFile: string): Promise<BenchLoki> {
+  return startLoki({ configFile, dataDir: mkdtempSync(join(tmpdir(), 'obs-bench-loki-')) })
 }
 
 /** Peak and current RSS of a running process, from /proc. */

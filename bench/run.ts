@@ -394,7 +394,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     if (loki) {
       log(`stopping Loki (pid ${loki.child.pid})`)
-      await loki.stop()
+      await loki.remove()
     }
     removeScratch()
   })()

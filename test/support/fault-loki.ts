@@ -1,31 +1,17 @@
 /**
- * A real Loki of a test's own, like startLoki() in loki.ts (the test run's
- * config file, loopback ports, a temporary directory), with extra command-line flags
- * so a test can make Loki misbehave on purpose, e.g. a tail max duration of a
- * few seconds instead of an hour. Also stop and start as separate steps, so a
- * test can act while Loki is down.
+ * A real Loki of a test's own: startLoki() (loki.ts: the test run's config
+ * file, loopback ports, a temporary directory) answering queries within a
+ * second of starting, with extra command-line flags so a test can make Loki
+ * misbehave on purpose (a tail max duration of a few seconds instead of an
+ * hour), and stop and launch as separate steps, so a test can act while Loki
+ * is down. Also the push helpers those tests share.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, type LokiProcess, lokiBinary, lokiConfigFile, lokiConfigName, lokiEnv, stopChild, waitReady } from './loki.ts'
+import { type LokiProcess, startLoki } from './loki.ts'
 
-/** Lokis still running when this process exits (a crashed or cancelled test) are killed with it. */
-const running = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL')
-})
-
-export interface FaultLoki extends LokiProcess {
-  /**
-   * Starts Loki again after stop(), on the same port and data, without
-   * waiting for /ready. `stackTiming` drops the fast-start flags, so the
-   * restarted Loki takes its usual ~10 s before it answers queries.
-   */
-  launch(options?: { stackTiming?: boolean }): void
-  remove(): Promise<void>
-}
+export type FaultLoki = LokiProcess
 
 export interface FaultLokiOptions {
   /** Extra flags, e.g. -querier.tail-max-duration=3s. */
@@ -34,61 +20,8 @@ export interface FaultLokiOptions {
   noWait?: boolean
 }
 
-/**
- * Flags that make a single-binary Loki answer queries within a second of
- * starting: the querier and the query frontend find the scheduler at a fixed
- * address instead of through the scheduler ring, which they poll only every
- * 10 s. Nothing else about the stack's configuration changes.
- */
-function fastStartArgs(grpcPort: number): string[] {
-  const scheduler = `127.0.0.1:${grpcPort}`
-  return ['-query-scheduler.use-scheduler-ring=false', `-frontend.scheduler-address=${scheduler}`, `-querier.scheduler-address=${scheduler}`]
-}
-
-export async function startFaultLoki(options: FaultLokiOptions = {}): Promise<FaultLoki> {
-  const binary = lokiBinary()
-  const port = await freePort()
-  const grpcPort = await freePort()
-  const dataDir = mkdtempSync(join(tmpdir(), 'obs-fault-loki-'))
-  const logFile = join(dataDir, 'loki.log')
-  const env = lokiEnv(port, grpcPort, dataDir)
-  const start = (stackTiming = false): ChildProcess => {
-    const log = openSync(logFile, 'a')
-    const child = spawn(binary, [`-config.file=${lokiConfigFile()}`, '-config.expand-env=true', ...(stackTiming ? [] : fastStartArgs(grpcPort)), ...(options.args ?? [])], {
-      env,
-      stdio: ['ignore', log, log],
-    })
-    closeSync(log)
-    running.add(child)
-    child.once('exit', () => running.delete(child))
-    return child
-  }
-  const loki: FaultLoki = {
-    config: lokiConfigName(),
-    addr: `http://127.0.0.1:${port}`,
-    port,
-    dataDir,
-    logFile,
-    child: start(),
-    async stop() {
-      await stopChild(loki.child)
-    },
-    launch(launchOptions = {}) {
-      if (loki.child.exitCode === null && loki.child.signalCode === null) throw new Error('Loki is still running')
-      loki.child = start(launchOptions.stackTiming)
-    },
-    async restart() {
-      await stopChild(loki.child)
-      loki.child = start()
-      await waitReady(loki)
-    },
-    async remove() {
-      await stopChild(loki.child)
-      rmSync(dataDir, { recursive: true, force: true })
-    },
-  }
-  if (!options.noWait) await waitReady(loki)
-  return loki
+export function startFaultLoki(options: FaultLokiOptions = {}): Promise<FaultLoki> {
+  return startLoki({ ...options, fastStart: true, dataDir: mkdtempSync(join(tmpdir(), 'obs-fault-loki-')) })
 }
 
 /** Pushes one stream's lines with timestamps `baseNs`, `baseNs + stepNs`, …; returns the timestamps. */

@@ -7,7 +7,7 @@
  * fills (built on first use).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -87,6 +87,31 @@ export interface LokiProcess {
   stop(): Promise<void>
   /** Stops Loki and starts it again on the same port and data. */
   restart(): Promise<void>
+  /**
+   * Starts Loki again after stop(), on the same port and data, without
+   * waiting for /ready. `stackTiming` drops the fast-start flags, so the
+   * restarted Loki takes its usual ~10 s before it answers queries.
+   */
+  launch(options?: { stackTiming?: boolean }): void
+  /** Stops Loki and deletes its data. */
+  remove(): Promise<void>
+}
+
+/** Lokis still running when this process exits (a crashed or cancelled test) are killed with it; the sandbox's (detached) are not. */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+/**
+ * Flags that make a single-binary Loki answer queries within a second of
+ * starting: the querier and the query frontend find the scheduler at a fixed
+ * address instead of through the scheduler ring, which they poll only every
+ * 10 s. Nothing else about the config changes.
+ */
+function fastStartArgs(grpcPort: number): string[] {
+  const scheduler = `127.0.0.1:${grpcPort}`
+  return ['-query-scheduler.use-scheduler-ring=false', `-frontend.scheduler-address=${scheduler}`, `-querier.scheduler-address=${scheduler}`]
 }
 
 export interface StartOptions {
@@ -103,6 +128,8 @@ export interface StartOptions {
   configFile?: string
   /** Extra command-line flags, after the config file (they override it). */
   args?: string[]
+  /** Answer queries within a second of starting (fastStartArgs), as the fault tests need. */
+  fastStart?: boolean
 }
 
 export async function startLoki(options: StartOptions = {}): Promise<LokiProcess> {
@@ -114,12 +141,20 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
   const env = lokiEnv(port, grpcPort, dataDir)
   const config = options.config ?? lokiConfigName()
   const configFile = options.configFile ?? lokiConfigFile(config)
-  const launch = () =>
-    spawn(binary, [`-config.file=${configFile}`, '-config.expand-env=true', ...(options.args ?? [])], {
+  const launch = (fastStart = options.fastStart ?? false) => {
+    const log = openSync(logFile, 'a')
+    const child = spawn(binary, [`-config.file=${configFile}`, '-config.expand-env=true', ...(fastStart ? fastStartArgs(grpcPort) : []), ...(options.args ?? [])], {
       env,
-      stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')],
+      stdio: ['ignore', log, log],
       detached: options.detached,
     })
+    closeSync(log)
+    if (!options.detached) {
+      running.add(child)
+      child.once('exit', () => running.delete(child))
+    }
+    return child
+  }
 
   const loki: LokiProcess = {
     config,
@@ -136,6 +171,14 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
       loki.child = launch()
       await waitReady(loki)
     },
+    launch(launchOptions = {}) {
+      if (loki.child.exitCode === null && loki.child.signalCode === null) throw new Error('Loki is still running')
+      loki.child = launch(launchOptions.stackTiming ? false : options.fastStart)
+    },
+    async remove() {
+      await stopChild(loki.child)
+      rmSync(dataDir, { recursive: true, force: true })
+    },
   }
   if (options.detached) loki.child.unref()
   if (!options.noWait) await waitReady(loki)
@@ -143,8 +186,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
 }
 
 export async function stopAndRemove(loki: LokiProcess): Promise<void> {
-  await loki.stop()
-  rmSync(loki.dataDir, { recursive: true, force: true })
+  await loki.remove()
 }
 
 /** Stops a server child: SIGTERM, then SIGKILL after 10 s. */
