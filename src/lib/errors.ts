@@ -46,11 +46,3 @@ export class UnreachableError extends ObsError {
     this.name = 'UnreachableError'
   }
 }
-
-/** A check or lookup finished but its answer is "no". */
-export class FailedError extends ObsError {
-  constructor(message: string, hint?: string) {
-    super(message, ExitCode.failed, hint)
-    this.name = 'FailedError'
-  }
-}

@@ -105,7 +105,7 @@ export class AlloyClient {
 }
 
 /** Decodes Alloy's {type, value} encoding into plain values; the answer's shape was checked when it arrived. */
-export function decodeAlloyValue(encoded: AlloyValue | undefined): unknown {
+function decodeAlloyValue(encoded: AlloyValue | undefined): unknown {
   if (!encoded) return undefined
   switch (encoded.type) {
     case 'array':

@@ -21,7 +21,7 @@ export function readingsFile(env: NodeJS.ProcessEnv): string {
 }
 
 /** The versions the stack pins. */
-export const PINNED = { loki: '3.6.2', alloy: 'v1.9.2' }
+const PINNED = { loki: '3.6.2', alloy: 'v1.9.2' }
 
 const GUIDE = 'runbooks/TROUBLESHOOTING.md'
 const see = (anchor: string) => `(${GUIDE}#${anchor})`
@@ -126,7 +126,7 @@ function lokiChecks(context: DoctorContext): Check[] {
  * Counters add up since the process started, so a failure an hour ago looks
  * like one now. Two readings this far apart tell what is happening now.
  */
-export const LIVE_WINDOW_MS = 3000
+const LIVE_WINDOW_MS = 3000
 
 const DISCARDED = 'loki_discarded_samples_total'
 const PROCESS_START = 'process_start_time_seconds'

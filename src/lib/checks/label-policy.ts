@@ -39,7 +39,7 @@ export interface LabelVerdict {
   lokiOwn: LokiOwnLabel[]
 }
 
-export const HIGH_CARDINALITY_GUIDE = 'runbooks/TROUBLESHOOTING.md#high-cardinality-labels'
+const HIGH_CARDINALITY_GUIDE = 'runbooks/TROUBLESHOOTING.md#high-cardinality-labels'
 
 const NOTHING_TO_REMOVE = 'nothing to change in Alloy'
 

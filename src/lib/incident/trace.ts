@@ -86,7 +86,7 @@ export interface TraceSummary {
 
 const ERROR_LEVELS = new Set(['error', 'fatal', '50', '60'])
 
-export function summarizeTrace(trace: Trace): TraceSummary {
+function summarizeTrace(trace: Trace): TraceSummary {
   const services: Record<string, number> = {}
   let errors = 0
   for (const { entry, fields } of trace.entries) {

@@ -39,7 +39,7 @@ interface Envelope<T> {
  * and parsed labels per entry, so a `| json` query does not split into one
  * stream per line and indexed labels stay distinguishable.
  */
-export const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
+const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
 
 /**
  * The per-tenant limits that decide how a query must be cut to be answered.

@@ -43,7 +43,7 @@ export const DEFAULT_LOOK_BACK = '1m'
  * second, so five missed pings mean a frozen connection or proxy, not a
  * quiet query.
  */
-export const TAIL_SILENCE_MS = 5000
+const TAIL_SILENCE_MS = 5000
 
 /** How long a closing WebSocket may wait for Loki's close frame before its socket is cut. */
 const CLOSE_GRACE_MS = 1000
@@ -100,7 +100,7 @@ export class ResumePoint {
  * and from a range query is one entry even where only one of them carried
  * metadata such as detected_level.
  */
-export function entryIdentity(entry: LogEntry): string {
+function entryIdentity(entry: LogEntry): string {
   return `${entry.ts}\u0000${entry.stream.json}\u0000${entry.line}`
 }
 
