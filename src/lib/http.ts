@@ -26,8 +26,38 @@ export interface HttpSettings {
   tls?: TlsFiles
   /** What is on the other end, for messages: "Loki" or "Alloy". */
   peer: string
+  /** The caller's words for the fixes a failure suggests; plain ones when it gives none. */
+  hints?: PeerHints
   /** Receives one line per request when debugging; never sees secrets. */
   debug?: (line: string) => void
+}
+
+/**
+ * How the user changes what a failed request depends on, in the caller's
+ * terms (the CLI's flags): the transport knows HTTP, not the program that
+ * drives it.
+ */
+export interface PeerHints {
+  /** The setting that holds the server's address. */
+  address: string
+  /** What to check when the server refuses the credentials. */
+  credentials: string
+  /** The setting that raises the timeout. */
+  timeout: string
+  /** What to check when the server cannot be reached at all. */
+  unreachable: string
+  /** The settings for a CA certificate and for not checking it. */
+  caCert: string
+  skipVerify: string
+}
+
+const PLAIN_HINTS: PeerHints = {
+  address: "the server's address",
+  credentials: 'check the credentials and the tenant',
+  timeout: 'the timeout',
+  unreachable: 'check the address and that the server is running',
+  caCert: 'a CA certificate',
+  skipVerify: 'skipping verification',
 }
 
 export interface RequestOptions {
@@ -194,9 +224,8 @@ export class HttpClient {
     return this.origin + this.prefix
   }
 
-  /** The flag that names this server's address, for hints. */
-  private get addressFlag(): string {
-    return this.settings.peer === 'Alloy' ? '--alloy-addr' : '--addr'
+  private get hints(): PeerHints {
+    return this.settings.hints ?? PLAIN_HINTS
   }
 
   /**
@@ -228,7 +257,7 @@ export class HttpClient {
         if (bytes > MAX_ANSWER_BYTES) {
           throw new UnreachableError(
             `${peer}'s answer to ${path} is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB; obs stopped reading it`,
-            QUERY_PATH.test(path) ? NARROW_HINT : `check that ${this.addressFlag} points at ${peer}, not a proxy that answers otherwise`,
+            QUERY_PATH.test(path) ? NARROW_HINT : `check that ${this.hints.address} points at ${peer}, not a proxy that answers otherwise`,
           )
         }
         yield chunk
@@ -252,16 +281,16 @@ export class HttpClient {
       const location = typeof headers.location === 'string' ? this.redact(maskUrl(oneLine(resolveUrl(headers.location, this.origin + target)))) : undefined
       return new UnreachableError(
         `${peer} at ${this.address} answered ${status} ${REASON_PHRASES[status] ?? 'Redirect'} ${location ? `to ${location}` : 'with no Location'}`,
-        `point ${this.addressFlag} at the address ${peer} is served from; obs does not follow redirects, so credentials go only where you send them`,
+        `point ${this.hints.address} at the address ${peer} is served from; obs does not follow redirects, so credentials go only where you send them`,
       )
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
     if (status === 401 || status === 403) {
-      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, 'check --username/--password, --bearer-token or --org-id')
+      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
     }
     if (status === 404) {
-      return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that --addr points at ${peer}, path prefix included`)
+      return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that ${this.hints.address} points at ${peer}, path prefix included`)
     }
     return new UnreachableError(`${peer} at ${this.address} answered ${reason}`)
   }
@@ -277,15 +306,14 @@ export class HttpClient {
     const peer = this.settings.peer
     return new UnreachableError(
       `${peer} did not answer ${path} within the ${seconds}s timeout`,
-      QUERY_PATH.test(path) ? `${NARROW_HINT} or raise --timeout` : `check that ${peer} at ${this.address} is running and not overloaded, or raise --timeout`,
+      QUERY_PATH.test(path)
+        ? `${NARROW_HINT} or raise ${this.hints.timeout}`
+        : `check that ${peer} at ${this.address} is running and not overloaded, or raise ${this.hints.timeout}`,
     )
   }
 
   private networkError(error: unknown): ObsError {
-    return new UnreachableError(
-      `cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error))}`,
-      this.settings.peer === 'Alloy' ? 'check --alloy-addr and that Alloy is running (obs smoke --no-alloy skips Alloy)' : 'check --addr and that Loki is running',
-    )
+    return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error, this.hints))}`, this.hints.unreachable)
   }
 }
 
@@ -413,16 +441,16 @@ const NETWORK_REASONS: Record<string, string> = {
   UND_ERR_SOCKET: 'connection closed by the server',
   UND_ERR_CLOSED: 'connection closed',
   UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed TLS certificate (use --ca-cert, or --tls-skip-verify)',
-  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate signed by an unknown CA (use --ca-cert)',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate cannot be verified (use --ca-cert)',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed TLS certificate (use {caCert}, or {skipVerify})',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate signed by an unknown CA (use {caCert})',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate cannot be verified (use {caCert})',
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
   CERT_HAS_EXPIRED: 'TLS certificate has expired',
 }
 
-function describeNetworkError(error: unknown): string {
+function describeNetworkError(error: unknown, hints: PeerHints = PLAIN_HINTS): string {
   const code = errorCode(error)
-  if (code && NETWORK_REASONS[code]) return `${NETWORK_REASONS[code]} (${code})`
+  if (code && NETWORK_REASONS[code]) return `${NETWORK_REASONS[code].replace('{caCert}', hints.caCert).replace('{skipVerify}', hints.skipVerify)} (${code})`
   const message = error instanceof Error ? error.message : String(error)
   return oneLine(code ? `${message} (${code})` : message)
 }

@@ -6,7 +6,7 @@ import nock from 'nock'
 import { Agent } from 'undici'
 import { resolveSettings } from '../../src/lib/config/settings.ts'
 import { ExitCode, ObsError, UnreachableError, UsageError } from '../../src/lib/errors.ts'
-import { HttpClient, type HttpSettings, maskUrl, summarizeBody } from '../../src/lib/http.ts'
+import { HttpClient, type HttpSettings, maskUrl, type PeerHints, summarizeBody } from '../../src/lib/http.ts'
 import { LokiClient } from '../../src/lib/loki/client.ts'
 import { oneLine } from '../../src/lib/text.ts'
 
@@ -23,8 +23,18 @@ const STREAMS_BODY = JSON.stringify({ status: 'success', data: STREAMS_DATA })
 
 const closers: (() => Promise<void>)[] = []
 
+/** The hints the CLI hands the transport for Loki (config/settings.ts), so the messages below read as users see them. */
+const CLI_HINTS: PeerHints = {
+  address: '--addr',
+  credentials: 'check --username/--password, --bearer-token or --org-id',
+  timeout: '--timeout',
+  unreachable: 'check --addr and that Loki is running',
+  caCert: '--ca-cert',
+  skipVerify: '--tls-skip-verify',
+}
+
 function settings(overrides: Partial<HttpSettings> = {}): HttpSettings {
-  return { baseUrl: ORIGIN, headers: { 'user-agent': 'obs/1.2.3' }, timeoutMs: 2000, retries: 0, peer: 'Loki', ...overrides }
+  return { baseUrl: ORIGIN, headers: { 'user-agent': 'obs/1.2.3' }, timeoutMs: 2000, retries: 0, peer: 'Loki', hints: CLI_HINTS, ...overrides }
 }
 
 function httpClient(overrides: Partial<HttpSettings> = {}): HttpClient {
@@ -392,6 +402,15 @@ describe('HttpClient: errors', () => {
     assert.match(error.message, /^Loki at http:\/\/loki\.test:3100 refused the credentials: 401 Unauthorized: no org id$/)
     assert.match(error.hint ?? '', /--username/)
     assertNoSecret(error.render())
+  })
+
+  test("the hints are the caller's: without any, the transport names no flag of the CLI", async () => {
+    nock(ORIGIN).get('/r').reply(401, 'no org id\n')
+    const refused = await obsError(httpClient({ hints: undefined }).request('/r'), ExitCode.unreachable)
+    assert.equal(refused.hint, 'check the credentials and the tenant')
+    const unreachable = await obsError(httpClient({ baseUrl: 'http://127.0.0.1:9', hints: undefined }).request('/r'), ExitCode.unreachable)
+    assert.equal(unreachable.hint, 'check the address and that the server is running')
+    assert.doesNotMatch(`${refused.render()} ${unreachable.render()}`, /--/)
   })
 
   test('403 is exit 3 as well', async () => {

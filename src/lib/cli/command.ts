@@ -38,6 +38,7 @@ export abstract class ObsCommand extends Command {
       cwd: process.cwd(),
       version: this.config.version,
       identity,
+      command: this.id,
       debug: process.env.OBS_DEBUG ? (line) => process.stderr.write(`${this.stderrChalk.dim(`debug: ${line}`)}\n`) : undefined,
     })
     for (const warning of settings.warnings) this.warn(warning)

@@ -256,6 +256,8 @@ export interface ResolveOptions {
   version: string
   /** Identity flags of the runbook commands (--app, --service, --env). */
   identity?: Partial<AppIdentity>
+  /** The command that runs, for the hints that name it (`obs doctor --no-alloy`); only smoke and doctor talk to Alloy. */
+  command?: string
   debug?: (line: string) => void
 }
 
@@ -310,14 +312,32 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   if (skipVerify) warnings.push("--tls-skip-verify is set: Loki's TLS certificate is not checked")
   const tls = resolveTls(read('caCert') as string | undefined, read('cert') as string | undefined, read('key') as string | undefined, skipVerify)
 
+  const flag = (key: SettingKey) => `--${SETTINGS[key].flag}`
+  const hints = {
+    credentials: `check ${flag('username')}/${flag('password')}, ${flag('bearerToken')} or ${flag('orgId')}`,
+    timeout: flag('timeout'),
+    caCert: flag('caCert'),
+    skipVerify: flag('tlsSkipVerify'),
+  }
+  const skipAlloy = options.command ? ` (obs ${options.command} --no-alloy skips Alloy)` : ''
   return {
-    loki: { baseUrl: addr, headers, timeoutMs, retries, tls, peer: 'Loki', debug: options.debug },
+    loki: {
+      baseUrl: addr,
+      headers,
+      timeoutMs,
+      retries,
+      tls,
+      peer: 'Loki',
+      hints: { ...hints, address: flag('addr'), unreachable: `check ${flag('addr')} and that Loki is running` },
+      debug: options.debug,
+    },
     alloy: {
       baseUrl: alloyAddr,
       headers: { 'user-agent': headers['user-agent'] },
       timeoutMs,
       retries,
       peer: 'Alloy',
+      hints: { ...hints, address: flag('alloyAddr'), unreachable: `check ${flag('alloyAddr')} and that Alloy is running${skipAlloy}` },
       debug: options.debug,
     },
     identity: {
