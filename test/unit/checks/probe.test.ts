@@ -58,6 +58,21 @@ function alloy(state: string): void {
   scope.get('/metrics').reply(200, fixture(`${state}.metrics.txt`))
 }
 
+/** Docker creating, starting, showing in this state and removing the probe's container. */
+function dockerProbe(state: { Running: boolean; Status: string; ExitCode: number }): void {
+  nock(DOCKER)
+    .get(/\/containers\/json/)
+    .reply(200, [SIBLING])
+    .post(/\/containers\/create/)
+    .reply(201, { Id: PROBE_ID })
+    .post(`/containers/${PROBE_ID}/start`)
+    .reply(204)
+    .get(`/containers/${PROBE_ID}/json`)
+    .reply(200, { Id: PROBE_ID, State: state, Config: { Labels: {} } })
+    .delete(`/containers/${PROBE_ID}?force=true`)
+    .reply(204)
+}
+
 function probe(timeoutMs = 600) {
   return pipelineProbeCheck({
     loki: track(new LokiClient({ baseUrl: LOKI, headers: {}, timeoutMs: 2000, retries: 0, peer: 'Loki' })),
@@ -115,17 +130,7 @@ describe('the pipeline probe, hop by hop', () => {
   })
 
   test('a container that exits at once: hop App → Docker, with its exit code', async () => {
-    nock(DOCKER)
-      .get(/\/containers\/json/)
-      .reply(200, [SIBLING])
-      .post(/\/containers\/create/)
-      .reply(201, { Id: PROBE_ID })
-      .post(`/containers/${PROBE_ID}/start`)
-      .reply(204)
-      .get(`/containers/${PROBE_ID}/json`)
-      .reply(200, { Id: PROBE_ID, State: { Running: false, Status: 'exited', ExitCode: 127 }, Config: { Labels: {} } })
-      .delete(`/containers/${PROBE_ID}?force=true`)
-      .reply(204)
+    dockerProbe({ Running: false, Status: 'exited', ExitCode: 127 })
     emptyLoki()
     alloy('healthy')
     const outcome = await probe().run({})
@@ -133,17 +138,7 @@ describe('the pipeline probe, hop by hop', () => {
   })
 
   test('Alloy lists targets, none of them the probe: hop Docker → Alloy', async () => {
-    nock(DOCKER)
-      .get(/\/containers\/json/)
-      .reply(200, [SIBLING])
-      .post(/\/containers\/create/)
-      .reply(201, { Id: PROBE_ID })
-      .post(`/containers/${PROBE_ID}/start`)
-      .reply(204)
-      .get(`/containers/${PROBE_ID}/json`)
-      .reply(200, { Id: PROBE_ID, State: { Running: true, Status: 'running', ExitCode: 0 }, Config: { Labels: {} } })
-      .delete(`/containers/${PROBE_ID}?force=true`)
-      .reply(204)
+    dockerProbe({ Running: true, Status: 'running', ExitCode: 0 })
     emptyLoki()
     alloy('healthy')
     const outcome = await probe().run({})
