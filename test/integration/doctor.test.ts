@@ -50,7 +50,7 @@ describe('obs doctor', () => {
       // The global setup's load made the stock Loki shard streams; before, doctor failed on them.
       const series = await fetch(`${shared.addr}/loki/api/v1/series?${new URLSearchParams({ 'match[]': '{app=~".+"}', since: '2h' })}`)
       assert.ok(((await series.json()) as { data: Record<string, string>[] }).data.some((labels) => '__stream_shard__' in labels))
-      assert.match(labels, /^\d+ streams, \d+ before Loki split them: /)
+      assert.match(labels, /^\d+ streams of \{app=~"\.\+"\}, \d+ before Loki split them: /)
       assert.match(
         labels,
         /__stream_shard__ \(\d+ values in \d+ streams\) is Loki's own, added by stream sharding \(limits_config\.shard_streams\).*harmless, nothing to change in Alloy/,

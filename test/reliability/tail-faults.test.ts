@@ -23,6 +23,8 @@ let counter = 0
 let faultsSurvived = 0
 let linesLost = 0
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 before(async () => {
   loki = await startFaultLoki()
   proxy = await startFaultProxy(loki.addr)
@@ -38,21 +40,31 @@ async function push(addr: string, app: string, count: number): Promise<string[]>
   return lines
 }
 
+/** Loki's count of open tails. */
+async function activeTails(): Promise<number> {
+  const metrics = await (await fetch(`${loki.addr}/metrics`)).text()
+  return Number(/^loki_querier_tail_active (\S+)$/m.exec(metrics)?.[1] ?? 0)
+}
+
 /**
- * Waits for Loki to count an open tail. Its WebSocket opens before the
- * ingester has the tail registered; lines pushed in between reach neither the
- * tail nor its history query (seen once on a loaded machine).
+ * Waits for Loki to count one more open tail than the lowest count seen since
+ * `before` (read before the test's tail started). Its WebSocket opens before the ingester has the
+ * tail registered; lines pushed in between reach neither the tail nor its
+ * history query (seen on a loaded machine, and in CI). The lowest count, not
+ * the first: the previous test's tail may still be closing on Loki's side.
  */
-async function tailRegistered(): Promise<void> {
+async function tailRegistered(before: number): Promise<void> {
   const deadline = Date.now() + 15_000
+  let lowest = before
   for (;;) {
-    const metrics = await (await fetch(`${loki.addr}/metrics`)).text()
-    if (Number(/^loki_querier_tail_active (\S+)$/m.exec(metrics)?.[1] ?? 0) >= 1) break
-    if (Date.now() > deadline) throw new Error('Loki never counted the tail as active')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    const now = await activeTails()
+    if (now > lowest) break
+    lowest = Math.min(lowest, now)
+    if (Date.now() > deadline) throw new Error(`Loki never counted the tail as active (${now} open)`)
+    await sleep(50)
   }
   // The gauge goes up once the ingester answered; give its side a moment.
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
 }
 
 /** Tails through the proxy until obs gives up: it must exit 3 with one line on stderr, returned. */
@@ -80,8 +92,6 @@ function tail(app: string, addr: string, extra: string[] = []): ObsProcess {
   return spawnObs(['tail', `{app="${app}"}`, '--since', '10s', '-o', 'jsonl', ...extra], { env: { LOKI_ADDR: addr } })
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /**
  * Tails through the proxy, pushes lines, breaks the tail with `fault` (lines
  * are pushed while it is down), pushes more once it reconnected, and checks
@@ -89,10 +99,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][number]) => void): Promise<{ stderr: string }> {
   const tunnelsBefore = proxy.tunnels.length
+  const tailsBefore = await activeTails()
   const run = tail(app, proxy.addr)
   try {
     await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
-    await tailRegistered()
+    await tailRegistered(tailsBefore)
     const pushed = await push(loki.addr, app, 20)
     await run.waitFor(() => printed(run).length >= 20, 'the first 20 lines')
     fault(proxy.tunnels[proxy.tunnels.length - 1])
@@ -155,9 +166,11 @@ describe('obs tail through the fault proxy', () => {
   test('dropped_entries from Loki are reported on stderr with their count', async () => {
     const app = 'ws-dropped'
     const tunnelsBefore = proxy.tunnels.length
+    const tailsBefore = await activeTails()
     const run = tail(app, proxy.addr)
     try {
       await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
+      await tailRegistered(tailsBefore)
       const pushed = await push(loki.addr, app, 5)
       await run.waitFor(() => printed(run).length >= 5, 'the first lines')
       const when = new Date().toISOString()

@@ -6,12 +6,11 @@ import { type AlloyClient, type AlloyComponent, discoveredTargets, dockerTargets
 import type { LabelPolicy } from '../config/settings.ts'
 import { ObsError, UsageError } from '../errors.ts'
 import { maskUrl } from '../http.ts'
-import { analyzeLabels } from '../loki/cardinality.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { type CounterReading, gaugeValue, keepReading, loadReadings, parseMetrics, type Sample, sumBy } from '../metrics.ts'
 import { neutralize, shown } from '../text.ts'
 import { humanDuration, type Nanos, sleep } from '../time.ts'
-import { judgeLabels, labelPolicyOutcome, pipelineStreams, policyViolation, RESERVED_PREFIX, violationHint } from './label-policy.ts'
+import { policyViolation, RESERVED_PREFIX, streamLabelsOutcome, violationHint } from './label-policy.ts'
 import { type Check, type CheckOutcome, lokiReadyCheck } from './runner.ts'
 
 /** Where doctor keeps its readings of Loki's counters: obs's cache directory, found as scripts/build-servers.sh finds it. */
@@ -92,15 +91,8 @@ function lokiChecks(context: DoctorContext): Check[] {
       id: 'loki-labels',
       title: 'labels follow the policy',
       async run(): Promise<CheckOutcome> {
-        const series = await loki.series(['{app=~".+"}'], range())
-        if (series.length === 0) return { status: 'skip', detail: 'no streams with an app label in the window' }
-        const report = analyzeLabels(series)
-        const verdict = judgeLabels(
-          report.labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams })),
-          policy,
-        )
-        const created = pipelineStreams(series)
-        return labelPolicyOutcome(verdict, created === series.length ? `${series.length} streams` : `${series.length} streams, ${created} before Loki split them`)
+        const found = await streamLabelsOutcome(loki, policy, '{app=~".+"}', range())
+        return found?.outcome ?? { status: 'skip', detail: 'no streams with an app label in the window' }
       },
     },
     {

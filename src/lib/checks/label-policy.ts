@@ -8,7 +8,10 @@
  */
 
 import type { LabelPolicy } from '../config/settings.ts'
-import type { Labels } from '../loki/client.ts'
+import { analyzeLabels } from '../loki/cardinality.ts'
+import type { Labels, LokiClient } from '../loki/client.ts'
+import { neutralize } from '../text.ts'
+import type { Nanos } from '../time.ts'
 import type { CheckOutcome } from './runner.ts'
 
 /** A label and what is known of its use: Loki's APIs give values, series give streams too; a config file neither. */
@@ -75,6 +78,30 @@ function withUse(use: LabelUse): string {
   const known = [use.values === undefined ? '' : count(use.values, 'value'), use.streams === undefined ? '' : `in ${count(use.streams, 'stream')}`]
   const text = known.filter(Boolean).join(' ')
   return text ? `${use.name} (${text})` : use.name
+}
+
+/**
+ * The labels of the streams `selector` matches, judged against the policy:
+ * smoke's label-policy (the app's streams) and doctor's loki-labels (every
+ * app's). From the series API, so each label comes with its values and the
+ * streams that carry it, and Loki's shards can be told from the pipeline's
+ * streams. Undefined when no stream matches; `labels` are the names found.
+ */
+export async function streamLabelsOutcome(
+  loki: LokiClient,
+  policy: LabelPolicy,
+  selector: string,
+  range: { start: Nanos; end: Nanos },
+): Promise<{ outcome: CheckOutcome; labels: string[] } | undefined> {
+  const series = await loki.series([selector], range)
+  if (series.length === 0) return undefined
+  const uses = analyzeLabels(series)
+    .labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+  const created = pipelineStreams(series)
+  const split = created === series.length ? '' : `, ${created} before Loki split them`
+  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), `${count(series.length, 'stream')} of ${neutralize(selector)}${split}`)
+  return { outcome, labels: uses.map((use) => use.name) }
 }
 
 /** How many streams the pipeline made: Loki's own labels (its shards) removed, the series that remain counted once. */

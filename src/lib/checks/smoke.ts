@@ -7,7 +7,7 @@ import { streamSelector } from '../loki/logql.ts'
 import { fetchLogPages, type LogEntry } from '../loki/paging.ts'
 import { neutralize } from '../text.ts'
 import type { Nanos } from '../time.ts'
-import { judgeLabels, labelPolicyOutcome } from './label-policy.ts'
+import { streamLabelsOutcome } from './label-policy.ts'
 import { PROBE_MARKER_PREFIX } from './probe.ts'
 import { type Check, type CheckOutcome, lokiReadyCheck } from './runner.ts'
 
@@ -166,13 +166,12 @@ export function smokeChecks(context: SmokeContext): Check[] {
   ]
 }
 
-/** The labels of the app's streams against the policy, through Loki's labels API (it lists index labels only). */
+/** The labels of the app's streams against the policy; their env label too, which smoke has no other check for. */
 async function checkLabelPolicy(loki: LokiClient, policy: LabelPolicy, selector: string, range: { start: Nanos; end: Nanos }): Promise<CheckOutcome> {
-  const names = await loki.labels({ ...range, query: selector })
-  if (names.length === 0) return { status: 'skip', detail: `no streams match ${neutralize(selector)} in the window, so no labels to check` }
-  const uses = await Promise.all(names.map(async (name) => ({ name, values: (await loki.labelValues(name, { ...range, query: selector })).length })))
-  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), neutralize(selector))
-  if (outcome.status === 'pass' && !names.includes('env')) {
+  const found = await streamLabelsOutcome(loki, policy, selector, range)
+  if (!found) return { status: 'skip', detail: `no streams match ${neutralize(selector)} in the window, so no labels to check` }
+  const { outcome, labels } = found
+  if (outcome.status === 'pass' && !labels.includes('env')) {
     return { status: 'warn', detail: `no env label; ${outcome.detail}`, hint: 'set APP_ENV for Alloy (compose environment), or env disappears from every stream' }
   }
   return outcome

@@ -218,7 +218,7 @@ describe('doctor loki-labels', () => {
     const loki = { series: async () => series } as unknown as LokiClient
     const outcome = await run(context(loki), 'loki-labels')
     assert.equal(outcome.status, 'pass', outcome.detail)
-    assert.match(outcome.detail, /^122 streams, 2 before Loki split them: labels /)
+    assert.match(outcome.detail, /^122 streams of \{app=~"\.\+"\}, 2 before Loki split them: labels /)
     assert.match(outcome.detail, /__stream_shard__ \(120 values in 120 streams\) is Loki's own, added by stream sharding/)
   })
 })

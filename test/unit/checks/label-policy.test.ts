@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { judgeLabels, labelPolicyOutcome, lokiOwnExplanation, pipelineStreams, policyViolation, violationHint } from '../../../src/lib/checks/label-policy.ts'
+import { judgeLabels, labelPolicyOutcome, lokiOwnExplanation, pipelineStreams, policyViolation, streamLabelsOutcome, violationHint } from '../../../src/lib/checks/label-policy.ts'
 import { DEFAULT_POLICY } from '../../../src/lib/config/settings.ts'
+import type { Labels, LokiClient } from '../../../src/lib/loki/client.ts'
 
 describe('judgeLabels', () => {
   test("the stack's labels pass; the summary names each with its values and streams", () => {
@@ -109,5 +110,38 @@ describe('pipelineStreams', () => {
     ]
     assert.equal(pipelineStreams(series), 2)
     assert.equal(pipelineStreams([{ a: '1' }, { a: '2' }]), 2)
+  })
+})
+
+describe('streamLabelsOutcome', () => {
+  const base = { app: 'a', env: 'test', service: 'app', stream: 'stdout' }
+  const lokiWith = (series: Labels[], asked: string[][] = []) =>
+    ({
+      series: async (matchers: string[]) => {
+        asked.push(matchers)
+        return series
+      },
+    }) as unknown as LokiClient
+  const range = { start: 0n, end: 1n }
+
+  test('asks the series API for the selector, and counts values and streams per label', async () => {
+    const asked: string[][] = []
+    const series = [base, { ...base, service: 'worker' }, { ...base, __stream_shard__: '1' }]
+    const found = await streamLabelsOutcome(lokiWith(series, asked), DEFAULT_POLICY, '{app="a"}', range)
+    assert.deepEqual(asked, [['{app="a"}']])
+    assert.deepEqual(found?.labels, ['__stream_shard__', 'app', 'env', 'service', 'stream'])
+    assert.equal(found?.outcome.status, 'pass')
+    assert.match(
+      found?.outcome.detail ?? '',
+      /^3 streams of \{app="a"\}, 2 before Loki split them: labels app \(1 value in 3 streams\), env \(1 value in 3 streams\), service \(2 values in 3 streams\), stream \(1 value in 3 streams\); __stream_shard__ \(1 value in 1 stream\) is Loki's own/,
+    )
+  })
+
+  test('a label made of request ids fails with its counts; no streams is undefined', async () => {
+    const series = Array.from({ length: 4 }, (_, i) => ({ ...base, reqId: `r-${i}` }))
+    const found = await streamLabelsOutcome(lokiWith(series), DEFAULT_POLICY, '{app="a"}', range)
+    assert.equal(found?.outcome.status, 'fail')
+    assert.match(found?.outcome.detail ?? '', /^reqId \(4 values in 4 streams\) is a label; it must stay a JSON field/)
+    assert.equal(await streamLabelsOutcome(lokiWith([]), DEFAULT_POLICY, '{app="a"}', range), undefined)
   })
 })
