@@ -1,12 +1,8 @@
-import type { ChalkInstance } from 'chalk'
-import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
 import type { LokiClient } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
 import type { LogEntry } from '../loki/paging.ts'
 import { fetchLogPages } from '../loki/paging.ts'
-import { colorLevel } from '../render/output.ts'
-import { neutralize } from '../text.ts'
-import { formatNanos, humanDuration, type Nanos, parseDuration, startBefore } from '../time.ts'
+import { type Nanos, parseDuration, startBefore } from '../time.ts'
 
 /**
  * The query for one request's lines. The line filter comes first because it
@@ -76,59 +72,4 @@ function parseFields(line: string): Record<string, unknown> {
   } catch {
     return {}
   }
-}
-
-export interface TraceSummary {
-  spanNs: Nanos
-  services: Record<string, number>
-  errors: number
-}
-
-const ERROR_LEVELS = new Set(['error', 'fatal', '50', '60'])
-
-function summarizeTrace(trace: Trace): TraceSummary {
-  const services: Record<string, number> = {}
-  let errors = 0
-  for (const { entry, fields } of trace.entries) {
-    const service = entry.stream.labels.service ?? '?'
-    services[service] = (services[service] ?? 0) + 1
-    if (ERROR_LEVELS.has(String(fields.level).toLowerCase())) errors++
-  }
-  const first = trace.entries[0]?.entry.ts
-  const last = trace.entries.at(-1)?.entry.ts
-  return { spanNs: first && last ? BigInt(last) - BigInt(first) : 0n, services, errors }
-}
-
-/** Fields every pino line has; the timeline shows them in columns or not at all. */
-const ROUTINE_FIELDS = new Set(['level', 'msg', 'time', 'reqId', 'pid', 'hostname', 'v'])
-
-/** The request as a timeline: time, offset from the first line, service, level, message, notable fields. */
-export function renderTimeline(trace: Trace, chalk: ChalkInstance): string {
-  const first = trace.entries[0] ? BigInt(trace.entries[0].entry.ts) : 0n
-  const serviceWidth = Math.max(7, ...trace.entries.map(({ entry }) => (entry.stream.labels.service ?? '?').length))
-  const lines = trace.entries.map(({ entry, fields }) => {
-    const clock = formatNanos(entry.ts).slice(11, 23)
-    const offset = `+${humanDuration(BigInt(entry.ts) - first)}`.padStart(9)
-    const service = neutralize(entry.stream.labels.service ?? '?').padEnd(serviceWidth)
-    const level = colorLevel(chalk, String(fields.level ?? '-').toLowerCase())
-    const message = neutralize(typeof fields.msg === 'string' ? fields.msg : entry.line)
-    const notable = Object.entries(fields)
-      .filter(([name]) => !ROUTINE_FIELDS.has(name))
-      .map(([name, value]) => `${neutralize(name)}=${neutralize(typeof value === 'string' ? value : JSON.stringify(value))}`)
-      .join(' ')
-    return `${chalk.dim(clock)} ${chalk.dim(offset)}  ${chalk.cyan(service)} ${level} ${message}${notable ? `  ${chalk.dim(notable)}` : ''}`
-  })
-  const summary = summarizeTrace(trace)
-  const services = Object.entries(summary.services)
-    .map(([name, count]) => `${neutralize(name)} (${count})`)
-    .join(', ')
-  const firstDate = new Date(Number(first / 1_000_000n))
-  const errors = summary.errors > 0 ? chalk.red.bold(`${summary.errors} error${summary.errors === 1 ? '' : 's'}`) : 'no errors'
-  lines.push(
-    '',
-    `${chalk.bold(neutralize(trace.reqId))}: ${trace.entries.length} lines over ${humanDuration(summary.spanNs)}, ` +
-      `started ${formatDistanceStrict(firstDate, new Date(), { addSuffix: true })} (${formatNanos(first).slice(0, 19)}Z); ` +
-      `services: ${services}; ${errors}`,
-  )
-  return `${lines.join('\n')}\n`
 }

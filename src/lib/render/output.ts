@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream'
 import type { ChalkInstance } from 'chalk'
 import type { Labels, QueryData, SampleSeries } from '../loki/client.ts'
 import type { LogEntry } from '../loki/paging.ts'
+import { lineLevel } from '../pino.ts'
 import { neutralize } from '../text.ts'
 import { formatNanos } from '../time.ts'
 import { sparkline, writeChunk } from './terminal.ts'
@@ -104,17 +105,6 @@ export class EntryPrinter {
     const tag = level ? `${colorLevel(chalk, level)} ` : ''
     return `${chalk.dim(formatNanos(entry.ts))} ${chalk.cyan(labels)} ${tag}${neutralize(entry.line)}`
   }
-}
-
-const PINO_LEVELS: Record<string, string> = { '10': 'trace', '20': 'debug', '30': 'info', '40': 'warn', '50': 'error', '60': 'fatal' }
-const LEVEL_FIELD = /"level"\s*:\s*(?:"([A-Za-z]{1,10})"|(\d{2}))/
-
-/** The level of a JSON log line, string or pino number, without parsing the whole line. */
-export function lineLevel(line: string): string | undefined {
-  if (line.charCodeAt(0) !== 123 /* { */) return undefined
-  const match = LEVEL_FIELD.exec(line)
-  if (!match) return undefined
-  return match[1]?.toLowerCase() ?? PINO_LEVELS[match[2]]
 }
 
 export function colorLevel(chalk: ChalkInstance, level: string): string {

@@ -10,7 +10,6 @@ import {
   EntryPrinter,
   entryToJsonl,
   formatLabels,
-  lineLevel,
   metricToJsonl,
   type OutputMode,
   renderMetric,
@@ -232,30 +231,7 @@ describe('EntryPrinter', () => {
   })
 })
 
-describe('lineLevel and colorLevel', () => {
-  const cases: [string, string | undefined][] = [
-    ['{"level":"info","msg":"x"}', 'info'],
-    ['{"level":"INFO"}', 'info'],
-    ['{"level":"Warn"}', 'warn'],
-    ['{"msg":"x","level" : "error"}', 'error'],
-    ['{"level":10}', 'trace'],
-    ['{"level":20}', 'debug'],
-    ['{"level":30,"time":1,"pid":1}', 'info'],
-    ['{"level":40}', 'warn'],
-    ['{"level":50}', 'error'],
-    ['{"level":60}', 'fatal'],
-    ['{"level":35}', undefined],
-    ['{"msg":"no level"}', undefined],
-    ['level=info msg=x', undefined],
-    ['plain text with "level":"error" inside', undefined],
-    ['', undefined],
-  ]
-  for (const [line, level] of cases) {
-    test(`${JSON.stringify(line)} -> ${level}`, () => {
-      assert.equal(lineLevel(line), level)
-    })
-  }
-
+describe('colorLevel', () => {
   test('colorLevel pads to five characters and colours by severity', () => {
     assert.equal(colorLevel(plain, 'info'), 'INFO ')
     assert.equal(colorLevel(plain, 'error'), 'ERROR')
