@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cacheDir, freePort, REPO, stopChild } from './loki.ts'
+import { cacheDir, freePort, REPO, stopChild, waitServerReady } from './loki.ts'
 
 export const ALLOY_VERSION = '1.1.1'
 export const STACK_ALLOY_CONFIG = join(REPO, 'stack/alloy-config.alloy')
@@ -99,28 +99,11 @@ export async function startAlloy(options: AlloyOptions): Promise<AlloyProcess> {
       if (env) alloy.env = { ...alloy.env, ...env }
       if (configText !== undefined) writeConfig(configText)
       alloy.child = launch()
-      await waitAlloyReady(alloy)
+      await waitServerReady('Alloy', alloy, '/-/ready', 60_000)
     },
   }
   alloy.child = launch()
   if (options.detached) alloy.child.unref()
-  await waitAlloyReady(alloy)
+  await waitServerReady('Alloy', alloy, '/-/ready', 60_000)
   return alloy
-}
-
-async function waitAlloyReady(alloy: AlloyProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let last = ''
-  while (Date.now() < deadline) {
-    if (alloy.child.exitCode !== null) throw new Error(`Alloy exited with ${alloy.child.exitCode}; see ${alloy.logFile}`)
-    try {
-      const response = await fetch(`${alloy.addr}/-/ready`)
-      last = await response.text()
-      if (response.status === 200) return
-    } catch (error) {
-      last = String(error)
-    }
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  throw new Error(`Alloy at ${alloy.addr} not ready after ${timeoutMs}ms: ${last}`)
 }

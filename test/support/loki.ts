@@ -169,7 +169,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
     async restart() {
       await stopChild(loki.child)
       loki.child = launch()
-      await waitReady(loki)
+      await waitServerReady('Loki', loki, '/ready', 90_000)
     },
     launch(launchOptions = {}) {
       if (loki.child.exitCode === null && loki.child.signalCode === null) throw new Error('Loki is still running')
@@ -181,7 +181,7 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
     },
   }
   if (options.detached) loki.child.unref()
-  if (!options.noWait) await waitReady(loki)
+  if (!options.noWait) await waitServerReady('Loki', loki, '/ready', 90_000)
   return loki
 }
 
@@ -199,13 +199,17 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-export async function waitReady(loki: LokiProcess, timeoutMs = 90_000): Promise<void> {
+/**
+ * Polls a server the tests started until `path` answers 200 (Loki's /ready,
+ * Alloy's /-/ready); fails at once when the process exits, naming its log.
+ */
+export async function waitServerReady(name: string, server: { addr: string; child: ChildProcess; logFile: string }, path: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   while (Date.now() < deadline) {
-    if (loki.child.exitCode !== null) throw new Error(`Loki exited with ${loki.child.exitCode}; see ${loki.logFile}`)
+    if (server.child.exitCode !== null) throw new Error(`${name} exited with ${server.child.exitCode}; see ${server.logFile}`)
     try {
-      const response = await fetch(`${loki.addr}/ready`)
+      const response = await fetch(`${server.addr}${path}`)
       last = await response.text()
       if (response.status === 200) return
     } catch (error) {
@@ -213,7 +217,7 @@ export async function waitReady(loki: LokiProcess, timeoutMs = 90_000): Promise<
     }
     await new Promise((r) => setTimeout(r, 250))
   }
-  throw new Error(`Loki at ${loki.addr} not ready after ${timeoutMs}ms: ${last}`)
+  throw new Error(`${name} at ${server.addr} not ready after ${timeoutMs}ms: ${last}`)
 }
 
 /** Pushes batches with Loki's push API, retrying when its rate limit answers 429. */
