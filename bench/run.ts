@@ -16,12 +16,12 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer, Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { BURSTY_APP, generateBurstyDataset } from '../test/support/bursty-dataset.ts'
 import { toPushBatches } from '../test/support/dataset.ts'
 import { lokiBinary, pushAll, REPO } from '../test/support/loki.ts'
+import { type QueryRecord, startPageCounter } from '../test/support/page-counter.ts'
 import { APP } from './dataset.ts'
 import {
   type BenchLoki,
@@ -253,62 +253,23 @@ async function snapshotObs(): Promise<{ bin: string; distHash: string; builtAt: 
 interface Capture {
   targets: string[]
   headers: Record<string, string>
-  /** Entries in each response and the limit asked for. */
-  pages: { entries: number; limit: number; bytes: number }[]
+  /** Each request's answer: entries and bytes of a 200, the limit asked for (empty when not recorded). */
+  pages: QueryRecord[]
 }
 
 /**
- * A recording proxy: forwards to Loki and notes each request target, the
- * headers obs sent, and how many entries each answer held. Only used for an
- * untimed run, when OBS_DEBUG's lines do not carry the query string.
+ * obs's requests, recorded by the tests' page counter (a forwarding proxy).
+ * Only used for an untimed run, when OBS_DEBUG's lines do not carry the query
+ * string.
  */
 async function captureThroughProxy(lokiAddr: string, runThrough: (proxyAddr: string) => Promise<Run>): Promise<Capture> {
-  const upstream = new URL(lokiAddr)
-  const agent = new HttpAgent({ keepAlive: true })
-  const capture: Capture = { targets: [], headers: {}, pages: [] }
-  const server = createServer((req, res) => {
-    const target = req.url ?? '/'
-    const index = capture.targets.length
-    if (target.startsWith('/loki/api/v1/query_range')) {
-      capture.targets.push(target)
-      if (capture.targets.length === 1) {
-        for (const [name, value] of Object.entries(req.headers)) {
-          if (!['host', 'connection', 'keep-alive'].includes(name) && typeof value === 'string') capture.headers[name] = value
-        }
-      }
-    }
-    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, path: target, method: req.method, headers: req.headers, agent }, (answer) => {
-      const chunks: Buffer[] = []
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk))
-      answer.on('end', () => {
-        const body = Buffer.concat(chunks)
-        if (target.startsWith('/loki/api/v1/query_range') && answer.statusCode === 200) {
-          const limit = Number(new URL(target, 'http://x').searchParams.get('limit'))
-          const data = JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }
-          const entries = data.data.result.reduce((sum, stream) => sum + stream.values.length, 0)
-          capture.pages[index] = { entries, limit, bytes: body.length }
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
-        res.end(body)
-      })
-    })
-    forward.on('error', (error) => {
-      res.writeHead(502)
-      res.end(String(error))
-    })
-    req.pipe(forward)
-  })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
+  const proxy = await startPageCounter(lokiAddr)
   try {
-    checkExit('obs (through the recording proxy)', await runThrough(`http://127.0.0.1:${port}`))
+    checkExit('obs (through the recording proxy)', await runThrough(proxy.addr))
   } finally {
-    server.closeAllConnections()
-    await new Promise<void>((done) => server.close(() => done()))
-    agent.destroy()
+    await proxy.close()
   }
-  return capture
+  return { targets: proxy.records.map((r) => r.target), headers: proxy.headers, pages: proxy.records }
 }
 
 /** OBS_DEBUG lines: `debug: GET <url> -> <status> in <ms>ms`, placed in time when the lines were stamped. */
@@ -670,11 +631,11 @@ async function main(): Promise<void> {
   // The pages that came back below their limit: about what exact paging with
   // obs's windows needs at the least (a window fetched ahead and then abandoned
   // counts too, so a few more).
-  const kept = capture.targets.filter((_, i) => capture.pages[i] && capture.pages[i].entries < capture.pages[i].limit)
+  const kept = capture.targets.filter((_, i) => capture.pages[i]?.status === 200 && capture.pages[i].entries < capture.pages[i].limit)
   const keptFile = join(scratchDir(), 'requests-kept.txt')
   writeFileSync(keptFile, `${kept.join('\n')}\n`)
   const rawKeptArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, keptFile, JSON.stringify(capture.headers)]
-  const fullPages = capture.pages.filter((p) => p.entries >= p.limit)
+  const fullPages = capture.pages.filter((p) => p.status === 200 && p.entries >= p.limit)
   const fetchedEntries = capture.pages.reduce((sum, p) => sum + p.entries, 0)
   const fetchedBytes = capture.pages.reduce((sum, p) => sum + p.bytes, 0)
 

@@ -92,20 +92,31 @@ function tail(app: string, addr: string, extra: string[] = []): ObsProcess {
   return spawnObs(['tail', `{app="${app}"}`, '--since', '10s', '-o', 'jsonl', ...extra], { env: { LOKI_ADDR: addr } })
 }
 
-/**
- * Tails through the proxy, pushes lines, breaks the tail with `fault` (lines
- * are pushed while it is down), pushes more once it reconnected, and checks
- * that every line was printed once, in order.
- */
-async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][number]) => void): Promise<{ stderr: string }> {
+/** Starts a tail through the proxy; once Loki has it registered, pushes `count` lines and waits for them. */
+async function tailThrough(app: string, count: number): Promise<{ run: ObsProcess; pushed: string[]; tunnelsBefore: number }> {
   const tunnelsBefore = proxy.tunnels.length
   const tailsBefore = await activeTails()
   const run = tail(app, proxy.addr)
   try {
     await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
     await tailRegistered(tailsBefore)
-    const pushed = await push(loki.addr, app, 20)
-    await run.waitFor(() => printed(run).length >= 20, 'the first 20 lines')
+    const pushed = await push(loki.addr, app, count)
+    await run.waitFor(() => printed(run).length >= count, `the first ${count} lines`)
+    return { run, pushed, tunnelsBefore }
+  } catch (error) {
+    await run.stop('SIGKILL')
+    throw error
+  }
+}
+
+/**
+ * Tails through the proxy, pushes lines, breaks the tail with `fault` (lines
+ * are pushed while it is down), pushes more once it reconnected, and checks
+ * that every line was printed once, in order.
+ */
+async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][number]) => void): Promise<{ stderr: string }> {
+  const { run, pushed, tunnelsBefore } = await tailThrough(app, 20)
+  try {
     fault(proxy.tunnels[proxy.tunnels.length - 1])
     pushed.push(...(await push(loki.addr, app, 20)))
     await run.waitFor(() => /reconnect/.test(run.stderr()), 'a reconnect note', 10_000)
@@ -165,14 +176,8 @@ describe('obs tail through the fault proxy', () => {
 
   test('dropped_entries from Loki are reported on stderr with their count', async () => {
     const app = 'ws-dropped'
-    const tunnelsBefore = proxy.tunnels.length
-    const tailsBefore = await activeTails()
-    const run = tail(app, proxy.addr)
+    const { run, pushed } = await tailThrough(app, 5)
     try {
-      await run.waitFor(() => proxy.tunnels.length > tunnelsBefore, 'the tail to connect')
-      await tailRegistered(tailsBefore)
-      const pushed = await push(loki.addr, app, 5)
-      await run.waitFor(() => printed(run).length >= 5, 'the first lines')
       const when = new Date().toISOString()
       const dropped = [1, 2, 3].map(() => ({ timestamp: when, labels: { app, stream: 'stdout' } }))
       proxy.tunnels[proxy.tunnels.length - 1].inject(JSON.stringify({ streams: [], dropped_entries: dropped }))

@@ -1,7 +1,9 @@
 /**
- * A forwarding proxy in front of Loki that counts what a pager costs: every
- * query_range request, the pages that came back full (entries = limit, which
- * exact paging cannot use), and the ones Loki refused. It can also hide
+ * A forwarding proxy in front of Loki that records what a pager costs: every
+ * query_range request (its target, status, the entries that came back and the
+ * limit asked, the body's size) and the headers of the first. The paging tests
+ * count full pages (entries = limit, which exact paging cannot use) and
+ * refusals from it; the bench replays the recorded targets. It can also hide
  * /config/tenant/v1/limits, as a Loki behind a proxy that does not serve it,
  * so that obs has to learn the limits from Loki's refusals.
  */
@@ -14,8 +16,21 @@ export interface PageCounts {
   entries: number
 }
 
+export interface QueryRecord {
+  target: string
+  status: number
+  /** Entries in a 200 answer, and the limit asked for. */
+  entries: number
+  limit: number
+  bytes: number
+}
+
 export interface PageCounter {
   addr: string
+  /** query_range requests since the last reset, in the order they were sent. */
+  records: QueryRecord[]
+  /** The headers of the first query_range request since the last reset (hop-by-hop ones left out). */
+  headers: Record<string, string>
   /** Counts since the last reset. */
   counts(): PageCounts
   reset(): void
@@ -23,14 +38,29 @@ export interface PageCounter {
   close(): Promise<void>
 }
 
+const QUERY_RANGE = '/loki/api/v1/query_range'
+const HOP_BY_HOP = new Set(['host', 'connection', 'keep-alive'])
+
 export async function startPageCounter(upstream: string): Promise<PageCounter> {
   const target = new URL(upstream)
   const agent = new Agent({ keepAlive: true })
-  let counts: PageCounts = { requests: 0, full: 0, refused: 0, entries: 0 }
   const counter: PageCounter = {
     addr: '',
-    counts: () => ({ ...counts }),
-    reset: () => (counts = { requests: 0, full: 0, refused: 0, entries: 0 }),
+    records: [],
+    headers: {},
+    counts: () => {
+      const answered = counter.records.filter((r) => r.status === 200)
+      return {
+        requests: counter.records.length,
+        full: answered.filter((r) => r.entries >= r.limit).length,
+        refused: counter.records.filter((r) => r.status === 400).length,
+        entries: answered.reduce((sum, r) => sum + r.entries, 0),
+      }
+    },
+    reset: () => {
+      counter.records = []
+      counter.headers = {}
+    },
     hideTenantLimits: false,
     close: async () => {
       server.closeAllConnections()
@@ -45,21 +75,26 @@ export async function startPageCounter(upstream: string): Promise<PageCounter> {
       res.end('404 page not found\n')
       return
     }
-    const isQuery = path.startsWith('/loki/api/v1/query_range')
+    let record: QueryRecord | undefined
+    if (path.startsWith(QUERY_RANGE)) {
+      record = { target: path, status: 0, entries: 0, limit: Number(new URL(path, 'http://x').searchParams.get('limit')), bytes: 0 }
+      if (counter.records.length === 0) {
+        for (const [name, value] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(name) && typeof value === 'string') counter.headers[name] = value
+      }
+      counter.records.push(record)
+    }
     const forward = httpRequest({ host: target.hostname, port: target.port, path, method: req.method, headers: req.headers, agent }, (answer) => {
       const chunks: Buffer[] = []
       answer.on('data', (chunk: Buffer) => chunks.push(chunk))
       answer.on('end', () => {
         const body = Buffer.concat(chunks)
-        if (isQuery) {
-          counts.requests++
-          if (answer.statusCode === 200) {
-            const limit = Number(new URL(path, 'http://x').searchParams.get('limit'))
+        if (record) {
+          record.status = answer.statusCode ?? 0
+          record.bytes = body.length
+          if (record.status === 200) {
             const result = (JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }).data.result
-            const entries = result.reduce((sum, stream) => sum + stream.values.length, 0)
-            counts.entries += entries
-            if (entries >= limit) counts.full++
-          } else if (answer.statusCode === 400) counts.refused++
+            record.entries = result.reduce((sum, stream) => sum + stream.values.length, 0)
+          }
         }
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         res.end(body)
