@@ -109,8 +109,6 @@ const ratios: Ratio[] = []
 const correctness: { what: string; expected: string; got: string; ok: boolean }[] = []
 const analysis: string[] = []
 const traceAnalysis: string[] = []
-/** What limits the trace ratio, measured during the trace rounds. */
-let traceBound = ''
 const timings: Record<string, number> = {}
 
 function record(id: string, label: string, display: string, runs: Run[], extra: Partial<Measurement> = {}): Measurement {
@@ -369,59 +367,81 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-async function main(): Promise<void> {
-  const began = performance.now()
-  const date = new Date()
-  const load0 = loadavg()
-  if (!existsSync(join(REPO, 'dist/commands'))) throw new Error('obs is not built: run `npm run build` first')
-  const snapshot = await snapshotObs()
-  OBS = snapshot.bin
-  OBS_ROOT = dirname(dirname(OBS))
-  log(`obs under test: a copy of the build at commit ${snapshot.commit}, dist/ of ${snapshot.builtAt} (sha256 ${snapshot.distHash}), in ${dirname(dirname(OBS))}`)
-  if (!existsSync(LOGCLI)) throw new Error(`no logcli beside Loki at ${LOGCLI}: run scripts/build-servers.sh loki`)
-  const mach = machine()
-  log(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.ramGB} GB, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
-  if (!HAVE_TIME) log('no /usr/bin/time: peak RSS is sampled from /proc/<pid>/status VmHWM')
+/** The benchmark's window: the last spanMin minutes before a minute boundary, and the sub-range for the flat-RSS check. */
+interface BenchWindow {
+  startMs: number
+  endMs: number
+  from: string
+  to: string
+  subTo: string
+}
 
-  // ---------------------------------------------------------- Loki and data
-  const configFile = join(BENCH, 'loki-bench.yaml')
-  log(`starting Loki ${relative(REPO, lokiBinary())} with ${relative(REPO, configFile)}`)
-  let t = performance.now()
-  loki = await startBenchLoki(configFile)
-  log(`Loki ready at ${loki.addr} in ${fmtS(performance.now() - t)} (log: ${loki.logFile})`)
-  runEnv = { LOKI_ADDR: loki.addr, XDG_CONFIG_HOME: join(scratchDir(), 'xdg') }
-  if (process.env.BENCH_ONLY === 'bursty') {
-    const endMs = Math.floor(Date.now() / 60_000) * 60_000
-    await burstyExport(endMs - SETTINGS.spanMin * 60_000, endMs)
-    writeFileSync(
-      join(BENCH, 'results-bursty.json'),
-      `${JSON.stringify({ date: date.toISOString(), machine: machine(), build: snapshot, ratios, correctness, analysis }, null, 2)}\n`,
-    )
-    log(`done in ${fmtS(performance.now() - began)}; wrote bench/results-bursty.json`)
-    printRatios()
-    return
+type Dataset = LoadResult['summary']
+type Versions = Awaited<ReturnType<typeof benchVersions>>
+type Profile = ReturnType<typeof summarizeProfile>
+
+/** What a run wrote to bench/results.json, and what RESULTS.md is written from. */
+interface BenchResults {
+  date: string
+  machine: ReturnType<typeof machine>
+  loadAverage: { start: number[]; beforeExport: number[]; end: number[] }
+  versions: Versions
+  settings: typeof SETTINGS
+  window: { from: string; to: string; subTo: string }
+  load: Dataset & { ms: number; retries: number; pushRequests: number }
+  loki: { addr: string; config: string; rssAfterLoadKb?: number; peakRssKb?: number }
+  measurements: Record<
+    string,
+    { label: string; command: string; wallMs: Stats; maxRssKb: Stats; lines?: number; note?: string; runs: Pick<Run, 'wallMs' | 'maxRssKb' | 'userS' | 'sysS'>[] }
+  >
+  ratios: Ratio[]
+  correctness: typeof correctness
+  analysis: string[]
+  traceAnalysis: string[]
+  profile?: Profile
+  traceProfile?: Profile
+  capture: { requests: number; fullPages: number; fetchedEntries: number; fetchedBytes: number; headers: Record<string, string> }
+  parallelTrials: ExportResult['parallelTrials']
+  timings: Record<string, number>
+  seriesOutputs: { obs: string; logcli: string }
+}
+
+/** Runs a section, noting how long it took in `timings`. */
+async function timed<R>(name: string, section: () => Promise<R>): Promise<R> {
+  const t = performance.now()
+  try {
+    return await section()
+  } finally {
+    timings[name] = performance.now() - t
   }
+}
 
+/** Loads the dataset into the window that ends at the last minute boundary. */
+async function loadData(): Promise<{ loaded: LoadResult; data: Dataset; window: BenchWindow; lokiAfterLoad: ReturnType<typeof procMemory> }> {
   const endMs = Math.floor(Date.now() / 60_000) * 60_000
   const startMs = endMs - SETTINGS.spanMin * 60_000
   const from = new Date(startMs).toISOString().replace('.000Z', 'Z')
   const to = new Date(endMs).toISOString().replace('.000Z', 'Z')
   const subTo = new Date(startMs + SETTINGS.subSpanMin * 60_000).toISOString().replace('.000Z', 'Z')
   log(`loading ${fmtN(SETTINGS.lines)} lines into [${from}, ${to}) with ${SETTINGS.pushConcurrency} parallel pushes of ${fmtN(SETTINGS.perBatch)} lines`)
-  const loaded: LoadResult = await loadDataset(
-    loki.addr,
+  const loaded = await loadDataset(
+    loki!.addr,
     { seed: SETTINGS.seed, total: SETTINGS.lines, startNs: BigInt(startMs) * 1_000_000n, spanMs: SETTINGS.spanMin * 60_000, perBatch: SETTINGS.perBatch },
     SETTINGS.subSpanMin * 60_000,
     SETTINGS.pushConcurrency,
   )
   const data = loaded.summary
-  const lokiAfterLoad = procMemory(loki.child.pid!)
+  const lokiAfterLoad = procMemory(loki!.child.pid!)
   log(
     `loaded ${fmtN(data.total)} lines (${(data.bytes / 1e6).toFixed(0)} MB, ${Object.keys(data.perStream).length} streams, ` +
       `${fmtN(data.requests)} requests) in ${fmtS(loaded.ms)}: ${fmtN(data.total / (loaded.ms / 1000))} lines/s, ` +
       `${(data.bytes / 1e6 / (loaded.ms / 1000)).toFixed(1)} MB/s; ${loaded.retries} pushes retried`,
   )
-  const buildInfo = (await (await fetch(`${loki.addr}/loki/api/v1/status/buildinfo`)).json()) as { version: string; revision: string }
+  return { loaded, data, window: { startMs, endMs, from, to, subTo }, lokiAfterLoad }
+}
+
+async function benchVersions(snapshot: Awaited<ReturnType<typeof snapshotObs>>) {
+  const buildInfo = (await (await fetch(`${loki!.addr}/loki/api/v1/status/buildinfo`)).json()) as { version: string; revision: string }
 
   const versions = {
     node: process.version,
@@ -437,8 +457,11 @@ async function main(): Promise<void> {
   }
   log(`versions: ${JSON.stringify(versions)}`)
 
-  // ---------------------------------------------------------- trace (first, while the 1h window holds all the data)
-  t = performance.now()
+  return versions
+}
+
+/** The trace of one request: obs trace against logcli with the design doc's query and with obs's, and what bounds the ratio. */
+async function traceSection(data: Dataset): Promise<{ traceArgs: string[]; debug: { wallMs: number; requestMs: number; requests: number }; bound: string }> {
   const reqId = data.traceReqId
   const designQuery = `{service="app"} | json | reqId="${reqId}"`
   const allServicesQuery = `${SELECTOR} | json | reqId="${reqId}"`
@@ -505,16 +528,17 @@ async function main(): Promise<void> {
     return stats(runs).median
   })()
   const fifth = measurements.get('logcliDesign')!.wall.median / 5
-  traceBound =
+  const bound =
     `What bounds the trace ratio, measured: Loki's own execution time (stats.summary.execTime of its answer, median of 5) is ` +
     `${fmtS(lokiDesign.exec.median)} for the design doc's query (${fmtN(lokiDesign.lines)} lines read) and ${fmtS(lokiObs.exec.median)} for obs's ` +
     `(${fmtN(lokiObs.lines)} lines read: every service, as a complete answer needs). For 5×, obs trace would have to finish in ${fmtS(fifth)}, ` +
     `start to exit; Loki alone needs ${fmtS(lokiObs.exec.median)} to answer obs's query, and \`obs ready\` (Node, oclif and one trivial request) takes ${fmtS(obsReadyMs)}. ` +
     'Only a narrower time range could go below that, which the request id does not give.'
-  timings.trace = performance.now() - t
+  return { traceArgs, debug: traceDebug, bound }
+}
 
-  // ---------------------------------------------------------- cardinality
-  t = performance.now()
+/** obs series --analyze-labels against logcli's. */
+async function cardinalitySection({ from, to }: BenchWindow): Promise<{ outputs: { obs: string; logcli: string }; debug: { wallMs: number; requestMs: number } }> {
   const seriesObs = ['series', SELECTOR, '--analyze-labels', '--from', from, '--to', to]
   const seriesLogcli = ['series', SELECTOR, '--analyze-labels', '--from', from, '--to', to, '--quiet']
   log(`cardinality, ${SETTINGS.fastRounds} rounds`)
@@ -531,10 +555,11 @@ async function main(): Promise<void> {
   record('obsSeries', 'obs series --analyze-labels', `obs ${shell(seriesObs)}`, series.obsSeries)
   record('logcliSeries', 'logcli series --analyze-labels', `logcli ${shell(seriesLogcli)}`, series.logcliSeries)
   ratio('cardinality: obs ÷ logcli', 'obsSeries', 'logcliSeries', 'time ratio, medians (below 1: obs faster)')
-  timings.cardinality = performance.now() - t
+  return { outputs: seriesOutputs, debug: seriesDebug }
+}
 
-  // ---------------------------------------------------------- startup
-  t = performance.now()
+/** Start-up: node -e 0, obs --version and ready, logcli --version; the import cost of each runtime dependency. */
+async function startupSection(): Promise<{ systemNodeVersion: string }> {
   log(`startup, ${SETTINGS.startupRounds} rounds`)
   const startupCommands: Record<string, () => Promise<Run>> = {
     nodeE0: () => runMeasured(NODE, ['-e', '0']),
@@ -573,10 +598,29 @@ async function main(): Promise<void> {
     Object.fromEntries(deps.map((name) => [name, () => runMeasured(NODE, ['--input-type=module', '-e', `await import(${JSON.stringify(name)})`], { cwd: REPO })])),
   )
   for (const name of deps) record(`import:${name}`, `import('${name}')`, `node --input-type=module -e "await import('${name}')"`, importRuns[name])
-  timings.startup = performance.now() - t
+  return { systemNodeVersion }
+}
 
-  // ---------------------------------------------------------- bulk export
-  t = performance.now()
+interface ExportResult {
+  exportObs: string[]
+  obsCounted: Run
+  /** obs's requests from OBS_DEBUG; the sum of their times, and the time one was in flight. */
+  debug: ReturnType<typeof debugRequests>
+  requestSumMs: number
+  debugMs: number
+  capture: Capture
+  kept: string[]
+  fullPages: QueryRecord[]
+  fetchedEntries: number
+  fetchedBytes: number
+  rawInside: number[]
+  parallelTrials: { label: string; wallMs: number; count: string; ok: boolean }[]
+  loadDuringExport: number[]
+  throughput: (id: string) => number
+}
+
+/** Every line of the window: obs, logcli (sequential and parallel), the raw replay of obs's requests; peak RSS flat. */
+async function exportSection(data: Dataset, { from, to, subTo }: BenchWindow, versions: Versions): Promise<ExportResult> {
   const exportObs = ['query-range', SELECTOR, '--from', from, '--to', to, '--limit', '0', '-o', 'raw']
   const exportObs100k = ['query-range', SELECTOR, '--from', from, '--to', subTo, '--limit', '0', '-o', 'raw']
   const exportLogcli = ['query', SELECTOR, '--from', from, '--to', to, '--limit', '0', '--batch', '5000', '-o', 'raw', '--quiet']
@@ -620,21 +664,21 @@ async function main(): Promise<void> {
     }
   } else {
     log("  OBS_DEBUG's lines carry no query string: capturing obs's requests through a recording proxy (untimed run)")
-    capture = await captureThroughProxy(loki.addr, (proxy) => obs(exportObs, { env: { LOKI_ADDR: proxy } }))
+    capture = await captureThroughProxy(loki!.addr, (proxy) => obs(exportObs, { env: { LOKI_ADDR: proxy } }))
   }
   if (capture.targets.length !== debug.length) {
     log(`  note: the capture saw ${capture.targets.length} requests, OBS_DEBUG ${debug.length}`)
   }
   const requestsFile = join(scratchDir(), 'requests.txt')
   writeFileSync(requestsFile, `${capture.targets.join('\n')}\n`)
-  const rawArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, requestsFile, JSON.stringify(capture.headers)]
+  const rawArgs = [join(BENCH, 'raw-replay.ts'), loki!.addr, requestsFile, JSON.stringify(capture.headers)]
   // The pages that came back below their limit: about what exact paging with
   // obs's windows needs at the least (a window fetched ahead and then abandoned
   // counts too, so a few more).
   const kept = capture.targets.filter((_, i) => capture.pages[i]?.status === 200 && capture.pages[i].entries < capture.pages[i].limit)
   const keptFile = join(scratchDir(), 'requests-kept.txt')
   writeFileSync(keptFile, `${kept.join('\n')}\n`)
-  const rawKeptArgs = [join(BENCH, 'raw-replay.ts'), loki.addr, keptFile, JSON.stringify(capture.headers)]
+  const rawKeptArgs = [join(BENCH, 'raw-replay.ts'), loki!.addr, keptFile, JSON.stringify(capture.headers)]
   const fullPages = capture.pages.filter((p) => p.status === 200 && p.entries >= p.limit)
   const fetchedEntries = capture.pages.reduce((sum, p) => sum + p.entries, 0)
   const fetchedBytes = capture.pages.reduce((sum, p) => sum + p.bytes, 0)
@@ -780,32 +824,37 @@ async function main(): Promise<void> {
     pass: rss1M / rss100k <= 1.1,
     how: 'ratio of median peak RSS; flat means within 10%',
   })
-  timings.export = performance.now() - t
+  return { exportObs, obsCounted, debug, requestSumMs, debugMs, capture, kept, fullPages, fetchedEntries, fetchedBytes, rawInside, parallelTrials, loadDuringExport, throughput }
+}
 
-  t = performance.now()
-  await burstyExport(startMs, endMs)
-  timings.bursty = performance.now() - t
-
-  // ---------------------------------------------------------- where obs spends its time
-  let profile: ReturnType<typeof summarizeProfile> | undefined
-  let traceProfile: ReturnType<typeof summarizeProfile> | undefined
-  if (SETTINGS.profile) {
-    t = performance.now()
-    const profiled = async (what: string, args: string[]) => {
-      log(`profile: one ${what} under node --cpu-prof`)
-      const dir = join(scratchDir(), 'prof')
-      rmSync(dir, { recursive: true, force: true })
-      mkdirSync(dir, { recursive: true })
-      const run = await runMeasured(NODE, ['--cpu-prof', `--cpu-prof-dir=${dir}`, OBS, ...args], { env: runEnv })
-      checkExit(`${what} --cpu-prof`, run)
-      const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
-      return file ? summarizeProfile(join(dir, file)) : undefined
-    }
-    profile = await profiled('obs export', exportObs)
-    // The trace window is the last hour: by now the oldest lines have left it, which does not matter for a profile.
-    traceProfile = await profiled('obs trace', traceArgs)
-    timings.profile = performance.now() - t
+/** One obs export and one obs trace under node --cpu-prof. */
+async function profileSection(exportObs: string[], traceArgs: string[]): Promise<{ profile?: Profile; traceProfile?: Profile }> {
+  const profiled = async (what: string, args: string[]) => {
+    log(`profile: one ${what} under node --cpu-prof`)
+    const dir = join(scratchDir(), 'prof')
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    const run = await runMeasured(NODE, ['--cpu-prof', `--cpu-prof-dir=${dir}`, OBS, ...args], { env: runEnv })
+    checkExit(`${what} --cpu-prof`, run)
+    const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
+    return file ? summarizeProfile(join(dir, file)) : undefined
   }
+  const profile = await profiled('obs export', exportObs)
+  // The trace window is the last hour: by now the oldest lines have left it, which does not matter for a profile.
+  const traceProfile = await profiled('obs trace', traceArgs)
+  return { profile, traceProfile }
+}
+
+/** Where the export's and the trace's time goes, in words, from the figures measured. */
+function analyze(
+  data: Dataset,
+  exp: ExportResult,
+  trace: Awaited<ReturnType<typeof traceSection>>,
+  seriesDebug: { wallMs: number; requestMs: number },
+  { profile, traceProfile }: { profile?: Profile; traceProfile?: Profile },
+): void {
+  const { debug, obsCounted, capture, fullPages, fetchedEntries, fetchedBytes, requestSumMs, debugMs, rawInside, kept } = exp
+  const traceDebug = trace.debug
   const obsExport = measurements.get('obsExport')!
   const cpuS = (run: Run) => run.userS + run.sysS
   analysis.push(
@@ -855,20 +904,63 @@ async function main(): Promise<void> {
     `Scope: the design doc's query reads the service="app" streams only, ${((appLines / data.total) * 100).toFixed(0)}% of the lines; ` +
       "obs's query reads every stream of the app, since a request's lines are in all services, and Loki's time goes mostly into reading (decompressing) those chunks.",
   )
-  traceAnalysis.push(traceBound)
+  traceAnalysis.push(trace.bound)
   if (traceProfile) traceAnalysis.push(describeProfile('obs trace', traceProfile))
+}
 
-  // ---------------------------------------------------------- report
+async function main(): Promise<void> {
+  const began = performance.now()
+  const date = new Date()
+  const load0 = loadavg()
+  if (!existsSync(join(REPO, 'dist/commands'))) throw new Error('obs is not built: run `npm run build` first')
+  const snapshot = await snapshotObs()
+  OBS = snapshot.bin
+  OBS_ROOT = dirname(dirname(OBS))
+  log(`obs under test: a copy of the build at commit ${snapshot.commit}, dist/ of ${snapshot.builtAt} (sha256 ${snapshot.distHash}), in ${dirname(dirname(OBS))}`)
+  if (!existsSync(LOGCLI)) throw new Error(`no logcli beside Loki at ${LOGCLI}: run scripts/build-servers.sh loki`)
+  const mach = machine()
+  log(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.ramGB} GB, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
+  if (!HAVE_TIME) log('no /usr/bin/time: peak RSS is sampled from /proc/<pid>/status VmHWM')
+
+  const configFile = join(BENCH, 'loki-bench.yaml')
+  log(`starting Loki ${relative(REPO, lokiBinary())} with ${relative(REPO, configFile)}`)
+  const t = performance.now()
+  loki = await startBenchLoki(configFile)
+  log(`Loki ready at ${loki.addr} in ${fmtS(performance.now() - t)} (log: ${loki.logFile})`)
+  runEnv = { LOKI_ADDR: loki.addr, XDG_CONFIG_HOME: join(scratchDir(), 'xdg') }
+  if (process.env.BENCH_ONLY === 'bursty') {
+    const endMs = Math.floor(Date.now() / 60_000) * 60_000
+    await burstyExport(endMs - SETTINGS.spanMin * 60_000, endMs)
+    writeFileSync(
+      join(BENCH, 'results-bursty.json'),
+      `${JSON.stringify({ date: date.toISOString(), machine: machine(), build: snapshot, ratios, correctness, analysis }, null, 2)}\n`,
+    )
+    log(`done in ${fmtS(performance.now() - began)}; wrote bench/results-bursty.json`)
+    printRatios()
+    return
+  }
+
+  const { loaded, data, window, lokiAfterLoad } = await loadData()
+  const versions = await benchVersions(snapshot)
+  // trace first, while the 1h window holds all the data
+  const trace = await timed('trace', () => traceSection(data))
+  const cardinality = await timed('cardinality', () => cardinalitySection(window))
+  const { systemNodeVersion } = await timed('startup', startupSection)
+  const exp = await timed('export', () => exportSection(data, window, versions))
+  await timed('bursty', () => burstyExport(window.startMs, window.endMs))
+  const profiles = SETTINGS.profile ? await timed('profile', () => profileSection(exp.exportObs, trace.traceArgs)) : {}
+  analyze(data, exp, trace, cardinality.debug, profiles)
+
   const load1 = loadavg()
   const totalMs = performance.now() - began
   const lokiAtEnd = procMemory(loki.child.pid!)
-  const results = {
+  const results: BenchResults = {
     date: date.toISOString(),
     machine: mach,
-    loadAverage: { start: load0, beforeExport: loadDuringExport, end: load1 },
+    loadAverage: { start: load0, beforeExport: exp.loadDuringExport, end: load1 },
     versions,
     settings: SETTINGS,
-    window: { from, to, subTo },
+    window: { from: window.from, to: window.to, subTo: window.subTo },
     load: { ms: loaded.ms, retries: loaded.retries, pushRequests: loaded.requests, ...data },
     loki: { addr: loki.addr, config: relative(REPO, configFile), rssAfterLoadKb: lokiAfterLoad?.rssKb, peakRssKb: lokiAtEnd?.hwmKb },
     measurements: Object.fromEntries(
@@ -889,15 +981,21 @@ async function main(): Promise<void> {
     correctness,
     analysis,
     traceAnalysis,
-    profile,
-    traceProfile,
-    capture: { requests: capture.targets.length, fullPages: fullPages.length, fetchedEntries, fetchedBytes, headers: capture.headers },
-    parallelTrials,
+    profile: profiles.profile,
+    traceProfile: profiles.traceProfile,
+    capture: {
+      requests: exp.capture.targets.length,
+      fullPages: exp.fullPages.length,
+      fetchedEntries: exp.fetchedEntries,
+      fetchedBytes: exp.fetchedBytes,
+      headers: exp.capture.headers,
+    },
+    parallelTrials: exp.parallelTrials,
     timings: { ...timings, totalMs },
-    seriesOutputs,
+    seriesOutputs: cardinality.outputs,
   }
   writeFileSync(join(BENCH, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
-  writeResults(results, { throughput, systemNodeVersion })
+  writeResults(results, { throughput: exp.throughput, systemNodeVersion })
   log(`done in ${fmtS(totalMs)}; wrote ${relative(REPO, RESULTS_FILE)} and bench/results.json`)
 
   printRatios()
@@ -965,8 +1063,7 @@ function topFrames(what: string, p: { top: { name: string; ms: number }[] }): st
   return [`Top self time in the profiled ${what}:`, '', '| function | self time |', '|---|---|', ...p.top.map((f) => `| \`${f.name}\` | ${fmtS(f.ms)} |`), '']
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the sections' results are one untyped object until bench/ is split by section
-function writeResults(r: any, helpers: { throughput: (id: string) => number; systemNodeVersion: string }): void {
+function writeResults(r: BenchResults, helpers: { throughput: (id: string) => number; systemNodeVersion: string }): void {
   const m = (id: string) => measurements.get(id)
   const row = (id: string, withLines = false) => {
     const x = m(id)
