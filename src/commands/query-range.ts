@@ -1,9 +1,11 @@
 import { Args, Flags } from '@oclif/core'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { outputFlag, timeFlags } from '../lib/cli/flags.ts'
+import { UsageError } from '../lib/errors.ts'
+import { withContext } from '../lib/incident/context.ts'
 import { checkLogQL, pinnedLabels } from '../lib/loki/logql.ts'
 import { fetchMetricRange } from '../lib/loki/metric-query.ts'
-import { fetchLogPages, MAX_PAGE } from '../lib/loki/paging.ts'
+import { fetchLogPages, type LogEntry, MAX_PAGE } from '../lib/loki/paging.ts'
 import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/render/output.ts'
 import { groupDigits, Progress } from '../lib/render/terminal.ts'
 import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
@@ -20,12 +22,14 @@ export default class QueryRange extends ObsCommand {
   static override usage = '<%= command.id %> LOGQL [FLAGS]'
   static override summary = 'Run a LogQL query over a time range'
   static override description =
-    "Log queries print entries as they arrive, paging past Loki's per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal."
+    'Log queries print entries as they arrive, paging past Loki\'s per-query cap (--batch) without losing or repeating a line at a page boundary, even when several streams share a timestamp. --limit 0 returns every entry in the range. Metric queries print a table with a sparkline per series on a terminal.\n\nWith -A/-B/-C, each matching line comes with the lines around it in its stream (the labels of the match, without the query\'s filters and parsers; with --all-streams every stream of its app), exact to the nanosecond: lines sharing the match\'s timestamp are neither lost nor repeated. Groups that overlap are merged and printed oldest line first, `--` between them; matches are marked with `>` (pretty) or "context":"match" (jsonl).'
   static override examples = [
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 1h --limit 0 -o jsonl > export.jsonl',
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --since 24h --limit 0 --parallel 4 -o raw > day.log',
     '<%= config.bin %> query-range \'{service="app"} | json | level="error"\' --since 30m',
     '<%= config.bin %> query-range \'{app="cogni-template"}\' --from 2026-11-24T10:00:00Z --to 2026-11-24T11:00:00Z --forward -o raw',
+    '<%= config.bin %> query-range \'{app="cogni-template"} | json | level="error"\' --since 1h -C 5',
+    '<%= config.bin %> query-range \'{service="worker"} |= "timeout"\' --since 30m -B 20 --all-streams',
     '<%= config.bin %> query-range \'sum by (service) (rate({app="cogni-template"}[1m]))\' --since 3h --step 5m',
   ]
 
@@ -41,6 +45,10 @@ export default class QueryRange extends ObsCommand {
     step: Flags.string({ description: 'resolution of metric queries, e.g. 1m (default: chosen by Loki)' }),
     parallel: Flags.integer({ description: 'time windows fetched concurrently; the output is the same, in the same order (default: 2 with --limit 0, else 1)', min: 1, max: 16 }),
     output: outputFlag,
+    'after-context': Flags.integer({ char: 'A', description: 'N lines after each match, from its stream', min: 0, helpGroup: 'CONTEXT' }),
+    'before-context': Flags.integer({ char: 'B', description: 'N lines before each match, from its stream', min: 0, helpGroup: 'CONTEXT' }),
+    context: Flags.integer({ char: 'C', description: 'N lines before and after each match (-A and -B override it)', min: 0, helpGroup: 'CONTEXT' }),
+    'all-streams': Flags.boolean({ description: "context from every stream of the match's app (all its services and containers), interleaved", helpGroup: 'CONTEXT' }),
   }
 
   async run(): Promise<void> {
@@ -49,6 +57,11 @@ export default class QueryRange extends ObsCommand {
     const range = resolveTimeRange(flags, '1h')
     const step = flags.step === undefined ? undefined : `${durationToMs(parseDuration(flags.step, '--step')) / 1000}`
     const mode = (flags.output ?? defaultOutputMode(process.stdout)) as OutputMode
+    const before = flags['before-context'] ?? flags.context ?? 0
+    const after = flags['after-context'] ?? flags.context ?? 0
+    const wantsContext = flags['after-context'] !== undefined || flags['before-context'] !== undefined || flags.context !== undefined
+    if (flags['all-streams'] && !wantsContext) throw new UsageError('--all-streams widens the context of -A, -B or -C', 'add -C N (or -A N / -B N)')
+    if (wantsContext && kind === 'metric') throw new UsageError('-A, -B and -C show the lines around log lines; a metric query has none', 'drop them, or query the log lines')
     const client = await this.lokiClient(flags)
 
     if (kind === 'metric') {
@@ -63,7 +76,8 @@ export default class QueryRange extends ObsCommand {
     if (flags.batch !== undefined && maxEntriesPerQuery > 0 && flags.batch > maxEntriesPerQuery) {
       this.warn(`--batch ${flags.batch} is above this Loki's max_entries_limit_per_query (${maxEntriesPerQuery}): asking ${maxEntriesPerQuery} entries per request`)
     }
-    const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: pinnedLabels(args.logql) })
+    // With context, a line of another stream is no longer pinned away: every line shows its labels.
+    const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: flags['all-streams'] ? undefined : pinnedLabels(args.logql) })
     const progress = new Progress()
     const pages = fetchLogPages(client, {
       query: args.logql,
@@ -75,6 +89,15 @@ export default class QueryRange extends ObsCommand {
       // usually ends with its first window, so it does not ask for more.
       parallel: flags.parallel ?? (flags.limit === 0 ? EXPORT_PARALLEL : 1),
     })
+    if (wantsContext) {
+      const matches: LogEntry[] = []
+      for await (const page of pages) matches.push(...page)
+      progress.update(`${groupDigits(matches.length)} matches; fetching their context`)
+      const groups = await withContext(client, matches, { before, after, allStreams: flags['all-streams'] }).finally(() => progress.done())
+      for (const group of groups) await printer.group(group)
+      await printer.end()
+      return
+    }
     try {
       for await (const page of pages) {
         await printer.page(page)

@@ -2,8 +2,9 @@ import { Args, Flags } from '@oclif/core'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
-import { findTrace, WIDENING } from '../lib/incident/trace.ts'
+import { errorContext, findTrace, WIDENING } from '../lib/incident/trace.ts'
 import { LokiClient } from '../lib/loki/client.ts'
+import { EntryPrinter } from '../lib/render/output.ts'
 import { renderTimeline } from '../lib/render/timeline.ts'
 import { neutralize } from '../lib/text.ts'
 import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
@@ -17,6 +18,7 @@ export default class Trace extends ObsCommand {
     '<%= config.bin %> trace req-7f3a9c',
     '<%= config.bin %> trace req-7f3a9c --since 24h --app cogni-template',
     "<%= config.bin %> trace req-7f3a9c --json | jq '.entries[].fields.msg'",
+    '<%= config.bin %> trace req-7f3a9c --context 10',
   ]
 
   static override args = {
@@ -26,6 +28,7 @@ export default class Trace extends ObsCommand {
   static override flags = {
     since: Flags.string({ description: `where to start looking, widened automatically up to ${WIDENING.at(-1)} (default: 1h)` }),
     app: Flags.string({ description: 'the app label to search (default: from the profile, else cogni-template)' }),
+    context: Flags.integer({ char: 'C', description: 'N lines of its stream before and after each error line of the request', min: 0 }),
     json: jsonFlag,
   }
 
@@ -43,6 +46,7 @@ export default class Trace extends ObsCommand {
       end: nowNanos(),
       onWiden: (wider, searched) => this.note(`nothing in the last ${searched}; widening to ${wider}`),
     })
+    const context = flags.context ? await errorContext(client, trace, flags.context) : undefined
     if (flags.json) {
       await this.writeJson({
         reqId: trace.reqId,
@@ -54,9 +58,20 @@ export default class Trace extends ObsCommand {
           line: entry.line,
           fields,
         })),
+        ...(context && {
+          errorContext: context.map((group) =>
+            group.map(({ entry, role }) => ({ timestamp: formatNanos(entry.ts), labels: entry.stream.labels, line: entry.line, context: role })),
+          ),
+        }),
       })
     } else if (trace.entries.length > 0) {
       process.stdout.write(renderTimeline(trace, this.stdoutChalk))
+      if (context) {
+        process.stdout.write(`\n${this.stdoutChalk.bold(`context of the error lines (${flags.context} line${flags.context === 1 ? '' : 's'} each side, in their streams):`)}\n`)
+        const printer = new EntryPrinter('pretty', process.stdout, { chalk: this.stdoutChalk })
+        for (const group of context) await printer.group(group)
+        if (context.length === 0) process.stdout.write('no error lines in this request\n')
+      }
     }
     if (trace.entries.length === 0) {
       this.note(

@@ -2,7 +2,10 @@ import type { LokiClient } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
 import type { LogEntry } from '../loki/paging.ts'
 import { fetchLogPages } from '../loki/paging.ts'
+import { isErrorLevel, levelName } from '../pino.ts'
+import type { ContextGroup } from '../render/output.ts'
 import { type Nanos, parseDuration, startBefore } from '../time.ts'
+import { withContext } from './context.ts'
 
 /**
  * The query for one request's lines. The line filter comes first because it
@@ -72,4 +75,10 @@ function parseFields(line: string): Record<string, unknown> {
   } catch {
     return {}
   }
+}
+
+/** The request's error lines (pino's error and fatal), each with `lines` lines of its stream before and after. */
+export function errorContext(client: LokiClient, trace: Trace, lines: number): Promise<ContextGroup[]> {
+  const errors = trace.entries.filter(({ fields }) => isErrorLevel(levelName(fields.level))).map(({ entry }) => entry)
+  return withContext(client, errors, { before: lines, after: lines, allStreams: false })
 }

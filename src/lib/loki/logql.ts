@@ -318,3 +318,13 @@ export function pinnedLabels(query: string): Record<string, string> {
   }
   return pinned
 }
+
+/**
+ * The stream selector of a log query, as written, without its line filters
+ * and parsers (`{app="a"} |= "x" | json` gives `{app="a"}`); undefined for a
+ * query with other than one selector (a metric query).
+ */
+export function querySelector(query: string): string | undefined {
+  const selectors = parseQuery(parsable(query)).tree.topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
+  return selectors.length === 1 ? query.slice(selectors[0].from, selectors[0].to) : undefined
+}

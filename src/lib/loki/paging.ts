@@ -497,7 +497,8 @@ export class StreamCache {
 }
 
 function tieBreak(a: LogEntry, b: LogEntry): number {
-  if (a.stream !== b.stream) return a.stream.json < b.stream.json ? -1 : 1
+  // Entries of separate fetches hold separate objects for one stream: equal text is the same stream.
+  if (a.stream !== b.stream && a.stream.json !== b.stream.json) return a.stream.json < b.stream.json ? -1 : 1
   return a.line < b.line ? -1 : a.line > b.line ? 1 : 0
 }
 

@@ -10,6 +10,17 @@ import { sparkline, writeChunk } from './terminal.ts'
 export const OUTPUT_MODES = ['pretty', 'raw', 'jsonl', 'json'] as const
 export type OutputMode = (typeof OUTPUT_MODES)[number]
 
+/** Where a line stands in a match's context (query-range -A/-B/-C). */
+export type ContextRole = 'before' | 'match' | 'after'
+
+export interface ContextLine {
+  entry: LogEntry
+  role: ContextRole
+}
+
+/** One run of lines, oldest first: matches and their context, merged where their contexts overlap. */
+export type ContextGroup = ContextLine[]
+
 export function defaultOutputMode(stdout: { isTTY?: boolean }): OutputMode {
   return stdout.isTTY ? 'pretty' : 'raw'
 }
@@ -27,10 +38,10 @@ export interface PrinterOptions {
  * them, as Loki categorizes them. Merged into `labels` (as logcli does), they
  * would make every line of a `| json` query look like a stream of its own.
  */
-export function entryToJsonl(entry: LogEntry): string {
+export function entryToJsonl(entry: LogEntry, trailing = ''): string {
   const { structuredMetadata, parsed } = entry.meta ?? {}
   const extra = (hasKeys(structuredMetadata) ? `,"structuredMetadata":${JSON.stringify(structuredMetadata)}` : '') + (hasKeys(parsed) ? `,"parsed":${JSON.stringify(parsed)}` : '')
-  return `{"labels":${entry.stream.json}${extra},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"}`
+  return `{"labels":${entry.stream.json}${extra},"line":${JSON.stringify(entry.line)},"timestamp":"${formatNanos(entry.ts)}"${trailing}}`
 }
 
 function hasKeys(labels: Labels | undefined): labels is Labels {
@@ -52,6 +63,7 @@ export class EntryPrinter {
   private readonly out: Writable
   private readonly options: PrinterOptions
   private count = 0
+  private groups = 0
 
   constructor(mode: OutputMode, out: Writable, options: PrinterOptions) {
     this.mode = mode
@@ -68,27 +80,53 @@ export class EntryPrinter {
     // a full GC frees.
     let chunk = ''
     for (const entry of entries) {
-      switch (this.mode) {
-        case 'raw':
-          chunk += `${entry.line}\n`
-          break
-        case 'jsonl':
-          chunk += `${entryToJsonl(entry)}\n`
-          break
-        case 'json':
-          chunk += `${this.count === 0 ? '[\n' : ',\n'}${entryToJsonl(entry)}`
-          break
-        case 'pretty':
-          chunk += `${this.pretty(entry)}\n`
-          break
-      }
-      this.count++
+      chunk += this.format(entry)
       if (chunk.length >= WRITE_CHUNK) {
         await writeChunk(this.out, chunk)
         chunk = ''
       }
     }
     await writeChunk(this.out, chunk)
+  }
+
+  /**
+   * A match and its context, as grep prints it: `--` between groups (raw,
+   * pretty), the matching lines marked (pretty: `>` and bold), and in
+   * jsonl/json the line's `context` (before, match, after) and its group's number.
+   */
+  async group(lines: ContextLine[]): Promise<void> {
+    let chunk =
+      this.groups > 0 && (this.mode === 'raw' || this.mode === 'pretty')
+        ? `${this.options.chalk.dim('--')}
+`
+        : ''
+    for (const { entry, role } of lines) {
+      chunk += this.format(entry, { role, group: this.groups })
+      if (chunk.length >= WRITE_CHUNK) {
+        await writeChunk(this.out, chunk)
+        chunk = ''
+      }
+    }
+    this.groups++
+    await writeChunk(this.out, chunk)
+  }
+
+  private format(entry: LogEntry, context?: { role: ContextRole; group: number }): string {
+    const first = this.count++ === 0
+    const contextKeys = context ? `,"context":"${context.role}","group":${context.group}` : ''
+    switch (this.mode) {
+      case 'raw':
+        return `${entry.line}\n`
+      case 'jsonl':
+        return `${entryToJsonl(entry, contextKeys)}\n`
+      case 'json':
+        return `${first ? '[\n' : ',\n'}${entryToJsonl(entry, contextKeys)}`
+      case 'pretty': {
+        const line = this.pretty(entry)
+        if (!context) return `${line}\n`
+        return context.role === 'match' ? `${this.options.chalk.bold(`> ${line}`)}\n` : `  ${line}\n`
+      }
+    }
   }
 
   async end(): Promise<void> {

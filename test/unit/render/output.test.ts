@@ -5,6 +5,7 @@ import { Chalk } from 'chalk'
 import type { EntryMetadata, Labels, QueryData } from '../../../src/lib/loki/client.ts'
 import type { LogEntry, StreamInfo } from '../../../src/lib/loki/paging.ts'
 import {
+  type ContextLine,
   colorLevel,
   defaultOutputMode,
   EntryPrinter,
@@ -228,6 +229,60 @@ describe('EntryPrinter', () => {
     assert.equal(defaultOutputMode({ isTTY: true }), 'pretty')
     assert.equal(defaultOutputMode({ isTTY: false }), 'raw')
     assert.equal(defaultOutputMode({}), 'raw')
+  })
+})
+
+describe('EntryPrinter.group (query-range -A/-B/-C)', () => {
+  const groups: ContextLine[][] = [
+    [
+      { entry: entry('1767225600000000001', 'before'), role: 'before' },
+      { entry: entry('1767225600000000002', 'hit \u001b[2J'), role: 'match' },
+    ],
+    [
+      { entry: entry('1767225600000000009', 'hit two'), role: 'match' },
+      { entry: entry('1767225600000000010', 'after'), role: 'after' },
+    ],
+  ]
+
+  async function printGroups(mode: OutputMode): Promise<string> {
+    const { out, text } = sink()
+    const printer = new EntryPrinter(mode, out, { chalk: plain, pinnedLabels: APP.labels })
+    for (const group of groups) await printer.group(group)
+    await printer.end()
+    return text()
+  }
+
+  test('raw: the lines, -- between groups', async () => {
+    assert.equal(await printGroups('raw'), 'before\nhit \u001b[2J\n--\nhit two\nafter\n')
+  })
+
+  test('pretty: matches marked with >, context indented, neutralised', async () => {
+    const lines = (await printGroups('pretty')).trimEnd().split('\n')
+    assert.equal(lines.length, 5)
+    assert.match(lines[0], /^ {2}2026-01-01T00:00:00\.000000001Z +before$/)
+    assert.match(lines[1], /^> 2026-01-01T00:00:00\.000000002Z +hit /)
+    assert.doesNotMatch(lines[1], RAW_CONTROL)
+    assert.equal(lines[2], '--')
+  })
+
+  test('jsonl and json: each entry with its context role and group number', async () => {
+    const jsonl = (await printGroups('jsonl'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { line: string; context: string; group: number })
+    assert.deepEqual(
+      jsonl.map(({ line, context, group }) => [line, context, group]),
+      [
+        ['before', 'before', 0],
+        ['hit \u001b[2J', 'match', 0],
+        ['hit two', 'match', 1],
+        ['after', 'after', 1],
+      ],
+    )
+    assert.deepEqual(
+      JSON.parse(await printGroups('json')),
+      jsonl.map((o) => ({ ...o })),
+    )
   })
 })
 
