@@ -1,14 +1,17 @@
-import { Args, Flags } from '@oclif/core'
+import { Args, Flags, type Interfaces } from '@oclif/core'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { outputFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
 import { withContext } from '../lib/incident/context.ts'
-import { checkLogQL, pinnedLabels } from '../lib/loki/logql.ts'
+import { LokiClient } from '../lib/loki/client.ts'
+import { checkLogQL, pinnedLabels, type QueryKind } from '../lib/loki/logql.ts'
 import { fetchMetricRange } from '../lib/loki/metric-query.ts'
 import { fetchLogPages, type LogEntry, MAX_PAGE } from '../lib/loki/paging.ts'
+import { ExecTotals, guardQueryCost } from '../lib/loki/query-cost.ts'
 import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/render/output.ts'
-import { groupDigits, Progress } from '../lib/render/terminal.ts'
-import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
+import { Progress } from '../lib/render/terminal.ts'
+import { durationToMs, type Nanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
+import { groupDigits } from '../lib/units.ts'
 
 /**
  * Windows in flight for a full export. Two keep a small Loki's cores busy:
@@ -16,6 +19,9 @@ import { durationToMs, parseDuration, resolveTimeRange } from '../lib/time.ts'
  * pages in memory (150 MB peak against 127 MB).
  */
 const EXPORT_PARALLEL = 2
+
+/** Ranges longer than this are estimated before they run, whatever their limit (a metric query reads all of its range). */
+const WIDE_RANGE = parseDuration('24h')
 
 export default class QueryRange extends ObsCommand {
   static override hiddenAliases = ['query_range']
@@ -48,6 +54,8 @@ export default class QueryRange extends ObsCommand {
     'after-context': Flags.integer({ char: 'A', description: 'N lines after each match, from its stream', min: 0, helpGroup: 'CONTEXT' }),
     'before-context': Flags.integer({ char: 'B', description: 'N lines before each match, from its stream', min: 0, helpGroup: 'CONTEXT' }),
     context: Flags.integer({ char: 'C', description: 'N lines before and after each match (-A and -B override it)', min: 0, helpGroup: 'CONTEXT' }),
+    yes: Flags.boolean({ description: "run a wide query even when Loki's index estimates it above maxQueryBytes (default 10 GB)" }),
+    stats: Flags.boolean({ description: "print Loki's execution summary (bytes and lines processed, time) on stderr at the end" }),
     'all-streams': Flags.boolean({ description: "context from every stream of the match's app (all its services and containers), interleaved", helpGroup: 'CONTEXT' }),
   }
 
@@ -62,10 +70,33 @@ export default class QueryRange extends ObsCommand {
     const wantsContext = flags['after-context'] !== undefined || flags['before-context'] !== undefined || flags.context !== undefined
     if (flags['all-streams'] && !wantsContext) throw new UsageError('--all-streams widens the context of -A, -B or -C', 'add -C N (or -A N / -B N)')
     if (wantsContext && kind === 'metric') throw new UsageError('-A, -B and -C show the lines around log lines; a metric query has none', 'drop them, or query the log lines')
-    const client = await this.lokiClient(flags)
+    const settings = await this.resolveSettings(flags)
+    const lokiClient = this.track(new LokiClient(settings.loki))
+    if ((kind === 'log' && flags.limit === 0) || range.end - range.start > WIDE_RANGE) {
+      await guardQueryCost(lokiClient, args.logql, range, {
+        maxBytes: settings.maxQueryBytes,
+        yes: flags.yes,
+        show: process.stderr.isTTY ? (line) => this.note(line) : undefined,
+      })
+    }
+    const totals = new ExecTotals()
+    const client = flags.stats ? totals.counting(lokiClient) : lokiClient
+    try {
+      await this.print(args.logql, kind, flags, { client, range, step, mode, before, after, wantsContext })
+    } finally {
+      if (flags.stats) this.note(totals.describe())
+    }
+  }
 
+  private async print(
+    query: string,
+    kind: QueryKind,
+    flags: Interfaces.InferredFlags<typeof QueryRange.flags>,
+    run: { client: LokiClient; range: { start: Nanos; end: Nanos }; step?: string; mode: OutputMode; before: number; after: number; wantsContext: boolean },
+  ): Promise<void> {
+    const { client, range, step, mode, before, after, wantsContext } = run
     if (kind === 'metric') {
-      const data = await fetchMetricRange(client, { query: args.logql, ...range, step })
+      const data = await fetchMetricRange(client, { query, ...range, step })
       process.stdout.write(await renderMetric(data, mode, this.stdoutChalk, Boolean(process.stdout.isTTY)))
       return
     }
@@ -77,10 +108,10 @@ export default class QueryRange extends ObsCommand {
       this.warn(`--batch ${flags.batch} is above this Loki's max_entries_limit_per_query (${maxEntriesPerQuery}): asking ${maxEntriesPerQuery} entries per request`)
     }
     // With context, a line of another stream is no longer pinned away: every line shows its labels.
-    const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: flags['all-streams'] ? undefined : pinnedLabels(args.logql) })
+    const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: flags['all-streams'] ? undefined : pinnedLabels(query) })
     const progress = new Progress()
     const pages = fetchLogPages(client, {
-      query: args.logql,
+      query,
       ...range,
       direction: flags.forward ? 'forward' : 'backward',
       limit: flags.limit,

@@ -33,6 +33,8 @@ export const wrong = (at: string, value: unknown, want: string) => `${at} is ${t
 
 export const string: Shape = (value, at) => (typeof value === 'string' ? undefined : wrong(at, value, 'a string'))
 
+export const number: Shape = (value, at) => (typeof value === 'number' && Number.isFinite(value) ? undefined : wrong(at, value, 'a number'))
+
 /** Anything: a part obs does not read. */
 export const any: Shape = () => undefined
 

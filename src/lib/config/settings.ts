@@ -6,6 +6,7 @@ import { UsageError } from '../errors.ts'
 import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
 import { shown } from '../text.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
+import { parseBytes } from '../units.ts'
 import { type ConnectionFlags, SETTINGS, type SettingKey, type SettingRow, type SettingValue } from './table.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
@@ -34,6 +35,8 @@ type Profile = {
   env?: string
   service?: string
   policy?: Partial<LabelPolicy>
+  /** The most a query may read by Loki's index estimate before obs asks for --yes ("10GB"). */
+  maxQueryBytes?: string
 }
 
 interface ConfigFile {
@@ -48,6 +51,8 @@ export interface Settings {
   alloy: HttpSettings
   identity: AppIdentity
   policy: LabelPolicy
+  /** Bytes, by Loki's index estimate, above which a wide query needs --yes. */
+  maxQueryBytes: number
   profile?: string
   configPath?: string
   /** Things the user should know, printed on stderr before the command runs. */
@@ -59,6 +64,8 @@ export const DEFAULT_POLICY: LabelPolicy = {
   maxValuesPerLabel: 100,
   forbiddenLabels: ['reqId', 'userId', 'billingAccountId', 'attemptId'],
 }
+
+export const DEFAULT_MAX_QUERY_BYTES = 10e9
 
 export const DEFAULT_IDENTITY: AppIdentity = { app: 'cogni-template', service: 'app' }
 
@@ -148,6 +155,7 @@ const PROFILE_KEYS: Record<string, 'string' | 'boolean' | 'number' | 'object'> =
   env: 'string',
   service: 'string',
   policy: 'object',
+  maxQueryBytes: 'string',
 }
 
 /** A setting by the precedence every setting follows: its flag, its environment variable, the profile; empty is unset. */
@@ -209,6 +217,9 @@ function validateConfig(path: string, data: unknown): ConfigFile {
       if (type === 'object' ? !isRecord(value) : typeof value !== type) bad(`profile "${name}": ${key} must be a ${type}`)
     }
     if (isRecord(profile.policy)) validatePolicy(profile.policy, bad, `profile "${name}": `)
+    if (typeof profile.maxQueryBytes === 'string' && parseBytes(profile.maxQueryBytes) === undefined) {
+      bad(`profile "${name}": maxQueryBytes must be a size such as "10GB" or "500MB"`)
+    }
   }
   if (data.policy !== undefined) {
     if (!isRecord(data.policy)) return bad('policy must be a mapping')
@@ -346,6 +357,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
       env: pick(options.identity?.env, profile.env),
     },
     policy: { ...DEFAULT_POLICY, ...config?.policy, ...profile.policy },
+    maxQueryBytes: (profile.maxQueryBytes === undefined ? undefined : parseBytes(profile.maxQueryBytes)) ?? DEFAULT_MAX_QUERY_BYTES,
     profile: profileName,
     configPath,
     warnings,

@@ -1,5 +1,5 @@
 /** The shapes of Loki 3.6's answers (docs/LOKI_FACTS.md), as obs reads them: the decoders in ../shapes.ts applied to Loki's API. */
-import { checkShape, dictionary, list, object, optional, type Shape, string, tagged, tuple, wrong } from '../shapes.ts'
+import { checkShape, dictionary, list, number, object, optional, type Shape, string, tagged, tuple, wrong } from '../shapes.ts'
 
 export type Labels = Record<string, string>
 
@@ -22,11 +22,30 @@ export interface SampleSeries {
   value?: [number, string]
 }
 
-export type QueryData =
+/** What Loki says it did for one query (`data.stats.summary` of a query answer); obs reads these fields only. */
+export interface ExecSummary {
+  /** Seconds. */
+  execTime: number
+  queueTime: number
+  totalBytesProcessed: number
+  totalLinesProcessed: number
+  totalEntriesReturned: number
+}
+
+/** Loki's estimate from its index (/loki/api/v1/index/stats). */
+export interface IndexStats {
+  streams: number
+  chunks: number
+  entries: number
+  bytes: number
+}
+
+export type QueryData = (
   | { resultType: 'streams'; result: StreamResult[] }
   | { resultType: 'matrix'; result: SampleSeries[] }
   | { resultType: 'vector'; result: SampleSeries[] }
   | { resultType: 'scalar'; result: [number, string] }
+) & { stats?: unknown }
 
 const LOKI_HINT = 'check that --addr points at Loki, not a proxy that rewrites answers'
 
@@ -68,4 +87,29 @@ export function seriesAnswer(path: string, data: unknown): Labels[] {
 /** `data` of /loki/api/v1/query and /loki/api/v1/query_range: a result of any type, each entry or sample checked. */
 export function queryAnswer(path: string, data: unknown): QueryData {
   return lokiData(path, queryResult, data)
+}
+
+const indexStats = object({ streams: number, chunks: number, entries: number, bytes: number })
+
+/** /loki/api/v1/index/stats answers bare, without the success envelope. */
+export function indexStatsAnswer(path: string, answer: unknown): IndexStats {
+  return checkShape<IndexStats>({ server: 'Loki', path, hint: LOKI_HINT }, indexStats, answer, 'the answer')
+}
+
+/**
+ * The execution summary of a query answer, where Loki sent one. Informational:
+ * a field that is missing or not a number counts as 0 rather than failing a
+ * query whose entries are fine.
+ */
+export function execSummary(data: QueryData): ExecSummary | undefined {
+  const summary = (data.stats as { summary?: Record<string, unknown> } | undefined)?.summary
+  if (typeof summary !== 'object' || summary === null) return undefined
+  const read = (name: keyof ExecSummary) => (typeof summary[name] === 'number' && Number.isFinite(summary[name]) ? (summary[name] as number) : 0)
+  return {
+    execTime: read('execTime'),
+    queueTime: read('queueTime'),
+    totalBytesProcessed: read('totalBytesProcessed'),
+    totalLinesProcessed: read('totalLinesProcessed'),
+    totalEntriesReturned: read('totalEntriesReturned'),
+  }
 }

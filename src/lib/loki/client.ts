@@ -3,11 +3,11 @@ import { HttpClient, type HttpSettings } from '../http.ts'
 import { oneLine } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
 import { AnswerParser } from './answer-parser.ts'
-import { type Labels, labelsAnswer, type QueryData, queryAnswer, seriesAnswer } from './answer-shapes.ts'
+import { type IndexStats, indexStatsAnswer, type Labels, labelsAnswer, type QueryData, queryAnswer, seriesAnswer } from './answer-shapes.ts'
 
 export type Direction = 'forward' | 'backward'
 // The answers' types live with their shapes; callers keep importing them from the client.
-export type { EntryMetadata, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
+export type { EntryMetadata, ExecSummary, IndexStats, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
 
 /** A tail's WebSocket and the means to end it when Loki does not. */
 export interface TailSocket {
@@ -262,6 +262,17 @@ export class LokiClient {
       headers,
       params.signal,
     )
+  }
+
+  /** Loki's estimate, from its index alone, of what a selector covers over the range. */
+  async indexStats(query: string, range: { start: Nanos; end: Nanos }, options: { retries?: number } = {}): Promise<IndexStats> {
+    const path = '/loki/api/v1/index/stats'
+    const response = await this.http.request(path, {
+      params: { query, start: range.start.toString(), end: range.end.toString() },
+      retries: options.retries,
+      readBody: (body) => readJson(body, path),
+    })
+    return indexStatsAnswer(path, response.parsed)
   }
 
   async buildInfo(): Promise<{ version: string; revision?: string; branch?: string }> {

@@ -115,11 +115,6 @@ function downsample(values: number[], width: number): number[] {
  * Silent unless stderr is a terminal and stdout is not, so it never mixes
  * with the data.
  */
-/** 1234567 as "1,234,567". Not toLocaleString: loading Intl's locale data costs about 8 MB of memory. */
-export function groupDigits(n: number): string {
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
-}
-
 export class Progress {
   private readonly enabled: boolean
   private lastDraw = 0
