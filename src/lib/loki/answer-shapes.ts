@@ -113,3 +113,21 @@ export function execSummary(data: QueryData): ExecSummary | undefined {
     totalEntriesReturned: read('totalEntriesReturned'),
   }
 }
+
+/** A field of Loki's detected_fields answer: what its sample of lines held. */
+export interface DetectedField {
+  label: string
+  type: string
+  cardinality: number
+  parsers: string[] | null
+  jsonPath?: string[]
+}
+
+const detectedFields = object({
+  fields: optional(list(object({ label: string, type: string, cardinality: number, parsers: optional(list(string)), jsonPath: optional(list(string)) }))),
+})
+
+/** /loki/api/v1/detected_fields answers bare: `{fields, limit}`; no fields is an empty list. */
+export function detectedFieldsAnswer(path: string, answer: unknown): DetectedField[] {
+  return checkShape<{ fields?: DetectedField[] | null }>({ server: 'Loki', path, hint: LOKI_HINT }, detectedFields, answer, 'the answer').fields ?? []
+}

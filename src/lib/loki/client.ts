@@ -3,11 +3,21 @@ import { HttpClient, type HttpSettings } from '../http.ts'
 import { oneLine } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
 import { AnswerParser } from './answer-parser.ts'
-import { type IndexStats, indexStatsAnswer, type Labels, labelsAnswer, type QueryData, queryAnswer, seriesAnswer } from './answer-shapes.ts'
+import {
+  type DetectedField,
+  detectedFieldsAnswer,
+  type IndexStats,
+  indexStatsAnswer,
+  type Labels,
+  labelsAnswer,
+  type QueryData,
+  queryAnswer,
+  seriesAnswer,
+} from './answer-shapes.ts'
 
 export type Direction = 'forward' | 'backward'
 // The answers' types live with their shapes; callers keep importing them from the client.
-export type { EntryMetadata, ExecSummary, IndexStats, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
+export type { DetectedField, EntryMetadata, ExecSummary, IndexStats, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
 
 /** A tail's WebSocket and the means to end it when Loki does not. */
 export interface TailSocket {
@@ -273,6 +283,17 @@ export class LokiClient {
       readBody: (body) => readJson(body, path),
     })
     return indexStatsAnswer(path, response.parsed)
+  }
+
+  /** The fields Loki's parsers find in a sample of the query's lines (detected_fields, Loki 3.0+). */
+  async detectedFields(query: string, range: { start: Nanos; end: Nanos }, options: { lineLimit: number; limit: number }): Promise<DetectedField[]> {
+    const path = '/loki/api/v1/detected_fields'
+    const response = await this.http.request(path, {
+      params: { query, start: range.start.toString(), end: range.end.toString(), line_limit: String(options.lineLimit), limit: String(options.limit) },
+      retries: 0,
+      readBody: (body) => readJson(body, path),
+    })
+    return detectedFieldsAnswer(path, response.parsed)
   }
 
   async buildInfo(): Promise<{ version: string; revision?: string; branch?: string }> {
