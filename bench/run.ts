@@ -404,6 +404,7 @@ interface BenchResults {
   parallelTrials: ExportResult['parallelTrials']
   timings: Record<string, number>
   seriesOutputs: { obs: string; logcli: string }
+  context: { requests: Record<string, number>; lines: Record<string, number> }
 }
 
 /** Runs a section, noting how long it took in `timings`. */
@@ -556,6 +557,38 @@ async function cardinalitySection({ from, to }: BenchWindow): Promise<{ outputs:
   record('logcliSeries', 'logcli series --analyze-labels', `logcli ${shell(seriesLogcli)}`, series.logcliSeries)
   ratio('cardinality: obs ÷ logcli', 'obsSeries', 'logcliSeries', 'time ratio, medians (below 1: obs faster)')
   return { outputs: seriesOutputs, debug: seriesDebug }
+}
+
+/** query-range -C 3 around one match and around 100 (issue: context): what it costs in requests and time. */
+async function contextSection({ from, to }: BenchWindow): Promise<{ requests: Record<string, number>; lines: Record<string, number> }> {
+  const query = `{app="${APP}", service="app"} |= "card declined"`
+  const args = (limit: number) => ['query-range', query, '--from', from, '--to', to, '--limit', String(limit), '-C', '3', '-o', 'raw']
+  const requests: Record<string, number> = {}
+  const lines: Record<string, number> = {}
+  log(`context: -C 3 around 1 and 100 matches, ${SETTINGS.fastRounds} rounds`)
+  for (const limit of [1, 100]) {
+    const counted = await obs(args(limit), { stdout: 'capture', env: { OBS_DEBUG: '1' }, stampStderr: true })
+    checkExit(`obs -C 3 --limit ${limit}`, counted)
+    requests[limit] = debugRequests(counted).length
+    const printed = counted.stdoutText!.split('\n').filter((line) => line !== '' && line !== '--')
+    lines[limit] = printed.length
+    const matches = printed.filter((line) => line.includes('card declined')).length
+    correctness.push({
+      what: `obs query-range -C 3 --limit ${limit}: matches printed`,
+      expected: `${limit}, each with up to 3 lines each side`,
+      got: `${matches} matches in ${printed.length} lines`,
+      ok: matches >= limit && printed.length <= limit * 7 && printed.length > limit,
+    })
+  }
+  const runs = await interleaved(SETTINGS.fastRounds, { obsContext1: () => obs(args(1)), obsContext100: () => obs(args(100)) })
+  record('obsContext1', 'obs query-range -C 3, 1 match', `obs ${shell(args(1))}`, runs.obsContext1, { note: `${requests[1]} requests` })
+  record('obsContext100', 'obs query-range -C 3, 100 matches', `obs ${shell(args(100))}`, runs.obsContext100, { note: `${requests[100]} requests` })
+  analysis.push(
+    `Context (-C 3) on service="app" errors: 1 match took ${requests[1]} requests and ${fmtS(measurements.get('obsContext1')!.wall.median)}; ` +
+      `100 matches took ${requests[100]} requests (the matches' page, then per match one request for its nanosecond and at least one per side, 4 at a time) ` +
+      `and ${fmtS(measurements.get('obsContext100')!.wall.median)}, printing ${lines[100]} lines.`,
+  )
+  return { requests, lines }
 }
 
 /** Start-up: node -e 0, obs --version and ready, logcli --version; the import cost of each runtime dependency. */
@@ -945,6 +978,7 @@ async function main(): Promise<void> {
   // trace first, while the 1h window holds all the data
   const trace = await timed('trace', () => traceSection(data))
   const cardinality = await timed('cardinality', () => cardinalitySection(window))
+  const context = await timed('context', () => contextSection(window))
   const { systemNodeVersion } = await timed('startup', startupSection)
   const exp = await timed('export', () => exportSection(data, window, versions))
   await timed('bursty', () => burstyExport(window.startMs, window.endMs))
@@ -993,6 +1027,7 @@ async function main(): Promise<void> {
     parallelTrials: exp.parallelTrials,
     timings: { ...timings, totalMs },
     seriesOutputs: cardinality.outputs,
+    context,
   }
   writeFileSync(join(BENCH, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
   writeResults(results, { throughput: exp.throughput, systemNodeVersion })
@@ -1167,6 +1202,15 @@ function writeResults(r: BenchResults, helpers: { throughput: (id: string) => nu
     '```',
     '',
     '</details>',
+    '',
+    '### Context around matches (`-C 3`)',
+    '',
+    '| command | wall time | peak RSS | runs |',
+    '|---|---|---|---|',
+    row('obsContext1'),
+    row('obsContext100'),
+    '',
+    `Requests: ${r.context.requests[1]} for one match, ${r.context.requests[100]} for 100 (OBS_DEBUG=1 runs).`,
     '',
     '### Startup',
     '',

@@ -10,6 +10,7 @@ import { before, test } from 'node:test'
 import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
 import { pushAll } from '../support/loki.ts'
+import { formatNanos as toRfc3339 } from '../../src/lib/time.ts'
 
 const { addr } = testLoki()
 const env = { LOKI_ADDR: addr }
@@ -67,8 +68,8 @@ interface Printed {
   group: number
 }
 
-async function context(query: string, args: string[]): Promise<Printed[]> {
-  const result = await runObs(['query-range', query, '--since', '30m', '-o', 'jsonl', ...args], { env })
+async function context(query: string, args: string[], since = '30m'): Promise<Printed[]> {
+  const result = await runObs(['query-range', query, '--since', since, '-o', 'jsonl', ...args], { env })
   assert.equal(result.code, 0, result.stderr)
   return result.stdout
     .trim()
@@ -191,4 +192,61 @@ test('trace --context shows the lines around each error line of the request, in 
   const pretty = await runObs(['trace', 'ctx-req-1', '--app', app, '-C', '1'], { env })
   assert.equal(pretty.code, 0, pretty.stderr)
   assert.match(pretty.stdout, /context of the error lines \(1 line each side, in their streams\):\n {2}.*same nanosecond.*\n> .*charge failed.*\n {2}.*other 3/)
+})
+
+test('-C 3 on the shared dataset equals the ground truth: {service="app"} |= "error", groups merged, both directions', async () => {
+  const { dataset } = testLoki()
+  const pipelineKey = (labels: Record<string, string>) =>
+    JSON.stringify(
+      Object.entries(labels)
+        .filter(([name]) => !name.startsWith('__') && name !== 'service_name')
+        .sort(),
+    )
+  const inScope = dataset.entries.filter((e) => e.labels.service === 'app')
+  // obs orders lines by time, then stream, then text. A Loki that sharded a stream (the stock one, under the
+  // global setup's load) orders one pipeline stream's lines of a nanosecond by shard: take that order from an
+  // exact export, checked against the dataset first.
+  const exported = await runObs(['query-range', '{service="app"}', '--since', '3h', '--limit', '0', '--forward', '-o', 'jsonl'], { env })
+  assert.equal(exported.code, 0, exported.stderr)
+  const ordered = exported.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { labels: Record<string, string>; line: string; timestamp: string })
+  // Other tests push lines of their own into the shared Loki: the export holds the dataset, and maybe more.
+  const exportedKeys = new Set(ordered.map((e) => `${pipelineKey(e.labels)} ${e.timestamp} ${e.line}`))
+  const missing = inScope.filter((e) => !exportedKeys.has(`${pipelineKey(e.labels)} ${toRfc3339(e.ts)} ${e.line}`))
+  assert.equal(missing.length, 0, 'the export holds every line of the dataset')
+  const pools = new Map<string, typeof ordered>()
+  for (const entry of ordered) {
+    const key = pipelineKey(entry.labels)
+    if (!pools.has(key)) pools.set(key, [])
+    pools.get(key)!.push(entry)
+  }
+
+  for (const direction of ['backward', 'forward'] as const) {
+    // The matches, as --limit 100 picks them: the 100 newest (oldest with --forward) in obs's order.
+    const matches = ordered.filter((e) => e.line.includes('error'))
+    const picked = (direction === 'forward' ? matches : [...matches].reverse()).slice(0, 100)
+    const windows: { key: string; from: number; to: number }[] = []
+    for (const match of picked) {
+      const key = pipelineKey(match.labels)
+      const pool = pools.get(key)!
+      const at = pool.indexOf(match)
+      let window = { key, from: Math.max(0, at - 3), to: Math.min(pool.length, at + 4) }
+      const overlapping = windows.filter((g) => g.key === key && g.from < window.to && window.from < g.to)
+      for (const g of overlapping) window = { key, from: Math.min(window.from, g.from), to: Math.max(window.to, g.to) }
+      const position = overlapping.length > 0 ? windows.indexOf(overlapping[0]) : windows.length
+      for (const g of overlapping) windows.splice(windows.indexOf(g), 1)
+      windows.splice(Math.min(position, windows.length), 0, window)
+    }
+    const expectedGroups = windows.map((g) =>
+      pools
+        .get(g.key)!
+        .slice(g.from, g.to)
+        .map((e) => e.line),
+    )
+    const printed = await context('{service="app"} |= "error"', ['-C', '3', ...(direction === 'forward' ? ['--forward'] : [])], '3h')
+    assert.deepEqual(groups(printed), expectedGroups, `${direction}: ${expectedGroups.length} groups`)
+    assert.equal(printed.filter((p) => p.context === 'match').length, picked.length)
+  }
 })
