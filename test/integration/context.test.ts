@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import { before, test } from 'node:test'
+import { formatNanos as toRfc3339 } from '../../src/lib/time.ts'
 import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
 import { pushAll } from '../support/loki.ts'
-import { formatNanos as toRfc3339 } from '../../src/lib/time.ts'
 
 const { addr } = testLoki()
 const env = { LOKI_ADDR: addr }

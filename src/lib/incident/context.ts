@@ -64,7 +64,8 @@ async function side(client: PagingClient, query: string, from: Nanos, count: num
     found.push(...(await fetchAll(client, query, start, end, direction === 'before' ? 'backward' : 'forward', count - found.length)))
     if (found.length >= count) break
   }
-  if (found.length === 0) return []
+  // Short of `count`, nothing was cut: every line the windows hold is here.
+  if (found.length < count) return found.sort(forwardOrder)
   // The farthest line's nanosecond may hold more lines than the limit let through: take it whole, then cut.
   const farthest = BigInt(found[found.length - 1].ts)
   const group = await fetchAll(client, query, farthest, farthest + 1n, 'forward', 0)
