@@ -10,7 +10,8 @@ import { fetchLogPages, type LogEntry, MAX_PAGE } from '../lib/loki/paging.ts'
 import { ExecTotals, guardQueryCost } from '../lib/loki/query-cost.ts'
 import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/render/output.ts'
 import { Progress } from '../lib/render/terminal.ts'
-import { durationToMs, type Nanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
+import { neutralize } from '../lib/text.ts'
+import { durationToMs, formatNanos, type Nanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
 import { groupDigits } from '../lib/units.ts'
 
 /**
@@ -127,6 +128,7 @@ export default class QueryRange extends ObsCommand {
       const groups = await withContext(client, matches, { before, after, allStreams: flags['all-streams'] }).finally(() => progress.done())
       for (const group of groups) await printer.group(group)
       await printer.end()
+      if (matches.length === 0) this.nothingFound(query, range)
       return
     }
     try {
@@ -138,5 +140,14 @@ export default class QueryRange extends ObsCommand {
       progress.done()
     }
     await printer.end()
+    if (printer.printed === 0) this.nothingFound(query, range)
+  }
+
+  /** Silence on a terminal looks like a hang or a bug: say what was searched. */
+  private nothingFound(query: string, range: { start: Nanos; end: Nanos }): void {
+    if (!process.stderr.isTTY) return
+    this.note(
+      `no entries match ${neutralize(query)} from ${formatNanos(range.start)} to ${formatNanos(range.end)}; widen the range (--since, --from/--to) or check the selector with obs series`,
+    )
   }
 }

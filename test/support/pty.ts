@@ -1,0 +1,30 @@
+/**
+ * The built CLI on a pseudo-terminal, for what obs does only on a terminal
+ * (progress, notes about empty results, the cost estimate): util-linux's
+ * `script` gives it a pty for stdout and stderr alike, so the two arrive
+ * merged, with the terminal's \r\n line ends turned back into \n.
+ */
+import { spawn } from 'node:child_process'
+import { SETTING_ENV_VARS } from '../../src/lib/config/table.ts'
+import { OBS, TEST_CACHE_DIR } from './cli.ts'
+import { REPO } from './loki.ts'
+
+const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`
+
+export function runInTerminal(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const command = [process.execPath, OBS, ...args].map(quote).join(' ')
+  const clean: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', TERM: 'xterm', OBS_CACHE_DIR: TEST_CACHE_DIR, XDG_CONFIG_HOME: '/nonexistent-obs-test-config' }
+  for (const name of SETTING_ENV_VARS) delete clean[name]
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: REPO, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
+    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, output: Buffer.concat(chunks).toString('utf8').replace(/\r\n/g, '\n') })
+    })
+  })
+}
