@@ -83,18 +83,22 @@ export async function writeChunk(out: Writable, chunk: string): Promise<void> {
 
 const SPARK = '▁▂▃▄▅▆▇█'
 
-/** A one-line chart of a series, for terminals. */
+/**
+ * A one-line chart of a series, for terminals. Bars stand on zero (on the
+ * lowest value only when it is below zero): scaled from the series' own
+ * minimum, 100, 100, 101 would draw a flat line with a spike.
+ */
 export function sparkline(series: number[], width = 40): string {
   const values = downsample(series, width)
   const finite = values.filter(Number.isFinite)
   if (finite.length === 0) return ''
-  const min = Math.min(...finite)
-  const max = Math.max(...finite)
+  const low = Math.min(0, ...finite)
+  const high = Math.max(...finite)
   return values
     .map((v) => {
       if (!Number.isFinite(v)) return ' '
-      if (max === min) return SPARK[3]
-      return SPARK[Math.round(((v - min) / (max - min)) * (SPARK.length - 1))]
+      if (high === low) return SPARK[0]
+      return SPARK[Math.round(((v - low) / (high - low)) * (SPARK.length - 1))]
     })
     .join('')
 }

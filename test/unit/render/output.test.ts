@@ -356,7 +356,7 @@ describe('metric output', () => {
     const table = await renderMetricTable(matrix, { chalk: plain, sparklines: true })
     const [head, , second] = rows(table)
     assert.equal(head.at(-1), 'trend')
-    assert.equal(second.at(-1), '▁█▃')
+    assert.equal(second.at(-1), '▃█▄', 'bars stand on zero: 1, 4.25, 2')
   })
 
   test('matrix: an empty series leaves min and max blank', async () => {

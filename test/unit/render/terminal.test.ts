@@ -152,8 +152,18 @@ describe('sparkline', () => {
     assert.equal(sparkline([0, 1, 2, 3, 4, 5, 6, 7]), '▁▂▃▄▅▆▇█')
   })
 
-  test('a flat series is a flat line', () => {
-    assert.equal(sparkline([5, 5, 5]), '▄▄▄')
+  test('a flat series is a flat line, at its height above zero; all zeros lie on the floor', () => {
+    assert.equal(sparkline([5, 5, 5]), '███')
+    assert.equal(sparkline([0, 0, 0]), '▁▁▁')
+  })
+
+  test('a change of one in a hundred is drawn as one, not as a spike', () => {
+    assert.equal(sparkline([100, 100, 100, 101, 100]), '█████')
+    assert.equal(sparkline([10, 10, 20]), '▅▅█')
+  })
+
+  test('negative values: the bars stand on the lowest', () => {
+    assert.equal(sparkline([-7, 0, 7]), '▁▅█')
   })
 
   test('nothing to draw: empty string', () => {
