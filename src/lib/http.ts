@@ -30,6 +30,8 @@ export interface HttpSettings {
   hints?: PeerHints
   /** Receives one line per request when debugging; never sees secrets. */
   debug?: (line: string) => void
+  /** Told of each retry before its wait, so that a person at a terminal sees why nothing happens yet. */
+  onRetry?: (line: string) => void
 }
 
 /**
@@ -141,12 +143,16 @@ export class HttpClient {
 
   /** Values a server might echo back that must never be printed: credentials. */
   private readonly secrets: string[]
+  /** Whether the server has answered anything yet: a refused first connection to this machine is a wrong port, not a restart. */
+  private answered = false
+  private readonly loopback: boolean
 
   constructor(settings: HttpSettings) {
     this.settings = settings
     this.secrets = secretsOf(settings.headers)
     const url = new URL(settings.baseUrl)
     this.origin = url.origin
+    this.loopback = isLoopback(url.hostname)
     this.prefix = url.pathname.replace(/\/+$/, '')
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
@@ -178,6 +184,7 @@ export class HttpClient {
         const timeout = AbortSignal.timeout(this.settings.timeoutMs)
         const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
         const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
+        this.answered = true
         const status = response.statusCode
         const answered = (status >= 200 && status < 300) || options.answerStatuses?.includes(status)
         const content = this.answerBody(response.body, response.headers['content-encoding'], path)
@@ -198,6 +205,8 @@ export class HttpClient {
         if (isTimeout(error)) throw this.timeoutError(path)
         failure = this.networkError(error)
         if (!NETWORK_ERROR_CODES.has(errorCode(error) ?? '')) throw failure
+        // Nothing listens on that port of this machine: waiting will not change it (a restart, once the server has answered, might).
+        if (errorCode(error) === 'ECONNREFUSED' && this.loopback && !this.answered) throw failure
         delayMs = backoffMs(attempt)
       }
       if (attempt >= retries) {
@@ -205,6 +214,7 @@ export class HttpClient {
         throw failure
       }
       this.settings.debug?.(`retrying in ${delayMs}ms (attempt ${attempt + 2} of ${retries + 1})`)
+      this.settings.onRetry?.(`${this.settings.peer}: ${failure.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${retries + 1})`)
       await sleep(delayMs, options.signal)
       if (options.signal?.aborted) throw options.signal.reason
     }
@@ -468,4 +478,9 @@ function backoffMs(attempt: number): number {
   const exponential = Math.min(BACKOFF_BASE_MS * 2 ** attempt, BACKOFF_MAX_MS)
   // Jitter keeps several clients from retrying in step.
   return Math.round(exponential * (0.8 + Math.random() * 0.4))
+}
+
+/** localhost, 127.0.0.0/8 and ::1. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }

@@ -75,8 +75,8 @@ describe('obs smoke against the loaded test Loki', () => {
     )
     if (shared.config === 'stock') {
       assert.ok((await streamShards(shared.addr)) > 0, "the global setup's load made the stock Loki shard streams")
-      assert.match(policy?.detail ?? '', /__stream_shard__ \(\d+ values\) is Loki's own, added by stream sharding/)
-      assert.match(policy?.detail ?? '', /service_name \(3 values\) is Loki's own/)
+      assert.match(policy?.detail ?? '', /__stream_shard__ \(\d+ values in \d+ streams\) is Loki's own, added by stream sharding/)
+      assert.match(policy?.detail ?? '', /service_name \(3 values in \d+ streams\) is Loki's own/)
     } else {
       assert.doesNotMatch(policy?.detail ?? '', /Loki's own/)
     }

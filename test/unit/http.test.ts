@@ -595,3 +595,40 @@ describe('maskUrl', () => {
     })
   }
 })
+
+describe('connection refused on this machine', () => {
+  /** A port that answered once and then closed. */
+  async function closedPort(): Promise<number> {
+    const server = createServer((_, res) => res.end('ok'))
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    const { port } = server.address() as AddressInfo
+    await new Promise<void>((done) => server.close(() => done()))
+    return port
+  }
+
+  test('a first connection refused by a loopback address fails at once: a wrong port does not come up by waiting', async () => {
+    const port = await closedPort()
+    const notices: string[] = []
+    const started = performance.now()
+    const error = await obsError(httpClient({ baseUrl: `http://127.0.0.1:${port}`, retries: 3, onRetry: (line) => notices.push(line) }).request('/ready'), ExitCode.unreachable)
+    assert.match(error.message, /connection refused/)
+    assert.doesNotMatch(error.message, /gave up/)
+    assert.deepEqual(notices, [])
+    assert.ok(performance.now() - started < 1000)
+  })
+
+  test('once the server has answered, a refusal is a restart: retried, and each retry told', async () => {
+    const server = createServer((_, res) => res.end('ok'))
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    const { port } = server.address() as AddressInfo
+    const notices: string[] = []
+    const client = httpClient({ baseUrl: `http://127.0.0.1:${port}`, retries: 1, onRetry: (line) => notices.push(line) })
+    assert.equal((await client.request('/ready')).body, 'ok')
+    server.closeAllConnections()
+    await new Promise<void>((done) => server.close(() => done()))
+    const error = await obsError(client.request('/ready'), ExitCode.unreachable)
+    assert.match(error.message, /connection refused.*gave up after 2 attempts/)
+    assert.equal(notices.length, 1)
+    assert.match(notices[0], /^Loki: .*connection refused.*; retrying in \d+\.\d s \(attempt 2 of 2\)$/)
+  })
+})

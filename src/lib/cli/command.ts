@@ -40,6 +40,7 @@ export abstract class ObsCommand extends Command {
       identity,
       command: this.id,
       debug: process.env.OBS_DEBUG ? (line) => process.stderr.write(`${this.stderrChalk.dim(`debug: ${line}`)}\n`) : undefined,
+      onRetry: process.stderr.isTTY ? (line) => process.stderr.write(`${this.stderrChalk.dim(line)}\n`) : undefined,
     })
     for (const warning of settings.warnings) this.warn(warning)
     return settings

@@ -1,9 +1,8 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs'
-import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
-import { type HttpSettings, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
+import { type HttpSettings, isLoopback, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
 import { shown } from '../text.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
 import { parseBytes } from '../units.ts'
@@ -270,6 +269,8 @@ export interface ResolveOptions {
   /** The command that runs, for the hints that name it (`obs doctor --no-alloy`); only smoke and doctor talk to Alloy. */
   command?: string
   debug?: (line: string) => void
+  /** Told of each retry (a terminal shows them). */
+  onRetry?: (line: string) => void
 }
 
 /** Resolves every setting with the contract's precedence: flag > environment > profile > default. */
@@ -341,6 +342,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
       peer: 'Loki',
       hints: { ...hints, address: flag('addr'), unreachable: `check ${flag('addr')} and that Loki is running` },
       debug: options.debug,
+      onRetry: options.onRetry,
     },
     alloy: {
       baseUrl: alloyAddr,
@@ -350,6 +352,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
       peer: 'Alloy',
       hints: { ...hints, address: flag('alloyAddr'), unreachable: `check ${flag('alloyAddr')} and that Alloy is running${skipAlloy}` },
       debug: options.debug,
+      onRetry: options.onRetry,
     },
     identity: {
       app: pick(options.identity?.app, profile.app) ?? DEFAULT_IDENTITY.app,
@@ -470,8 +473,4 @@ function readSetupFile(path: string, flag: string): Buffer {
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable')
     throw new UsageError(`cannot read the ${flag} file ${path}: ${reason}`, `check the path given to ${flag}`)
   }
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'))
 }
