@@ -67,13 +67,14 @@ async function tailRegistered(before: number): Promise<void> {
   await sleep(200)
 }
 
-/** Tails through the proxy until obs gives up: it must exit 3 with one line on stderr, returned. */
-async function refusedWithOneLine(app: string): Promise<string> {
-  const run = tail(app, proxy.addr)
+/** Tails (through the proxy by default) until obs gives up: it must exit 3 with one line on stderr, returned. */
+async function refusedWithOneLine(app: string, addr = proxy.addr): Promise<string> {
+  const run = tail(app, addr)
   const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
   const result = await run.done
   clearTimeout(timer)
   assert.equal(result.code, 3, result.err)
+  assert.equal(result.out, '', 'nothing on stdout')
   const lines = result.err.split('\n').filter((line) => line !== '')
   assert.equal(lines.length, 1, result.err)
   return lines[0]
@@ -239,16 +240,9 @@ describe('obs tail against a real Loki that refuses or ends tails', () => {
         })
         sockets.push(ws)
       }
-      const run = tail('refused', loki.addr)
-      const timer = setTimeout(() => run.child.kill('SIGKILL'), 15_000)
-      const result = await run.done
-      clearTimeout(timer)
-      assert.equal(result.code, 3, result.err)
-      const lines = result.err.split('\n').filter((line) => line !== '')
-      assert.equal(lines.length, 1, result.err)
-      assert.match(lines[0], /max concurrent tail requests limit exceeded/)
-      assert.doesNotMatch(result.err, /reconnect/)
-      assert.equal(result.out, '')
+      const line = await refusedWithOneLine('refused', loki.addr)
+      assert.match(line, /max concurrent tail requests limit exceeded/)
+      assert.doesNotMatch(line, /reconnect/)
     } finally {
       for (const ws of sockets) ws.close()
     }
