@@ -101,7 +101,14 @@ describe('obs doctor', () => {
   test('an unreachable Alloy: exit 3, naming the address', async () => {
     const result = await runObs(['doctor', '--alloy-addr', 'http://127.0.0.1:1', '--retries', '0', '--json'], { env: { LOKI_ADDR: shared.addr, OBS_CACHE_DIR: CACHE } })
     assert.equal(result.code, 3)
-    assert.match(byId(result.stdout).get('alloy-ready')?.detail ?? '', /cannot reach Alloy at http:\/\/127\.0\.0\.1:1/)
+    const checks = byId(result.stdout)
+    assert.match(checks.get('alloy-ready')?.detail ?? '', /cannot reach Alloy at http:\/\/127\.0\.0\.1:1/)
+    // One failure for one cause: the other Alloy checks are skipped, not failed four more times.
+    const alloy = [...checks.entries()].filter(([id]) => id.startsWith('alloy-') && id !== 'alloy-config-labels')
+    assert.deepEqual(
+      alloy.map(([id, c]) => `${id}:${c.status}`),
+      ['alloy-ready:fail', 'alloy-components:skip', 'alloy-docker-discovery:skip', 'alloy-docker-targets:skip', 'alloy-loki-write:skip'],
+    )
   })
 
   describe('on a Loki with faults', () => {

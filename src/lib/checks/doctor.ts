@@ -258,6 +258,8 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
     {
       id: 'alloy-components',
       title: 'every Alloy component is healthy',
+      // Alloy unreachable or not ready: one failure says so, not five.
+      dependsOn: ['alloy-ready'],
       async run(): Promise<CheckOutcome> {
         const all = await list()
         const unhealthy = all.filter((c) => c.health && c.health.state !== 'healthy')
@@ -273,6 +275,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
     {
       id: 'alloy-docker-discovery',
       title: 'discovery.docker finds the containers',
+      dependsOn: ['alloy-ready'],
       async run(): Promise<CheckOutcome> {
         const discovery = components(await list(), 'discovery.docker')
         if (discovery.length === 0)
@@ -294,6 +297,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
     {
       id: 'alloy-docker-targets',
       title: 'loki.source.docker reads every target',
+      dependsOn: ['alloy-ready'],
       async run(): Promise<CheckOutcome> {
         const all = await list()
         if (components(all, 'loki.source.docker').length === 0) {
@@ -323,6 +327,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
     {
       id: 'alloy-loki-write',
       title: 'loki.write delivers to Loki',
+      dependsOn: ['alloy-ready'],
       async run(): Promise<CheckOutcome> {
         const before = await metrics()
         await sleep(liveWindowMs)
