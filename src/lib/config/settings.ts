@@ -56,7 +56,18 @@ export interface Settings {
   configPath?: string
   /** Things the user should know, printed on stderr before the command runs. */
   warnings: string[]
+  /** Each setting's effective value (secrets masked) and where it came from, for `obs config`. */
+  sources: SettingSource[]
 }
+
+export interface SettingSource {
+  setting: string
+  value: string
+  /** "flag --addr", "env LOKI_ADDR", "profile prod", "config file", "default" or "unset". */
+  from: string
+}
+
+const MASK = '***'
 
 export const DEFAULT_POLICY: LabelPolicy = {
   allowedLabels: ['app', 'env', 'service', 'stream'],
@@ -364,7 +375,65 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     profile: profileName,
     configPath,
     warnings,
+    sources: settingSources(flags, env, profile, profileName, config, options),
   }
+}
+
+/** Where each setting's value came from, by the same precedence resolveSettings applies. */
+function settingSources(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  profile: Profile,
+  profileName: string | undefined,
+  config: ConfigFile | undefined,
+  options: ResolveOptions,
+): SettingSource[] {
+  const fromProfile = `profile ${profileName}`
+  const sources: SettingSource[] = []
+  for (const [key, row] of Object.entries(SETTINGS as Record<string, SettingRow>)) {
+    const candidates: [unknown, string][] = [
+      [(flags as Record<string, unknown>)[row.flag], `flag --${row.flag}`],
+      [row.env ? env[row.env] : undefined, `env ${row.env}`],
+      [row.profileKey ? (profile as Record<string, unknown>)[row.profileKey] : undefined, fromProfile],
+      [key === 'profile' ? config?.defaultProfile : undefined, 'config file (defaultProfile)'],
+      [row.default, 'default'],
+    ]
+    const found = candidates.find(([value]) => value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0))
+    let value = found === undefined ? '' : row.type === 'headers' ? headerText(found[0]) : String(found[0])
+    if (row.secret && found && found[1] !== 'default') value = MASK
+    sources.push({ setting: row.flag, value, from: found?.[1] ?? 'unset' })
+  }
+  const identity = (name: 'app' | 'service' | 'env', flag: string | undefined) => {
+    const candidates: [string | undefined, string][] = [
+      [flag, `flag --${name}`],
+      [profile[name], fromProfile],
+      [name === 'env' ? undefined : DEFAULT_IDENTITY[name], 'default'],
+    ]
+    const found = candidates.find(([value]) => value !== undefined && value !== '')
+    sources.push({ setting: name, value: found?.[0] ?? '', from: found?.[1] ?? 'unset' })
+  }
+  identity('app', options.identity?.app)
+  identity('service', options.identity?.service)
+  identity('env', options.identity?.env)
+  sources.push({
+    setting: 'maxQueryBytes',
+    value: profile.maxQueryBytes ?? `${DEFAULT_MAX_QUERY_BYTES / 1e9}GB`,
+    from: profile.maxQueryBytes === undefined ? 'default' : fromProfile,
+  })
+  for (const key of Object.keys(DEFAULT_POLICY) as (keyof LabelPolicy)[]) {
+    const value = profile.policy?.[key] ?? config?.policy?.[key] ?? DEFAULT_POLICY[key]
+    const from = profile.policy?.[key] !== undefined ? fromProfile : config?.policy?.[key] !== undefined ? 'config file (policy)' : 'default'
+    sources.push({ setting: `policy.${key}`, value: Array.isArray(value) ? value.join(', ') : String(value), from })
+  }
+  return sources
+}
+
+/** Header names with their values, secret ones masked. */
+function headerText(value: unknown): string {
+  const entries: [string, string][] = Array.isArray(value)
+    ? value.map((header) => parseHeader(String(header)))
+    : Object.entries(value as Record<string, unknown>).map(([name, v]) => [name, String(v)])
+  return entries.map(([name, v]) => `${name}: ${SECRET_HEADER.test(name) ? MASK : v}`).join('; ')
 }
 
 /** The first value that is set: the precedence order is the argument order. */
