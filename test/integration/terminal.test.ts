@@ -1,5 +1,8 @@
 /** What obs says only on a terminal, driven through a pseudo-terminal. */
 import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { testLoki } from '../support/env.ts'
 import { runInTerminal } from '../support/pty.ts'
@@ -16,4 +19,17 @@ test('a --limit 0 query prints its estimate on a terminal, with the caveat', asy
   const { code, output } = await runInTerminal(['query-range', '{app="no-such-app"}', '--since', '5m', '--limit', '0'], { LOKI_ADDR: addr })
   assert.equal(code, 0, output)
   assert.match(output, /estimate: about .* streams \(from Loki's index: lines still in the ingesters/)
+})
+
+test('obs init on a terminal asks, Enter keeps the default, and the file it writes is the one obs reads', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'obs-init-tty-'))
+  const { code, output } = await runInTerminal(['init'], {}, { cwd, input: ['http://127.0.0.1:3999', '', 'billing', ''] })
+  assert.equal(code, 0, output)
+  assert.match(output, /Loki for dev and test \[http:\/\/localhost:3100\]: /)
+  assert.match(output, /app label \[cogni-template\]: /)
+  assert.match(output, /wrote .*obs\.config\.yaml/)
+  const text = readFileSync(join(cwd, 'obs.config.yaml'), 'utf8')
+  assert.match(text, /addr: "http:\/\/127\.0\.0\.1:3999"/)
+  assert.match(text, /addr: "https:\/\/loki\.example\.com"/)
+  assert.match(text, /app: "billing"/)
 })

@@ -11,19 +11,29 @@ import { REPO } from './loki.ts'
 
 const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`
 
-export function runInTerminal(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+export function runInTerminal(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { cwd?: string; input?: string[]; timeoutMs?: number } = {},
+): Promise<{ code: number | null; output: string }> {
   const command = [process.execPath, OBS, ...args].map(quote).join(' ')
   const clean: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', TERM: 'xterm', OBS_CACHE_DIR: TEST_CACHE_DIR, XDG_CONFIG_HOME: '/nonexistent-obs-test-config' }
   for (const name of SETTING_ENV_VARS) delete clean[name]
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: REPO, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: options.cwd ?? REPO, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
+    // Typed answers, one per prompt (a prompt ends in ": "); stdin stays open until obs exits, as a terminal's would.
+    const input = [...(options.input ?? [])]
+    child.stdout.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      if (input.length > 0 && chunk.toString('utf8').endsWith(': ')) child.stdin.write(`${input.shift()}\r`)
+    })
     child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
     child.once('error', reject)
     child.once('close', (code) => {
       clearTimeout(timer)
+      child.stdin.destroy()
       resolve({ code, output: Buffer.concat(chunks).toString('utf8').replace(/\r\n/g, '\n') })
     })
   })

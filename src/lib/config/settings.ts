@@ -179,7 +179,7 @@ function setting<K extends SettingKey>(key: K, flags: ConnectionFlags, env: Node
 /** Aliases a config file may expand; a few are handy, a YAML "billion laughs" expands millions. */
 const MAX_YAML_ALIASES = 100
 
-async function readConfigFile({ path, text }: FoundConfig): Promise<ConfigFile> {
+export async function readConfigFile({ path, text }: FoundConfig): Promise<ConfigFile> {
   let data: unknown
   if (path.endsWith('.json')) {
     try {
