@@ -9,6 +9,8 @@ import { REPO } from '../support/loki.ts'
 const COMMANDS = readdirSync(join(REPO, 'src/commands'))
   .filter((name) => name.endsWith('.ts'))
   .map((name) => name.slice(0, -3))
+  // __complete is the completion script's helper, hidden from help.
+  .filter((name) => !name.startsWith('__'))
 
 test('every command answers help, -h and --help alike, with a usage line and examples', async () => {
   // `obs help --help` is obs's own help, as `obs help` is.

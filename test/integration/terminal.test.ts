@@ -1,11 +1,14 @@
 /** What obs says only on a terminal, driven through a pseudo-terminal. */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
-import { runInTerminal } from '../support/pty.ts'
+import { runInTerminal, typeInBash } from '../support/pty.ts'
 
 const { addr } = testLoki()
 
@@ -32,4 +35,25 @@ test('obs init on a terminal asks, Enter keeps the default, and the file it writ
   assert.match(text, /addr: "http:\/\/127\.0\.0\.1:3999"/)
   assert.match(text, /addr: "https:\/\/loki\.example\.com"/)
   assert.match(text, /app: "billing"/)
+})
+
+test('completion in a real bash: Tab completes a command, a flag, and a label value live from Loki', async () => {
+  const screen = await typeInBash(['obs query-ra\t', '\'{app="cogni-te\t'], { LOKI_ADDR: addr })
+  assert.match(screen, /obs query-range '\{app="cogni-template"/)
+})
+
+test('completion against a Loki that never answers gives up within a second or so: the shell is not held', async () => {
+  const silent = createServer(() => {})
+  await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done))
+  try {
+    const { port } = silent.address() as AddressInfo
+    const started = performance.now()
+    const result = await runObs(['__complete', `obs query-range '{app="co`], { env: { LOKI_ADDR: `http://127.0.0.1:${port}` } })
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, '')
+    assert.ok(performance.now() - started < 4000, `${performance.now() - started} ms`)
+  } finally {
+    silent.closeAllConnections()
+    silent.close()
+  }
 })

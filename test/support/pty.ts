@@ -38,3 +38,40 @@ export function runInTerminal(
     })
   })
 }
+
+/**
+ * An interactive bash on a pseudo-terminal, fed `keys` one chunk at a time
+ * (each after `pauseMs`, so completion has answered), with `obs` defined as the
+ * built CLI: what a person typing sees, echo and completions included.
+ */
+export function typeInBash(keys: string[], env: Record<string, string> = {}, pauseMs = 2500): Promise<string> {
+  const clean: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: '1',
+    TERM: 'xterm',
+    PS1: '$ ',
+    OBS_CACHE_DIR: TEST_CACHE_DIR,
+    XDG_CONFIG_HOME: '/nonexistent-obs-test-config',
+  }
+  for (const name of SETTING_ENV_VARS) delete clean[name]
+  const child = spawn('script', ['-qfc', 'bash --norc --noprofile -i', '/dev/null'], { cwd: REPO, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+  const chunks: Buffer[] = []
+  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
+  const setup = `obs() { ${quote(process.execPath)} ${quote(OBS)} "$@"; }; source <(obs completion bash)\r`
+  const steps = [setup, ...keys, '\u0003', 'exit\r']
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), (steps.length + 4) * pauseMs + 10_000)
+    child.once('error', reject)
+    child.once('close', () => {
+      clearTimeout(timer)
+      resolve(Buffer.concat(chunks).toString('utf8').replace(/\r\n/g, '\n'))
+    })
+    let at = 0
+    const next = () => {
+      if (at >= steps.length) return
+      child.stdin.write(steps[at++])
+      setTimeout(next, pauseMs)
+    }
+    setTimeout(next, 500)
+  })
+}
