@@ -45,16 +45,17 @@ before(async () => {
   // A second match two lines after the first's: with -C 4 their contexts overlap and merge.
   add(316n * MS, 'app', 'boom two')
   for (let i = 0; i < 5; i++) add(420n * MS + BigInt(i) * MS, 'app', `tail ${i}`)
-  // worker: its lines interleave in time; only --all-streams brings them in.
-  for (let i = 0; i < 40; i++) add(BigInt(i) * 10n * MS + 3n * MS, 'worker', `work ${String(i).padStart(2, '0')}`)
+  // gateway: its lines interleave in time; only --all-streams brings them in. (The shared Loki's
+  // tests read {service="worker"} exactly, and count 3 services: this file adds none of its own.)
+  for (let i = 0; i < 40; i++) add(BigInt(i) * 10n * MS + 3n * MS, 'gateway', `work ${String(i).padStart(2, '0')}`)
   // A lonely match: its nearest neighbours are five minutes away on either side.
-  add(10n * 60_000n * MS, 'worker', 'work far before')
-  add(15n * 60_000n * MS, 'worker', 'boom lonely')
-  add(19n * 60_000n * MS, 'worker', 'work far after')
+  add(10n * 60_000n * MS, 'gateway', 'work far before')
+  add(15n * 60_000n * MS, 'gateway', 'boom lonely')
+  add(19n * 60_000n * MS, 'gateway', 'work far after')
   truth.sort((a, b) =>
     a.ts !== b.ts ? (a.ts < b.ts ? -1 : 1) : a.service !== b.service ? (streamJson(a.service) < streamJson(b.service) ? -1 : 1) : a.line < b.line ? -1 : a.line > b.line ? 1 : 0,
   )
-  const streams = ['app', 'worker'].map((service) => ({
+  const streams = ['app', 'gateway'].map((service) => ({
     stream: { app: APP, env: 'test', service, stream: 'stdout' },
     values: truth.filter((l) => l.service === service).map((l) => [l.ts.toString(), l.line]),
   }))
@@ -116,7 +117,7 @@ test('-C 4 in one stream: exact around lines that share the match nanosecond, ov
 })
 
 test('-B and -A apart; a match whose neighbours are minutes away widens the window until it finds them', async () => {
-  const printed = await context(`{app="${APP}", service="worker"} |= "boom"`, ['-B', '2', '-A', '1'])
+  const printed = await context(`{app="${APP}", service="gateway"} |= "boom"`, ['-B', '2', '-A', '1'])
   assert.deepEqual(
     printed.map((p) => [JSON.parse(p.line).msg, p.context]),
     [
@@ -138,7 +139,7 @@ test('--all-streams interleaves every stream of the app', async () => {
       () => true,
     ),
   )
-  assert.deepEqual(new Set(printed.map((p) => p.labels.service)), new Set(['app', 'worker']))
+  assert.deepEqual(new Set(printed.map((p) => p.labels.service)), new Set(['app', 'gateway']))
 })
 
 test('raw output separates groups with --; bad combinations exit 2 before anything is sent', async () => {
@@ -168,7 +169,7 @@ test('trace --context shows the lines around each error line of the request, in 
   await pushAll(addr, [
     [
       { stream: { app, env: 'test', service: 'app', stream: 'stdout' }, values: [[(at - MS).toString(), line('request in', { reqId: 'ctx-req-1' })]] },
-      { stream: { app, env: 'test', service: 'worker', stream: 'stdout' }, values: worker.map(([ts, text]) => [ts.toString(), text]) },
+      { stream: { app, env: 'test', service: 'gateway', stream: 'stdout' }, values: worker.map(([ts, text]) => [ts.toString(), text]) },
     ],
   ])
   const result = await runObs(['trace', 'ctx-req-1', '--app', app, '--context', '2', '--json'], { env })
@@ -187,7 +188,7 @@ test('trace --context shows the lines around each error line of the request, in 
       ['other 4', 'after'],
     ],
   )
-  assert.ok(document.errorContext[0].every((l) => l.labels.service === 'worker'))
+  assert.ok(document.errorContext[0].every((l) => l.labels.service === 'gateway'))
 
   const pretty = await runObs(['trace', 'ctx-req-1', '--app', app, '-C', '1'], { env })
   assert.equal(pretty.code, 0, pretty.stderr)

@@ -22,11 +22,17 @@ export function runInTerminal(
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: options.cwd ?? REPO, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
-    // Typed answers, one per prompt (a prompt ends in ": "); stdin stays open until obs exits, as a terminal's would.
+    // Typed answers, one per prompt (a prompt ends in "]: ", readline may follow it with cursor
+    // movements); stdin stays open until obs exits, as a terminal's would.
     const input = [...(options.input ?? [])]
+    let answered = 0
     child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk)
-      if (input.length > 0 && chunk.toString('utf8').endsWith(': ')) child.stdin.write(`${input.shift()}\r`)
+      const prompts = Buffer.concat(chunks).toString('utf8').split(']: ').length - 1
+      while (answered < prompts && input.length > 0) {
+        child.stdin.write(`${input.shift()}\r`)
+        answered++
+      }
     })
     child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk))
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
