@@ -175,6 +175,40 @@ describe('obs tail through the fault proxy', () => {
     }
   })
 
+  test('a late line reaching Loki between the catch-up and the new tail: printed once, not lost', async () => {
+    const app = 'ws-gap'
+    const { run, pushed, tunnelsBefore } = await tailThrough(app, 10)
+    let release = () => {}
+    proxy.holdUpgrade = new Promise((resolve) => {
+      release = resolve
+    })
+    try {
+      const upgradesBefore = proxy.count('/tail')
+      proxy.tunnels[proxy.tunnels.length - 1].cut()
+      // obs has caught up and asks for a new tail; the proxy holds the handshake, so Loki has no tail registered.
+      await run.waitFor(() => proxy.count('/tail') > upgradesBefore, 'the reconnect to ask for a new tail', 15_000)
+      // Stamped 5 s ago, before the end of the catch-up: neither the catch-up nor the new tail's history holds them.
+      const late = Array.from({ length: 10 }, () => JSON.stringify({ level: 'info', n: ++counter, msg: `late gap line ${counter}` }))
+      await pushLines(loki.addr, { app, stream: 'stdout' }, late, BigInt(Date.now() - 5000) * 1_000_000n)
+      pushed.push(...late)
+      release()
+      await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
+      await run.waitFor(() => printed(run).length >= pushed.length, `${pushed.length} lines`, 15_000)
+      await sleep(700)
+      const result = await run.stop('SIGINT')
+      assert.equal(result.code, 0, result.err)
+      const lines = printed(run)
+      linesLost += pushed.filter((line) => !lines.includes(line)).length
+      assert.equal(lines.length, new Set(lines).size, 'no line twice')
+      assert.deepEqual(new Set(lines), new Set(pushed))
+      faultsSurvived++
+    } finally {
+      release()
+      proxy.holdUpgrade = undefined
+      await run.stop('SIGKILL')
+    }
+  })
+
   test('dropped_entries from Loki are reported on stderr with their count', async () => {
     const app = 'ws-dropped'
     const { run, pushed } = await tailThrough(app, 5)

@@ -89,6 +89,8 @@ export interface FaultProxy {
   fakeWebSocket: ((ws: FakeWs) => void) | undefined
   /** Refuse WebSocket upgrades with this HTTP answer (a proxy that does not pass WebSockets). */
   rejectUpgrade: { status: number; reason: string; headers?: Record<string, string>; body: string } | undefined
+  /** Hold WebSocket upgrades until this settles before tunnelling them (a slow proxy or handshake). */
+  holdUpgrade: Promise<void> | undefined
   /** Requests whose path contains `part`. */
   count(part: string): number
   close(): Promise<void>
@@ -227,7 +229,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       })
       return
     }
-    tunnel(req, client, head, url)
+    if (proxy.holdUpgrade) void proxy.holdUpgrade.then(() => tunnel(req, client, head, url))
+    else tunnel(req, client, head, url)
   })
 
   function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, url: URL): void {
@@ -306,6 +309,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     tunnels,
     fakeWebSocket: undefined,
     rejectUpgrade: undefined,
+    holdUpgrade: undefined,
     setRule(next) {
       rule = next
     },

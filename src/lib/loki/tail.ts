@@ -149,27 +149,42 @@ export async function tailWebSocket(client: LokiClient, options: TailOptions): P
     let limit = options.limit
     let reason: string
     try {
+      let sweep: (() => Promise<void>) | undefined
       if (resume.lastTs !== undefined || everOpened) {
         // Catch up exactly on what happened while disconnected.
         const from = resume.resumeFrom(openedAt)
-        const until = nowNanos()
-        for await (const page of fetchLogPages(client, { query: options.query, start: from, end: until, direction: 'forward', limit: 0, batch: MAX_PAGE })) {
-          await emit(page)
+        const catchUp = async (end: Nanos) => {
+          for await (const page of fetchLogPages(client, { query: options.query, start: from, end, direction: 'forward', limit: 0, batch: MAX_PAGE })) {
+            await emit(page)
+          }
         }
+        const until = nowNanos()
+        await catchUp(until)
         start = until
         limit = MAX_PAGE
+        // A line stamped before `until` that reaches Loki after the catch-up but
+        // before the new tail is registered with the ingesters would fall
+        // between the two (a shipper flushing its backlog just as Loki comes
+        // back). Once Loki's first frame shows the tail is registered, the same
+        // range is asked again up to now; the resume point drops what repeats.
+        sweep = () => catchUp(nowNanos())
       }
-      const outcome = await openTail(client, { ...options, start, limit }, async (message) => {
-        if (message.streams) {
-          const entries = streamEntries(message.streams, streams)
-          watchLateness(entries)
-          await emit(entries)
-        }
-        if (message.dropped_entries?.length) {
-          stats.dropped += message.dropped_entries.length
-          options.onDropped?.(message.dropped_entries.length)
-        }
-      })
+      const outcome = await openTail(
+        client,
+        { ...options, start, limit },
+        async (message) => {
+          if (message.streams) {
+            const entries = streamEntries(message.streams, streams)
+            watchLateness(entries)
+            await emit(entries)
+          }
+          if (message.dropped_entries?.length) {
+            stats.dropped += message.dropped_entries.length
+            options.onDropped?.(message.dropped_entries.length)
+          }
+        },
+        sweep,
+      )
       if (outcome.opened) {
         if (!everOpened) openedAt = outcome.openedAt
         everOpened = true
@@ -227,7 +242,7 @@ interface TailOutcome {
  * Loki's close frame. Whichever is missed, the socket is destroyed and the
  * outcome says why.
  */
-async function openTail(client: LokiClient, options: TailOptions, onMessage: (message: TailMessage) => Promise<void>): Promise<TailOutcome> {
+async function openTail(client: LokiClient, options: TailOptions, onMessage: (message: TailMessage) => Promise<void>, onRegistered?: () => Promise<void>): Promise<TailOutcome> {
   const channels = await import('node:diagnostics_channel')
   // openTail creates the socket last: only microtasks run before the listeners below are attached, and its events come from I/O.
   const tail = await client.openTail({ query: options.query, limit: options.limit, start: options.start, delayForSeconds: options.delayForSeconds })
@@ -244,9 +259,19 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
       cutReason ??= reason
       tail.cut()
     }
+    // Loki upgrades the connection first and registers the tail with its
+    // ingesters after; its first frame (a ping each second, or lines) comes
+    // once that is done.
+    let registered = false
+    const onFrame = () => {
+      lastFrame = Date.now()
+      if (registered || !opened) return
+      registered = true
+      if (onRegistered) queue = queue.then(onRegistered).catch(() => socket.close(1000))
+    }
     // undici answers pings itself and reports them only on this channel.
     const onPing = (message: unknown) => {
-      if ((message as { websocket?: unknown }).websocket === socket) lastFrame = Date.now()
+      if ((message as { websocket?: unknown }).websocket === socket) onFrame()
     }
     channels.subscribe('undici:websocket:ping', onPing)
     const watchdog = setInterval(() => {
@@ -265,7 +290,7 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
       openedAt = nowNanos() - BigInt(options.delayForSeconds) * NS_PER_SECOND - options.lookBackNs
     })
     socket.addEventListener('message', (event) => {
-      lastFrame = Date.now()
+      onFrame()
       queue = queue.then(() => onMessage(JSON.parse(String(event.data)) as TailMessage)).catch(() => socket.close(1000))
     })
     socket.addEventListener('close', (event) => {
