@@ -32,10 +32,14 @@ before(async () => {
 })
 after(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
-/** Runs obs for at most WATCH_MS and counts what it did meanwhile. */
-async function watch(args: string[]): Promise<{ result: ObsOutput; requests: number; lines: number }> {
+/**
+ * Runs obs for at most WATCH_MS (or `timeoutMs`, for a run that ends by itself
+ * and must not be cut short by a loaded machine's slow start) and counts what
+ * it did meanwhile.
+ */
+async function watch(args: string[], timeoutMs = WATCH_MS): Promise<{ result: ObsOutput; requests: number; lines: number }> {
   const before = requests
-  const result = await obs([...args, '--addr', addr], { timeoutMs: WATCH_MS, env: { OBS_RETRIES: '0' } })
+  const result = await obs([...args, '--addr', addr], { timeoutMs, env: { OBS_RETRIES: '0' } })
   return { result, requests: requests - before, lines: stderrLines(result).length }
 }
 
@@ -57,7 +61,7 @@ describe('bounds on timers', { concurrency: 1 }, () => {
   })
 
   test(`at the shortest interval (${TIMER_BOUNDS.interval.min}) ready polls at most 10 times a second`, async (t) => {
-    const run = await watch(['ready', '--wait', '2s', '--interval', TIMER_BOUNDS.interval.min])
+    const run = await watch(['ready', '--wait', '2s', '--interval', TIMER_BOUNDS.interval.min], 20_000)
     const seconds = run.result.ms / 1000
     t.diagnostic(`${run.requests} requests, ${run.lines} lines in ${seconds.toFixed(1)}s`)
     assert.equal(run.result.code, 1, run.result.err)
@@ -67,7 +71,7 @@ describe('bounds on timers', { concurrency: 1 }, () => {
   })
 
   test('at the longest interval ready waits the whole --wait, sending one request', async () => {
-    const run = await watch(['ready', '--wait', '1s', '--interval', TIMER_BOUNDS.interval.max])
+    const run = await watch(['ready', '--wait', '1s', '--interval', TIMER_BOUNDS.interval.max], 20_000)
     assert.equal(run.result.code, 1, run.result.err)
     assert.ok(run.requests <= 2, `${run.requests} requests`)
   })
