@@ -45,7 +45,7 @@ export default class Smoke extends ObsCommand {
     const since = flags.since ?? '15m'
     const now = nowNanos()
     const sinceNs = now - startBefore(now, since)
-    if (!/^\d+[smhdw]$/.test(since)) throw new UsageError(`--since for smoke must be one number and unit, like 15m or 1h (got "${shown(since)}")`)
+    if (!/^\d+[smhdw]$/.test(since)) throw new UsageError(`--since for smoke must be one number and unit (got "${shown(since)}")`, 'give it like 15m or 1h')
     const waitMs = flags.wait ? parseDurationMs(flags.wait, '--wait', TIMER_BOUNDS.wait) : 0
     const settings = await this.resolveSettings(flags, { app: flags.app, service: flags.service, env: flags.env })
     const loki = this.track(new LokiClient(settings.loki))

@@ -295,14 +295,14 @@ export class HttpClient {
       )
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
-    if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`)
+    if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
     if (status === 401 || status === 403) {
       return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
     }
     if (status === 404) {
       return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that ${this.hints.address} points at ${peer}, path prefix included`)
     }
-    return new UnreachableError(`${peer} at ${this.address} answered ${reason}`)
+    return new UnreachableError(`${peer} at ${this.address} answered ${reason}`, `retry; if it persists, ${peer}'s own log says why`)
   }
 
   private redact(text: string): string {

@@ -37,7 +37,7 @@ function checkRange(ns: Nanos, text: string, flag: string): Nanos {
   if (ns < EARLIEST_NANOS) {
     throw new UsageError(`invalid ${flag} "${shown(text)}": before ${EARLIEST_SHOWN}, the earliest time Loki reads correctly`, `use ${EARLIEST_SHOWN} or later`)
   }
-  if (ns > MAX_NANOS) throw new UsageError(`invalid ${flag} "${shown(text)}": after 2262, the last time Loki can store`)
+  if (ns > MAX_NANOS) throw new UsageError(`invalid ${flag} "${shown(text)}": after 2262, the last time Loki can store`, 'give a time before 2262')
   return ns
 }
 
@@ -92,7 +92,7 @@ export const TIMER_BOUNDS = {
 export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
   const ns = parseDuration(text, flag)
   if (ns < parseDuration(bounds.min) || ns > parseDuration(bounds.max)) {
-    throw new UsageError(`invalid ${flag} "${shown(text)}": it must be between ${bounds.min} and ${bounds.max}`)
+    throw new UsageError(`invalid ${flag} "${shown(text)}": it must be between ${bounds.min} and ${bounds.max}`, 'give a duration in that range')
   }
   return durationToMs(ns)
 }

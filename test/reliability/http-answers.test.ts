@@ -89,7 +89,7 @@ describe('compressed answers', { concurrency: 1 }, () => {
   test("a gzip error answer shows Loki's message, not bytes", async () => {
     const result = await against(encoded('gzip', 'parse error at line 1, col 2: syntax error\n', 400, 'text/plain'), ['labels'])
     assert.equal(result.code, 2, result.err)
-    assert.match(result.err, /^error: Loki rejected the request: 400 Bad Request: parse error at line 1, col 2: syntax error$/m)
+    assert.match(result.err, /^error: Loki rejected the request: 400 Bad Request: parse error at line 1, col 2: syntax error; correct what it names and run the command again$/m)
   })
 
   test("a gzip /ready answer is read: Loki's reason, not bytes", async () => {

@@ -5,7 +5,7 @@ import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings 
 import { ExitCode, ObsError } from '../errors.ts'
 import { LokiClient } from '../loki/client.ts'
 import { chalkFor, guardStdout } from '../render/terminal.ts'
-import { neutralize } from '../text.ts'
+import { neutralize, oneLine } from '../text.ts'
 import { connectionFlags } from './flags.ts'
 
 /**
@@ -109,7 +109,7 @@ export abstract class ObsCommand extends Command {
       this.exit(exit === 1 ? ExitCode.usage : exit)
     }
     if (process.env.OBS_DEBUG) throw error
-    process.stderr.write(`${chalk.red('error:')} unexpected: ${error.message} (set OBS_DEBUG=1 for details)\n`)
+    process.stderr.write(`${chalk.red('error:')} unexpected: ${oneLine(error.message)}; this is a bug in obs: run it again with OBS_DEBUG=1 and report what it prints\n`)
     this.exit(ExitCode.failed)
   }
 }

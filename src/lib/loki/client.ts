@@ -49,6 +49,9 @@ interface Envelope<T> {
  * and parsed labels per entry, so a `| json` query does not split into one
  * stream per line and indexed labels stay distinguishable.
  */
+/** What to do about an answer that is not one Loki gives. */
+export const NOT_LOKI_HINT = 'check that --addr points at Loki, not a proxy that rewrites answers'
+
 const CATEGORIZE_LABELS = { 'x-loki-response-encoding-flags': 'categorize-labels' }
 
 /**
@@ -331,7 +334,7 @@ export class LokiClient {
     const response = await this.http.request(path, { params, headers, signal, readBody: (body) => readJson(body, path) })
     const envelope = response.parsed as Envelope<unknown> | null
     if (envelope?.status !== 'success') {
-      throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
+      throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`, NOT_LOKI_HINT)
     }
     return validate(path, envelope.data)
   }

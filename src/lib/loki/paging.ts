@@ -8,6 +8,7 @@ import {
   type Labels,
   LimitRefusal,
   type LokiClient,
+  NOT_LOKI_HINT,
   type QueryData,
   type QueryLimits,
   type StreamResult,
@@ -455,13 +456,13 @@ function scaleWidth(width: Nanos, wanted: number, got: number): Nanos {
 
 function flattenStreams(data: QueryData, streams: StreamCache): LogEntry[] {
   if (data === null || typeof data !== 'object' || data.resultType !== 'streams') {
-    throw new UnreachableError(`Loki answered a log query with ${data?.resultType ? `a ${oneLine(String(data.resultType))}` : 'no'} result`)
+    throw new UnreachableError(`Loki answered a log query with ${data?.resultType ? `a ${oneLine(String(data.resultType))}` : 'no'} result`, NOT_LOKI_HINT)
   }
   return streamEntries(data.result, streams)
 }
 
 function badShape(what: string): never {
-  throw new UnreachableError(`Loki's answer is not a log query result: ${what}`, 'check that --addr points at Loki, not a proxy that rewrites answers')
+  throw new UnreachableError(`Loki's answer is not a log query result: ${what}`, NOT_LOKI_HINT)
 }
 
 /** The entries of stream results, each stream's labels interned in `streams`. */
