@@ -15,14 +15,14 @@
 
 import type { DeployThresholds } from '../config/deploy-thresholds.ts'
 import type { AppIdentity } from '../config/settings.ts'
-import { UnavailableError } from '../errors.ts'
+import { UnavailableError, UsageError } from '../errors.ts'
 import { fetchPatterns, isErrorPattern, type PatternRow, patternStepSeconds } from '../incident/patterns.ts'
 import { bytesBy } from '../incident/volume.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
 import { ERROR_LEVEL_REGEX } from '../pino.ts'
 import { shellQuote } from '../text.ts'
-import { formatNanos, humanDuration, type Nanos, NS_PER_SECOND } from '../time.ts'
+import { EARLIEST_NANOS, formatNanos, humanDuration, type Nanos, NS_PER_SECOND, parseDuration, parseTime } from '../time.ts'
 import { formatBytes } from '../units.ts'
 import type { Check, CheckOutcome } from './runner.ts'
 
@@ -43,6 +43,35 @@ interface Window {
 
 /** The pattern ingester keeps this long by default (pattern_ingester.retain_for). */
 const PATTERN_RETENTION_NS = 3n * 3600n * NS_PER_SECOND
+
+/** Less than this after the deploy says nothing yet: a minute holds too few lines to compare rates. */
+const MIN_WINDOW_NS = 60n * NS_PER_SECOND
+
+/**
+ * --deployed-at and --window as the two windows' edge and length: the
+ * length is from the deploy to now unless given, cut to now when it reaches
+ * past it (`cut` says to what), in whole seconds for LogQL's range.
+ */
+export function deployWindow(deployedAtText: string, windowText: string | undefined, now: Nanos): { deployedAt: Nanos; windowNs: Nanos; cut?: string } {
+  const deployedAt = parseTime(deployedAtText, now, '--deployed-at')
+  const sinceDeploy = now - deployedAt
+  if (sinceDeploy < MIN_WINDOW_NS) {
+    throw new UsageError(
+      `--deployed-at ${formatNanos(deployedAt)} is ${sinceDeploy < 0n ? 'in the future' : 'less than a minute ago'}: there is no window after it to compare yet`,
+      'run the gate a few minutes after the deploy (obs smoke --deployed-at now-10m)',
+    )
+  }
+  let windowNs = windowText === undefined ? sinceDeploy : parseDuration(windowText, '--window')
+  if (windowNs < MIN_WINDOW_NS) throw new UsageError(`--window ${windowText} is shorter than a minute: too few lines to compare rates`, 'use --window 5m or more')
+  let cut: string | undefined
+  if (windowNs > sinceDeploy) {
+    windowNs = sinceDeploy
+    cut = humanDuration(windowNs)
+  }
+  windowNs = (windowNs / NS_PER_SECOND) * NS_PER_SECOND
+  if (deployedAt - windowNs < EARLIEST_NANOS) throw new UsageError('--deployed-at minus the window reaches back before 1970', 'use a later --deployed-at or a shorter --window')
+  return { deployedAt, windowNs, cut }
+}
 
 /** One service's measure before and after, and whether it broke the thresholds. */
 export interface ServiceChange {

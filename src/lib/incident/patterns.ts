@@ -14,6 +14,9 @@ import type { LokiClient, PatternSeries } from '../loki/client.ts'
 import { isErrorLevel, levelName, lineLevel } from '../pino.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
 
+/** What every printed pattern count says about its precision. */
+export const PATTERNS_CAVEAT = "the pattern ingester's: every line it was sent, clustered as they arrived and counted in 10-second buckets, kept about 3h"
+
 export interface PatternRow {
   pattern: string
   /** Loki's level for it, else the level its text carries (pino JSON); undefined when neither says. */

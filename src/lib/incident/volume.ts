@@ -13,6 +13,10 @@
 import type { LokiClient, SampleSeries } from '../loki/client.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
 
+/** What every printed volume says about its precision. */
+export const VOLUME_CAVEAT =
+  "Loki's: uncompressed bytes of the chunks that overlap the range, unflushed ones included, each prorated by the share of its time span inside the range"
+
 export interface VolumeRow {
   /** The value of the `by` label; '' for streams without it. */
   value: string
