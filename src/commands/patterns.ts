@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
-import { fetchPatterns, PATTERNS_CAVEAT } from '../lib/incident/patterns.ts'
+import { fetchPatterns, PATTERNS_CAVEAT, resolveLevels } from '../lib/incident/patterns.ts'
 import { checkLogQL, querySelector } from '../lib/loki/logql.ts'
 import { colorLevel, renderTable } from '../lib/render/output.ts'
 import { sparkline } from '../lib/render/terminal.ts'
@@ -47,6 +47,7 @@ export default class Patterns extends ObsCommand {
     const client = await this.lokiClient(flags)
     const report = await fetchPatterns(client, { selector, ...range, newSince })
     const shown = flags.limit === 0 ? report.rows : report.rows.slice(0, flags.limit)
+    await resolveLevels(client, selector, range, shown)
     if (flags.json) {
       await this.writeJson({
         selector,

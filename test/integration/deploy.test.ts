@@ -121,7 +121,10 @@ describe('obs smoke --deployed-at on the shared Loki', () => {
     assert.match(check('new-patterns').detail, new RegExp(`^new error patterns: app: .*${NEW_ERROR_MESSAGE}.* \\((\\d+) lines\\)$`))
     const counted = Number(/\((\d+) lines\)$/.exec(check('new-patterns').detail)![1])
     assert.equal(counted, fresh, "the pattern ingester's count of the new message")
-    assert.match(check('new-patterns').hint ?? '', /^look at them: obs query-range '\{app="deploy-new-error", env="test", service="app"\} \|> ".*db connection refused.*"' --from/)
+    assert.match(
+      check('new-patterns').hint ?? '',
+      /^look at them: obs query-range '\{app="deploy-new-error", env="test", service="app"\} \|> ".*database connection refused.*"' --from/,
+    )
     assert.equal(check('error-rate').status, 'pass', check('error-rate').detail)
     assert.equal(check('volume-shift').status, 'pass', check('volume-shift').detail)
   })
@@ -131,7 +134,8 @@ describe('obs smoke --deployed-at on the shared Loki', () => {
     const { result, check } = await verdict(scenario)
     assert.equal(result.code, 1, result.stdout)
     assert.equal(check('volume-shift').status, 'fail')
-    assert.match(check('volume-shift').detail, /^volume outside ×0\.25–×4: gateway: [\d.]+ kB → 0 bytes \(×0\.00\)$/)
+    // Loki's volume works in whole seconds and prorates chunks: the window after may keep a few bytes of the last line before.
+    assert.match(check('volume-shift').detail, /^volume outside ×0\.25–×4: gateway: [\d.]+ kB → \d{1,3} bytes \(×0\.00\)$/)
     assert.match(check('volume-shift').hint ?? '', /^look at it: obs volume '\{app="deploy-silenced", env="test"\}' --by service --from \S+ --to \S+ --compare 600s$/)
     assert.equal(check('error-rate').status, 'pass', check('error-rate').detail)
     assert.notEqual(check('new-patterns').status, 'fail', check('new-patterns').detail)
@@ -147,7 +151,7 @@ describe('obs smoke --deployed-at on the shared Loki', () => {
       ['loki-ready', 'logs-ingested', 'service-logs-json', 'error-filter', 'reqid-trace', 'label-policy', 'alloy-targets', 'error-rate', 'new-patterns', 'volume-shift'],
     )
     const byId = Object.fromEntries(checks.map((c) => [c.id, c]))
-    assert.equal(byId['error-rate'].detail, 'error lines app: 3.00 → 3.00 a minute (×1.00); gateway: 3.00 → 3.00 a minute (×1.00)')
+    assert.equal(byId['error-rate'].detail, 'error lines app: 6.00 → 6.00 a minute (×1.00); gateway: 3.00 → 3.00 a minute (×1.00)')
     assert.equal(byId['volume-shift'].status, 'pass')
     if (await patternsOn(addr)) assert.match(byId['new-patterns'].detail, /^no new error patterns in 2 services$/)
     const cases = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'testcase' || name === 'property' }).parse(readFileSync(junit, 'utf8')).testsuites.testsuite
@@ -186,9 +190,10 @@ describe('obs volume against the ground truth', () => {
     const expected = truth(scenario, from, to).bytes
     assert.deepEqual(document.rows.map((r) => r.value).sort(), ['app', 'gateway'])
     for (const row of document.rows) {
-      // Measured: exactly the lines' bytes on the stack's Loki; the stock one adds detected_level metadata to each line.
+      // Measured: the lines' bytes to within the second Loki truncates the range to (stack: 167,475 of 167,490 for app);
+      // the stock Loki adds detected_level metadata to each line (+8 bytes a line).
       const want = expected.get(row.value)!
-      assert.ok(row.bytes >= want && row.bytes <= want * 1.1, `${row.value}: Loki says ${row.bytes}, the lines hold ${want}`)
+      assert.ok(row.bytes >= want * 0.99 && row.bytes <= want * 1.1, `${row.value}: Loki says ${row.bytes}, the lines hold ${want}`)
       assert.ok(row.trend.length > 0 && row.trend.every((v) => v >= 0))
     }
     assert.equal(Math.round(document.rows.reduce((n, r) => n + r.share, 0) * 1000), 1000)
@@ -203,8 +208,8 @@ describe('obs volume against the ground truth', () => {
     const rows = (JSON.parse(result.stdout) as { rows: { value: string; bytes: number; previousBytes: number; change: number }[] }).rows
     const gateway = rows.find((r) => r.value === 'gateway')!
     const app = rows.find((r) => r.value === 'app')!
-    assert.equal(gateway.bytes, 0)
-    assert.equal(gateway.change, -1)
+    assert.ok(gateway.bytes < 200, `gateway after: ${gateway.bytes} bytes (a part of its last line before, prorated)`)
+    assert.ok(gateway.change < -0.99, `gateway change ${gateway.change}`)
     const beforeBytes = truth(scenario, scenario.deployedAt - scenario.windowNs, scenario.deployedAt).bytes
     // A chunk that spans the deploy is split by time, so app's windows are within a few percent of the truth.
     assert.ok(Math.abs(app.previousBytes - beforeBytes.get('app')!) / beforeBytes.get('app')! < 0.1, `app before: ${app.previousBytes} vs ${beforeBytes.get('app')}`)
@@ -215,8 +220,8 @@ describe('obs volume against the ground truth', () => {
       'the row that grew most first',
     )
     const table = await runObs(args, { env })
-    assert.match(table.stdout, /^service\s+bytes\s+share\s+before\s+change/m)
-    assert.match(table.stdout, /^gateway\s+0 bytes\s+0\.0%\s+[\d.]+ kB\s+-100%/m)
+    assert.match(table.stdout, /service\W+bytes\W+share\W+before\W+change/)
+    assert.match(table.stdout, /gateway\W+\d+ bytes\W+0\.\d%\W+[\d.]+ kB\W+-100%/)
   })
 
   test('bad input is one line and exit 2, nothing sent', async () => {
@@ -244,18 +249,29 @@ describe('obs patterns against the ground truth', () => {
     assert.equal(result.code, 0, result.stderr)
     const document = JSON.parse(result.stdout) as { totalCount: number; patterns: { pattern: string; level?: string; count: number; isNew: boolean; after: number }[] }
     const lines = scenario.entries.filter((e) => e.labels.service === 'app')
-    assert.equal(document.totalCount, lines.length, 'the pattern ingester counted every line')
+    // Measured: every line counted but those of the 10-second bucket the range starts in (an app line a second).
+    const listed = JSON.stringify(document.patterns.map((p) => [p.pattern, p.count, p.isNew]))
+    assert.ok(document.totalCount <= lines.length && document.totalCount >= lines.length - 10, `${document.totalCount} of ${lines.length} lines: ${listed}`)
+    assert.equal(document.patterns.length, 4, listed)
     const fresh = document.patterns.filter((p) => p.isNew)
-    assert.equal(fresh.length, 1, JSON.stringify(document.patterns.map((p) => [p.pattern, p.count, p.isNew])))
-    assert.match(fresh[0].pattern, /db connection refused/)
+    assert.equal(fresh.length, 1, listed)
+    assert.equal(fresh[0].pattern, `<_>${NEW_ERROR_MESSAGE}<_>`, 'the msg field, as Loki tokenizes JSON lines')
     assert.equal(fresh[0].level, 'error')
     assert.equal(fresh[0].count, lines.filter((e) => e.line.includes(NEW_ERROR_MESSAGE)).length)
-    const old = document.patterns.find((p) => p.pattern.includes('payment attempt failed'))!
-    assert.equal(old.isNew, false)
-    assert.equal(old.count, lines.filter((e) => e.line.includes('payment attempt failed')).length)
+    for (const [text, level] of [
+      ['payment attempt failed', 'error'],
+      ['handling the request', 'info'],
+      ['session loaded', 'info'],
+    ]) {
+      const row = document.patterns.find((p) => p.pattern.includes(text))!
+      const truthCount = lines.filter((e) => e.line.includes(text)).length
+      assert.equal(row.isNew, false, text)
+      assert.equal(row.level, level, text)
+      assert.ok(row.count <= truthCount && row.count >= truthCount - 5, `${text}: ${row.count} of ${truthCount}`)
+    }
     const table = await runObs(args, { env })
-    assert.match(table.stdout, /^count\s+share\s+level\s+new\s+pattern$/m)
-    assert.match(table.stdout, /^\d+\s+[\d.]+%\s+ERROR\s+new\s+.*db connection refused/m)
+    assert.match(table.stdout, /count\W+share\W+level\W+new\W+pattern/)
+    assert.match(table.stdout, /\b60\W+[\d.]+%\W+ERROR\W+new\W+<_>database connection refused/)
   })
 
   test('--new-since outside the range is refused, exit 2', async () => {

@@ -17,7 +17,12 @@ export interface DeployScenario {
 }
 
 const S = 1_000_000_000n
-export const NEW_ERROR_MESSAGE = 'db connection refused'
+/**
+ * Messages of four words or more: Loki's pattern ingester reads a JSON line's
+ * msg alone and drops messages of fewer than four tokens.
+ */
+export const NEW_ERROR_MESSAGE = 'database connection refused by db-1 after 3 retries'
+const OLD_ERROR_MESSAGE = 'payment attempt failed: card declined by the issuer'
 
 /** Lines for [deployedAt − window, deployedAt + window), the deploy in the middle, changed after it as `change` says. */
 export function deployScenario(app: string, change: DeployChange, end: bigint, windowSeconds = 600): DeployScenario {
@@ -31,25 +36,34 @@ export function deployScenario(app: string, change: DeployChange, end: bigint, w
     const after = ts >= deployedAt
     const time = Number(ts / 1_000_000n)
     const reqId = `req-${app}-${i}`
-    // app: an error every 20 s; after a new-app-error deploy, every other one is a message never seen before.
-    if (i % 20 === 0) {
-      const fresh = change === 'new-app-error' && after && i % 40 === 0
+    // app: an error every 10 s; after a new-app-error deploy, all of them a message never seen before (Loki returns
+    // only patterns of 30 lines or more in the range asked: these have 60).
+    if (i % 10 === 0) {
+      const fresh = change === 'new-app-error' && after
       const fields = fresh
-        ? { level: 'error', time, pid: 1, hostname: 'app-1', reqId, msg: NEW_ERROR_MESSAGE, host: 'db-1', code: 'ECONNREFUSED', retries: 3 }
-        : { level: 'error', time, pid: 1, hostname: 'app-1', reqId, msg: 'payment attempt failed', err: 'card declined' }
+        ? { level: 'error', time, pid: 1, hostname: 'app-1', reqId, msg: NEW_ERROR_MESSAGE, code: 'ECONNREFUSED' }
+        : { level: 'error', time, pid: 1, hostname: 'app-1', reqId, msg: OLD_ERROR_MESSAGE, err: 'card declined' }
       entries.push({ labels: labels('app', 'stderr'), ts: ts.toString(), line: JSON.stringify(fields) })
     } else {
       entries.push({
         labels: labels('app'),
         ts: ts.toString(),
-        line: JSON.stringify({ level: 'info', time, pid: 1, hostname: 'app-1', reqId, msg: i % 2 ? 'handling request' : 'session loaded' }),
+        line: JSON.stringify({ level: 'info', time, pid: 1, hostname: 'app-1', reqId, msg: i % 2 ? 'handling the request for checkout' : 'session loaded from the cache' }),
       })
     }
     // gateway: a line every 2 s, an error (pino's 50) every 20 s, every 10 s after a double-gateway-errors deploy.
     if (i % 2 === 1 && !(change === 'silence-gateway' && after)) {
       const errorEvery = change === 'double-gateway-errors' && after ? 10 : 20
       const failed = (i + 1) % errorEvery === 0
-      const line = { level: failed ? 50 : 30, time, pid: 1, hostname: 'gateway-1', reqId, msg: failed ? 'upstream failed' : 'request completed', status: failed ? 502 : 200 }
+      const line = {
+        level: failed ? 50 : 30,
+        time,
+        pid: 1,
+        hostname: 'gateway-1',
+        reqId,
+        msg: failed ? 'upstream failed with status 502' : 'request completed with status 200',
+        status: failed ? 502 : 200,
+      }
       entries.push({ labels: labels('gateway'), ts: ts.toString(), line: JSON.stringify(line) })
     }
   }

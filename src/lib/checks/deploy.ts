@@ -16,7 +16,7 @@
 import type { DeployThresholds } from '../config/deploy-thresholds.ts'
 import type { AppIdentity } from '../config/settings.ts'
 import { UnavailableError, UsageError } from '../errors.ts'
-import { fetchPatterns, isErrorPattern, type PatternRow, patternStepSeconds } from '../incident/patterns.ts'
+import { fetchPatterns, isErrorPattern, type PatternRow, patternStepSeconds, resolveLevels } from '../incident/patterns.ts'
 import { bytesBy } from '../incident/volume.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
@@ -27,7 +27,7 @@ import { formatBytes } from '../units.ts'
 import type { Check, CheckOutcome } from './runner.ts'
 
 export interface DeployContext {
-  loki: Pick<LokiClient, 'queryInstant' | 'labelValues' | 'patterns' | 'volume'>
+  loki: Pick<LokiClient, 'queryInstant' | 'queryRange' | 'labelValues' | 'patterns' | 'volume'>
   identity: AppIdentity
   thresholds: DeployThresholds
   deployedAt: Nanos
@@ -194,7 +194,11 @@ export function deployChecks(context: DeployContext): Check[] {
               const report = await fetchPatterns(loki, { selector: serviceSelector(service), start: before.start, end: after.end, newSince: deployedAt, stepSeconds })
               // No pattern before the deploy at all: the ingester has no history of this service to compare with.
               const history = report.rows.some((row) => (row.before ?? 0) > 0)
-              return { service, history, fresh: history ? newErrorPatterns(report.rows, t) : [] }
+              if (!history) return { service, history, fresh: [] }
+              // Levels Loki did not detect are read from a line of each new pattern: the few that matter.
+              const candidates = report.rows.filter((row) => row.isNew && (row.after ?? 0) >= Math.max(1, t.newPatternMinCount))
+              await resolveLevels(loki, serviceSelector(service), after, candidates)
+              return { service, history, fresh: newErrorPatterns(candidates, t) }
             }),
           )
           const noHistory = found.filter((f) => !f.history).map((f) => f.service)

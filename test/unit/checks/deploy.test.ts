@@ -133,6 +133,7 @@ describe('deployChecks', () => {
       loki: {
         queryInstant: async ({ time }) => (time === deployedAt ? vector({ app: 20 }) : vector({ app: 60 })),
         labelValues: async () => ['app'],
+        queryRange: async () => ({ resultType: 'streams', result: [] }),
         patterns: async () => [],
         volume: async ({ start }) => (start < deployedAt ? volume({ app: 100_000 }) : volume({ app: 0 })),
         ...loki,
@@ -186,6 +187,27 @@ describe('deployChecks', () => {
         ['volume-shift', 'pass'],
       ],
     )
+  })
+
+  test("a pattern whose level Loki does not know (the stack's config) gets its line's: pino's 50 is an error, 30 is not", async () => {
+    const unknown: PatternSeries[] = [
+      { pattern: '<_>db refused the connection again<_>', level: 'unknown', samples: [[deploySeconds + 60, 40]] },
+      { pattern: '<_>cache warmed up in time<_>', level: 'unknown', samples: [[deploySeconds + 60, 40]] },
+      { pattern: '<_>request served fine today<_>', level: 'unknown', samples: [[deploySeconds - 300, 40]] },
+    ]
+    const asked: string[] = []
+    const [, fresh] = await run({
+      patterns: async () => unknown,
+      queryRange: async ({ query }) => {
+        asked.push(query)
+        const level = query.includes('refused') ? 50 : 30
+        return { resultType: 'streams', result: [{ stream: {}, values: [['1', JSON.stringify({ level, msg: 'x' })]] }] }
+      },
+    })
+    assert.equal(fresh.status, 'fail')
+    assert.equal(fresh.detail, 'new error patterns: app: <_>db refused the connection again<_> (40 lines)')
+    assert.equal(asked.length, 2, 'only the new patterns are looked up')
+    assert.ok(asked.every((q) => q.startsWith('{app="shop", env="prod", service="app"} |> "<_>')))
   })
 
   test('a service without patterns before the deploy is noted, not failed: the ingester has no history of it', async () => {
