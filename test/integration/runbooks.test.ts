@@ -34,7 +34,8 @@ function adapt(block: string): string {
       .replaceAll(' stack/', ` ${join(REPO, 'stack')}/`)
       // No Alloy runs beside the test Loki: its checks are skipped rather than failed.
       .replace(/\bobs (smoke|doctor)\b(?![^\n]*--no-alloy)/g, 'obs $1 --no-alloy')
-      // The deploy gate compares the ten minutes before now-10m with the ten after: it runs on a deploy pushed just before it.
+      // The deploy gate compares the ten minutes before now-10m with the ten after: it runs on a deploy pushed just before it
+      // (last in its runbook, after Query 4, which takes a reqId from the newest line of {service="app"}).
       .replace(/\bobs smoke\b(?=[^\n]*--deployed-at)/g, `obs smoke --app ${DEPLOY_APP} --env test`)
       // obs volume and patterns look at the same deploy.
       .replace(/\bobs volume --since/g, `obs volume --app ${DEPLOY_APP} --since`)
