@@ -5,7 +5,8 @@
  * - error-rate: error lines a minute (pino's `level` from the JSON, names or
  *   numbers), exact, from two metric queries.
  * - new-patterns: error-level patterns of Loki's pattern ingester with no
- *   line before T. Approximate, as the ingester's clustering is.
+ *   line before T. As the ingester sees them (incident/patterns.ts): a new
+ *   message needs 30 lines in the two windows before Loki returns it.
  * - volume-shift: bytes per service from Loki's volume API, outside a band.
  *   Prorated by chunk, as Loki computes volumes (incident/volume.ts).
  *

@@ -69,7 +69,7 @@ export async function volumeBy(client: Pick<LokiClient, 'volume' | 'volumeRange'
   ])
   const bytes = bytesBy(current, by)
   const before = previous && bytesBy(previous, by)
-  const trends = trend && trendsBy(trend, by, start, stepSeconds)
+  const trends = trend && trendsBy(trend, by, start, trendLength(start, end, stepSeconds), stepSeconds)
   const totalBytes = sum(bytes.values())
   const values = new Set([...bytes.keys(), ...(before?.keys() ?? [])])
   const rows = [...values].map((value): VolumeRow => {
@@ -105,9 +105,8 @@ function trendLength(start: Nanos, end: Nanos, stepSeconds: number): number {
 }
 
 /** Each value's bytes per step on the range's grid; steps Loki left out are 0. */
-function trendsBy(series: SampleSeries[], by: string, start: Nanos, stepSeconds: number): Map<string, number[]> {
+function trendsBy(series: SampleSeries[], by: string, start: Nanos, length: number, stepSeconds: number): Map<string, number[]> {
   const startSeconds = Number(start / NS_PER_SECOND)
-  const length = Math.max(...series.flatMap((s) => (s.values ?? []).map(([t]) => Math.floor((t - startSeconds) / stepSeconds) + 1)), 1)
   const trends = new Map<string, number[]>()
   for (const { metric, values } of series) {
     const key = metric[by] ?? ''
