@@ -15,7 +15,8 @@
  * where Loki detects levels (discover_log_levels); elsewhere obs reads it
  * from one of the pattern's lines.
  */
-import type { LokiClient, PatternSeries } from '../loki/client.ts'
+import { UsageError } from '../errors.ts'
+import type { LokiClient, PatternSeries, QueryData } from '../loki/client.ts'
 import { quoteLogQL } from '../loki/logql.ts'
 import { isErrorLevel, levelName, lineLevel } from '../pino.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
@@ -115,7 +116,14 @@ export async function resolveLevels(client: Pick<LokiClient, 'queryRange'>, sele
   for (let i = 0; i < unknown.length; i += 4) {
     await Promise.all(
       unknown.slice(i, i + 4).map(async (row) => {
-        const data = await client.queryRange({ query: `${selector} |> ${quoteLogQL(row.pattern)}`, ...range, limit: 1, direction: 'backward' })
+        let data: QueryData
+        try {
+          data = await client.queryRange({ query: `${selector} |> ${quoteLogQL(row.pattern)}`, ...range, limit: 1, direction: 'backward' })
+        } catch (error) {
+          // Loki refuses some of its own patterns as filters (one with no literal text); the level stays unknown.
+          if (error instanceof UsageError) return
+          throw error
+        }
         const line = data.resultType === 'streams' ? data.result.find((s) => s.values.length > 0)?.values[0][1] : undefined
         row.level = line === undefined ? undefined : lineLevel(line)
       }),

@@ -67,3 +67,38 @@ test('the step: about 40 points, whole 10-second buckets of the ingester', () =>
   assert.equal(patternStepSeconds(start, start + 60n * S), 10)
   assert.equal(patternStepSeconds(start, start + 1200n * S, 240), 10)
 })
+
+test('resolveLevels: only patterns of unknown level are looked up; a pattern Loki refuses as a filter stays unknown', async () => {
+  const { resolveLevels } = await import('../../../src/lib/incident/patterns.ts')
+  const { UsageError } = await import('../../../src/lib/errors.ts')
+  const rows = summarizePatterns(
+    [
+      { pattern: '<_>', level: 'unknown', samples: [[1_700_000_000, 40]] },
+      { pattern: '<_>disk nearly full on host<_>', level: 'unknown', samples: [[1_700_000_000, 40]] },
+      { pattern: '<_>known already here now<_>', level: 'warn', samples: [[1_700_000_000, 40]] },
+    ],
+    { start, end, stepSeconds: 60 },
+  )
+  const asked: string[] = []
+  await resolveLevels(
+    {
+      queryRange: async ({ query }) => {
+        asked.push(query)
+        if (query.endsWith('|> "<_>"')) throw new UsageError('Loki rejected the request: at least one literal is required')
+        return { resultType: 'streams', result: [{ stream: {}, values: [['1', '{"level":60,"msg":"disk nearly full on host"}']] }] }
+      },
+    },
+    '{app="x"}',
+    { start, end },
+    rows,
+  )
+  assert.equal(asked.length, 2)
+  assert.deepEqual(
+    rows.map((r) => [r.pattern, r.level]),
+    [
+      ['<_>', undefined],
+      ['<_>disk nearly full on host<_>', 'fatal'],
+      ['<_>known already here now<_>', 'warn'],
+    ],
+  )
+})
