@@ -200,3 +200,32 @@ describe('features Loki can switch off (volumes, patterns)', () => {
     await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE }), /is not valid JSON/)
   })
 })
+
+test("volume asks each range under a cache key of its own (Loki's volume cache prorates merged ranges) and answers Loki's top `limit`", async () => {
+  const limits: number[] = []
+  const answer = { status: 'success', data: { resultType: 'vector', result: [3, 9, 5].map((v) => ({ metric: { service: `s${v}` }, value: [1, String(v)] })) } }
+  nock(ORIGIN)
+    .get('/loki/api/v1/index/volume')
+    .query((q) => {
+      limits.push(Number(q.limit))
+      return true
+    })
+    .times(3)
+    .reply(200, answer)
+  const at = 1_700_000_000_000_000_000n
+  const window = 600_000_000_000n
+  const made = client()
+  const before = await made.volume({ query: '{app="x"}', start: at - window, end: at, limit: 2 })
+  await made.volume({ query: '{app="x"}', start: at, end: at + window, limit: 2 })
+  await made.volume({ query: '{app="x"}', start: at - window, end: at, limit: 2 })
+  assert.notEqual(limits[0], limits[1], 'the windows before and after a deploy never share a cache key')
+  assert.equal(limits[0], limits[2], 'the same range, the same key: answered exactly from the cache')
+  assert.ok(
+    limits.every((l) => l > 2 && l <= 1000),
+    String(limits),
+  )
+  assert.deepEqual(
+    before.map((s) => s.metric.service),
+    ['s9', 's5'],
+  )
+})
