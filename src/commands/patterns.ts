@@ -3,7 +3,7 @@ import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
 import { fetchPatterns, PATTERNS_CAVEAT, resolveLevels } from '../lib/incident/patterns.ts'
-import { checkLogQL, querySelector } from '../lib/loki/logql.ts'
+import { selectorArgument } from '../lib/loki/logql.ts'
 import { colorLevel, renderTable } from '../lib/render/output.ts'
 import { sparkline } from '../lib/render/terminal.ts'
 import { neutralize } from '../lib/text.ts'
@@ -33,8 +33,7 @@ export default class Patterns extends ObsCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Patterns)
-    checkLogQL(args.selector)
-    const selector = querySelector(args.selector) ?? args.selector
+    const selector = selectorArgument(args.selector, 'patterns')
     const now = nowNanos()
     const range = resolveTimeRange(flags, '1h', now)
     const newSince = flags['new-since'] === undefined ? undefined : parseTime(flags['new-since'], now, '--new-since')

@@ -3,7 +3,7 @@ import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { VOLUME_CAVEAT, volumeBy } from '../lib/incident/volume.ts'
 import { LokiClient } from '../lib/loki/client.ts'
-import { checkLabelName, checkLogQL, querySelector, streamSelector } from '../lib/loki/logql.ts'
+import { checkLabelName, selectorArgument, streamSelector } from '../lib/loki/logql.ts'
 import { renderTable } from '../lib/render/output.ts'
 import { sparkline } from '../lib/render/terminal.ts'
 import { neutralize } from '../lib/text.ts'
@@ -37,12 +37,12 @@ export default class Volume extends ObsCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Volume)
-    if (args.selector !== undefined) checkLogQL(args.selector)
+    const given = args.selector === undefined ? undefined : selectorArgument(args.selector, 'volume')
     const by = checkLabelName(flags.by)
     const range = resolveTimeRange(flags, '1h')
     const compareNs = flags.compare === undefined ? undefined : parseDuration(flags.compare, '--compare')
     const settings = await this.resolveSettings(flags, { app: flags.app, env: flags.env })
-    const selector = args.selector === undefined ? streamSelector({ app: settings.identity.app, env: settings.identity.env }) : (querySelector(args.selector) ?? args.selector)
+    const selector = given ?? streamSelector({ app: settings.identity.app, env: settings.identity.env })
     const client = this.track(new LokiClient(settings.loki))
     const terminal = Boolean(process.stdout.isTTY)
     const report = await volumeBy(client, { selector, by, ...range, compareNs, trend: terminal || flags.json, limit: flags.limit })

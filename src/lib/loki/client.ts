@@ -467,7 +467,7 @@ function volumeParams(params: VolumeParams): Record<string, string | undefined> 
   // Up to Loki's volume_max_series default (1000). Two adjacent windows of length W (the deploy gate's) differ by 8·W ms
   // here, so they share a key only when W is a multiple of `room − 1` seconds (899 s for the default limit).
   const room = BigInt(MAX_VOLUME_LIMIT - wanted)
-  const spread = room > 1n ? 1n + ((params.start / 1_000_000n) * 7n + params.end / 1_000_000n) % (room - 1n) : 0n
+  const spread = room > 1n ? 1n + (((params.start / 1_000_000n) * 7n + params.end / 1_000_000n) % (room - 1n)) : 0n
   return {
     query: params.query,
     start: params.start.toString(),
