@@ -15,7 +15,7 @@
  * Lokis of their own check the notes where patterns and volumes are off.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -171,7 +171,6 @@ describe('obs smoke --deployed-at on the shared Loki', () => {
 
   test("the profile's thresholds decide: a ratio of 2.5 lets doubled errors pass", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'obs-deploy-profile-'))
-    const { writeFileSync } = await import('node:fs')
     writeFileSync(join(dir, 'obs.config.yaml'), `defaultProfile: ci\nprofiles:\n  ci:\n    addr: ${addr}\n    deploy:\n      errorRateRatio: 2.5\n`)
     const scenario = scenarios['deploy-doubled']
     const result = await runObs(['smoke', '--no-alloy', '--app', scenario.app, '--since', '3h', ...windowFlags(scenario), '--json'], { cwd: dir })
