@@ -25,6 +25,7 @@ import { runObs } from '../support/cli.ts'
 import { type DeployChange, type DeployScenario, deployScenario, NEW_ERROR_MESSAGE, scenarioStreams } from '../support/deploy-dataset.ts'
 import { testLoki } from '../support/env.ts'
 import { type LokiProcess, pushAll, startLoki, stopAndRemove } from '../support/loki.ts'
+import { runInTerminal } from '../support/pty.ts'
 
 const { addr, dataset } = testLoki()
 const env = { LOKI_ADDR: addr }
@@ -313,4 +314,19 @@ describe('a Loki with the pattern ingester and volumes off', () => {
     assert.equal(patterns.code, 1)
     assert.match(patterns.stderr, /^error: Loki's pattern ingester is off \(pattern_ingester\.enabled: false, the default\); add "pattern_ingester: \{enabled: true\}"/)
   })
+})
+
+test('on a terminal, volume and patterns draw a sparkline per row', async () => {
+  const scenario = scenarios['deploy-silenced']
+  const range = ['--from', formatNanos(scenario.deployedAt - scenario.windowNs), '--to', formatNanos(scenario.deployedAt + scenario.windowNs)]
+  const volume = await runInTerminal(['volume', `{app="${scenario.app}"}`, ...range], { LOKI_ADDR: addr })
+  assert.equal(volume.code, 0, volume.output)
+  assert.match(volume.output, /service\W+bytes\W+share\W+trend/)
+  // gateway logs in the first half only: full bars, then the floor.
+  assert.match(volume.output, /gateway\W+[\d.]+ kB\W+[\d.]+%\W+[▁-█]*█{10,}[▁-█]*▁{10,}/)
+  if (!(await patternsOn(addr))) return
+  const patterns = await runInTerminal(['patterns', `{app="${scenario.app}", service="gateway"}`, ...range], { LOKI_ADDR: addr })
+  assert.equal(patterns.code, 0, patterns.output)
+  assert.match(patterns.output, /count\W+share\W+level\W+trend\W+pattern/)
+  assert.match(patterns.output, /[▁-█]{20,}\W+<_>request completed with status 200<_>/)
 })
