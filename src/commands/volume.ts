@@ -14,7 +14,7 @@ export default class Volume extends ObsCommand {
   static override usage = '<%= command.id %> [SELECTOR] [FLAGS]'
   static override summary = 'Show bytes per service (or any label) over the range, with share, trend and change'
   static override description =
-    `Loki's volume API (/index/volume, /index/volume_range) for the selector (default: the profile's app): bytes per value of --by, each row's share, a sparkline per row on a terminal, and with --compare DUR the change against the same range DUR earlier, rows that grew most first: who got noisy. The volume is ${VOLUME_CAVEAT}. A Loki with volumes disabled (limits_config.volume_enabled: false) gets a message naming the setting, exit 1.`
+    `Loki's volume API (/loki/api/v1/index/volume) for the selector (default: the profile's app): bytes per value of --by, each row's share, a sparkline per row on a terminal, and with --compare DUR the change against the same range DUR earlier, rows that grew most first: who got noisy. The volume is ${VOLUME_CAVEAT}. A Loki with volumes disabled (limits_config.volume_enabled: false) gets a message naming the setting, exit 1.`
   static override examples = [
     '<%= config.bin %> volume --since 1h',
     '<%= config.bin %> volume \'{app="cogni-template"}\' --by service --since 1h --compare 1h',

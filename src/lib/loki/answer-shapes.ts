@@ -146,12 +146,9 @@ export function patternsAnswer(path: string, data: unknown): PatternSeries[] {
   return lokiData(path, patternSeries, data ?? [])
 }
 
-const volumeResult = tagged('resultType', {
-  matrix: object({ result: list(object({ metric: labels, values: list(sample) })) }),
-  vector: object({ result: list(object({ metric: labels, value: sample })) }),
-})
+const volumeResult = tagged('resultType', { vector: object({ result: list(object({ metric: labels, value: sample })) }) })
 
-/** `data` of /loki/api/v1/index/volume (a vector) and /index/volume_range (a matrix): bytes per label set, as strings. */
+/** `data` of /loki/api/v1/index/volume: a vector of bytes per label set, as strings. */
 export function volumeAnswer(path: string, data: unknown): SampleSeries[] {
   return lokiData<{ result: SampleSeries[] }>(path, volumeResult, data).result
 }

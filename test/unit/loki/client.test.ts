@@ -192,10 +192,10 @@ describe('features Loki can switch off (volumes, patterns)', () => {
       /answer to \/loki\/api\/v1\/patterns has the wrong shape: data\[0\]\.samples\[0\]\[1\] is a string, not a number/,
     )
     nock(ORIGIN)
-      .get('/loki/api/v1/index/volume_range')
+      .get('/loki/api/v1/index/volume')
       .query(true)
-      .reply(200, { status: 'success', data: { resultType: 'streams', result: [] } })
-    await assert.rejects(client().volumeRange({ query: '{app="x"}', ...HOUR_RANGE, step: '60s' }), /data\.resultType is not one of matrix, vector/)
+      .reply(200, { status: 'success', data: { resultType: 'matrix', result: [] } })
+    await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE }), /data\.resultType is not one of vector/)
     nock(ORIGIN).get('/loki/api/v1/index/volume').query(true).reply(200, '{"status":"succ')
     await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE }), /is not valid JSON/)
   })
