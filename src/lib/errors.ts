@@ -46,3 +46,20 @@ export class UnreachableError extends ObsError {
     this.name = 'UnreachableError'
   }
 }
+
+/**
+ * Loki answered, but the feature asked for is switched off there (volumes,
+ * the pattern ingester): exit 1, as for a check that failed. Nothing was
+ * wrong with the input (2) and the server is reachable (3); what the user
+ * needs is the setting that turns it on, which the hint names.
+ */
+export class UnavailableError extends ObsError {
+  /** The feature, for notes that mention it ("volumes", "patterns"). */
+  readonly feature: string
+
+  constructor(feature: string, message: string, hint?: string) {
+    super(message, ExitCode.failed, hint)
+    this.name = 'UnavailableError'
+    this.feature = feature
+  }
+}

@@ -28,3 +28,10 @@ const ERROR_LEVELS = new Set(['error', 'err', 'fatal', 'critical'])
 export function isErrorLevel(name: string | undefined): boolean {
   return name !== undefined && ERROR_LEVELS.has(name)
 }
+
+/**
+ * The error levels as one LogQL regex for a `level` field extracted with
+ * `| json`: the names in any case and pino's numbers for error and fatal
+ * (Loki anchors label regexes, so "50" does not match "500").
+ */
+export const ERROR_LEVEL_REGEX = `(?i)${[...ERROR_LEVELS, ...Object.keys(PINO_LEVELS).filter((n) => isErrorLevel(PINO_LEVELS[n]))].join('|')}`

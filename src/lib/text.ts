@@ -49,3 +49,8 @@ export function shown(text: string): string {
   const clean = text.replace(CONTROL_CHAR, '?')
   return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean
 }
+
+/** A word for a POSIX shell: single-quoted, so a hint's command can be pasted as it is. */
+export function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`
+}

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { OBS, TEST_CACHE_DIR } from '../support/cli.ts'
+import { deployScenario, scenarioStreams } from '../support/deploy-dataset.ts'
 import { testLoki } from '../support/env.ts'
-import { REPO } from '../support/loki.ts'
+import { pushAll, REPO } from '../support/loki.ts'
 
 const { addr } = testLoki()
 const RUNBOOKS = join(REPO, 'runbooks')
@@ -33,18 +34,31 @@ function adapt(block: string): string {
       .replaceAll(' stack/', ` ${join(REPO, 'stack')}/`)
       // No Alloy runs beside the test Loki: its checks are skipped rather than failed.
       .replace(/\bobs (smoke|doctor)\b(?![^\n]*--no-alloy)/g, 'obs $1 --no-alloy')
+      // The deploy gate compares the ten minutes before now-10m with the ten after: it runs on a deploy pushed just before it
+      // (last in its runbook, after Query 4, which takes a reqId from the newest line of {service="app"}).
+      .replace(/\bobs smoke\b(?=[^\n]*--deployed-at)/g, `obs smoke --app ${DEPLOY_APP} --env test`)
+      // obs volume and patterns look at the same deploy.
+      .replace(/\bobs volume --since/g, `obs volume --app ${DEPLOY_APP} --since`)
+      .replaceAll('{app="cogni-template", service="app"}\' --since 20m', `{app="${DEPLOY_APP}", service="app"}' --since 20m`)
   )
 }
+
+const DEPLOY_APP = 'deploy-runbook'
+let deployPushed = false
 
 describe('runbooks', () => {
   for (const file of readdirSync(RUNBOOKS).filter((name) => name.endsWith('.md'))) {
     const blocks = shellBlocks(readFileSync(join(RUNBOOKS, file), 'utf8'))
-    test(`${file}: every command runs`, () => {
+    test(`${file}: every command runs`, async () => {
       assert.ok(blocks.length > 0, `${file} has shell blocks`)
       const cwd = mkdtempSync(join(tmpdir(), 'obs-runbook-'))
       let ran = 0
       for (const block of blocks) {
         if (NEEDS_DOCKER_OR_ALLOY.test(block)) continue
+        if (/--deployed-at|obs (volume|patterns)/.test(block) && !deployPushed) {
+          await pushAll(addr, [scenarioStreams(deployScenario(DEPLOY_APP, 'none', BigInt(Date.now()) * 1_000_000n))])
+          deployPushed = true
+        }
         const script = `set -euo pipefail\nobs() { "${process.execPath}" "${OBS}" "$@"; }\n${adapt(block)}`
         const result = spawnSync('bash', ['-c', script], {
           cwd,

@@ -71,6 +71,10 @@ const LOGQL: Case[] = [
   { args: ['labels', 'bad-name'], says: /invalid label name "bad-name"/ },
   { args: ['trace', ''], says: /the request id is empty/ },
   { args: ['trace', '   '], says: /the request id is empty/ },
+  { args: ['volume', '{app="x"'], says: /never closed/, caret: true },
+  { args: ['volume', 'count_over_time({app="x"}[5m])'], says: /volume takes a stream selector/ },
+  { args: ['patterns', 'sum(count_over_time({app="x"}[5m]))'], says: /patterns takes a stream selector/ },
+  { args: ['volume', '--by', 'bad-name'], says: /invalid label name "bad-name"/ },
 ]
 
 const DURATIONS: Case[] = [
@@ -95,6 +99,9 @@ const DURATIONS: Case[] = [
   { args: ['trace', 'req-1', '--since', 'yesterday'], says: /invalid --since "yesterday"/ },
   { args: ['smoke', '--no-alloy', '--since', '1h30m'], says: /--since for smoke must be one number and unit/ },
   { args: ['smoke', '--no-alloy', '--wait', '1m1'], says: /invalid --wait/ },
+  { args: ['volume', '--compare', '5x'], says: /invalid --compare "5x"/ },
+  { args: ['smoke', '--no-alloy', '--deployed-at', 'now-10m', '--window', '30s'], says: /--window 30s is shorter than a minute/ },
+  { args: ['smoke', '--no-alloy', '--window', '10m'], says: /--window needs --deployed-at/ },
 ]
 
 const TIMES: Case[] = [
@@ -138,6 +145,11 @@ const TIMES: Case[] = [
   { args: ['labels', '--from', '1970-01-01T00:00:01Z', '--to', 'now'], says: /invalid --from "1970-01-01T00:00:01Z": before 1970-01-01T00:00:10Z/ },
   { args: ['query', 'count_over_time({app="x"}[5m])', '--time', '1'], says: /invalid --time "1": before 1970-01-01T00:00:10Z/ },
   { args: ['series', Q, '--since', '1000000d'], says: /--since 1000000d reaches back before 1970-01-01T00:00:10Z/ },
+  { args: ['smoke', '--no-alloy', '--deployed-at', 'yesterday'], says: /invalid --deployed-at "yesterday"/ },
+  { args: ['smoke', '--no-alloy', '--deployed-at', 'now+1h'], says: /--deployed-at .* is in the future: there is no window after it to compare yet/ },
+  { args: ['smoke', '--no-alloy', '--deployed-at', 'now-20s'], says: /is less than a minute ago/ },
+  { args: ['patterns', Q, '--new-since', 'soon'], says: /invalid --new-since "soon"/ },
+  { args: ['patterns', Q, '--since', '10m', '--new-since', 'now-2h'], says: /--new-since .* is not inside the range/ },
 ]
 
 const MODES_AND_NUMBERS: Case[] = [

@@ -95,6 +95,8 @@ const COMMANDS: Command[] = [
   { name: 'trace', args: () => ['trace', REQ_ID, '--since', '3h', '--json'], code: 0 },
   { name: 'stats', args: () => ['stats', '{app="cogni-template"}', '--since', '3h', '--json'], code: 0 },
   { name: 'fields', args: () => ['fields', '{app="cogni-template"}', '--since', '3h', '--json'], code: 0 },
+  { name: 'volume', args: () => ['volume', '--since', '3h', '--compare', '1h', '--json'], code: 0 },
+  { name: 'patterns', args: () => ['patterns', '{app="cogni-template"}', '--since', '3h', '--json'], code: 0 },
   { name: 'config', args: () => ['config', '--json'], code: 0 },
   { name: 'smoke --no-alloy', args: (junit) => ['smoke', '--no-alloy', '--since', '2h', '--junit', junit], code: 0 },
   { name: 'smoke, unreachable Alloy', args: (junit) => ['smoke', '--since', '2h', '--alloy-addr', 'http://127.0.0.1:1', '--retries', '0', '--json', '--junit', junit], code: 3 },

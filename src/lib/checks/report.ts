@@ -56,9 +56,16 @@ export function renderJUnit(suite: string, results: CheckResult[]): string {
   const cases = results.map((r) => {
     const open = `    <testcase classname="${xml(suite)}" name="${xml(`${r.id}: ${r.title}`)}" time="${seconds(r.durationMs)}"`
     const message = r.hint ? `${r.detail} (${r.hint})` : r.detail
-    if (r.status === 'fail') return `${open}>\n      <failure message="${xml(message)}">${xml(message)}</failure>\n    </testcase>`
-    if (r.status === 'skip') return `${open}>\n      <skipped message="${xml(r.detail)}"/>\n    </testcase>`
-    if (r.status === 'warn') return `${open}>\n      <system-out>${xml(`warning: ${message}`)}</system-out>\n    </testcase>`
+    // Thresholds as testcase properties (JUnit 5's and most CI readers' form): a red build shows the limit it broke.
+    const properties = r.thresholds
+      ? `\n      <properties>\n${Object.entries(r.thresholds)
+          .map(([name, value]) => `        <property name="${xml(name)}" value="${value}"/>`)
+          .join('\n')}\n      </properties>`
+      : ''
+    if (r.status === 'fail') return `${open}>${properties}\n      <failure message="${xml(message)}">${xml(message)}</failure>\n    </testcase>`
+    if (r.status === 'skip') return `${open}>${properties}\n      <skipped message="${xml(r.detail)}"/>\n    </testcase>`
+    if (r.status === 'warn') return `${open}>${properties}\n      <system-out>${xml(`warning: ${message}`)}</system-out>\n    </testcase>`
+    if (properties) return `${open}>${properties}\n      <system-out>${xml(r.detail)}</system-out>\n    </testcase>`
     return `${open}/>`
   })
   const attributes = `name="${xml(suite)}" tests="${results.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}"`

@@ -10,6 +10,8 @@ export interface CheckOutcome {
   hint?: string
   /** Handed to the checks that depend on this one. */
   data?: unknown
+  /** The limits the check held the measurement to (the deploy checks'), for --json and JUnit. */
+  thresholds?: Record<string, number>
 }
 
 export interface CheckResult {
@@ -19,6 +21,7 @@ export interface CheckResult {
   detail: string
   hint?: string
   durationMs: number
+  thresholds?: Record<string, number>
   /** The check failed because Loki or Alloy could not be reached. */
   unreachable?: boolean
 }
@@ -51,7 +54,9 @@ async function runRound(checks: Check[], kept: Map<string, { result: CheckResult
     try {
       const outcome = await check.run(inputs)
       const durationMs = Math.round(performance.now() - started)
-      return { result: { id: check.id, title: check.title, status: outcome.status, detail: outcome.detail, hint: outcome.hint, durationMs }, data: outcome.data }
+      const result: CheckResult = { id: check.id, title: check.title, status: outcome.status, detail: outcome.detail, hint: outcome.hint, durationMs }
+      if (outcome.thresholds) result.thresholds = outcome.thresholds
+      return { result, data: outcome.data }
     } catch (error) {
       const durationMs = Math.round(performance.now() - started)
       if (!(error instanceof ObsError)) throw error

@@ -6,6 +6,7 @@ import { type HttpSettings, isLoopback, maskUrl, SECRET_HEADER, type TlsFiles } 
 import { shown } from '../text.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
 import { parseBytes } from '../units.ts'
+import { DEFAULT_DEPLOY_THRESHOLDS, type DeployThresholds, readDeployThresholds } from './deploy-thresholds.ts'
 import { type ConnectionFlags, SETTINGS, type SettingKey, type SettingRow, type SettingValue } from './table.ts'
 
 /** What the label policy allows; the checks of smoke and doctor read it. */
@@ -36,6 +37,8 @@ type Profile = {
   policy?: Partial<LabelPolicy>
   /** The most a query may read by Loki's index estimate before obs asks for --yes ("10GB"). */
   maxQueryBytes?: string
+  /** The deploy verdict's thresholds (smoke --deployed-at). */
+  deploy?: Partial<DeployThresholds>
 }
 
 interface ConfigFile {
@@ -52,6 +55,8 @@ export interface Settings {
   policy: LabelPolicy
   /** Bytes, by Loki's index estimate, above which a wide query needs --yes. */
   maxQueryBytes: number
+  /** The deploy verdict's thresholds: the profile's, else the defaults. */
+  deploy: DeployThresholds
   profile?: string
   configPath?: string
   /** Things the user should know, printed on stderr before the command runs. */
@@ -166,6 +171,7 @@ const PROFILE_KEYS: Record<string, 'string' | 'boolean' | 'number' | 'object'> =
   service: 'string',
   policy: 'object',
   maxQueryBytes: 'string',
+  deploy: 'object',
 }
 
 /** A setting by the precedence every setting follows: its flag, its environment variable, the profile; empty is unset. */
@@ -227,6 +233,7 @@ function validateConfig(path: string, data: unknown): ConfigFile {
       if (type === 'object' ? !isRecord(value) : typeof value !== type) bad(`profile "${name}": ${key} must be a ${type}`)
     }
     if (isRecord(profile.policy)) validatePolicy(profile.policy, bad, `profile "${name}": `)
+    if (isRecord(profile.deploy)) profile.deploy = readDeployThresholds(profile.deploy, bad, `profile "${name}": `)
     if (typeof profile.maxQueryBytes === 'string' && parseBytes(profile.maxQueryBytes) === undefined) {
       bad(`profile "${name}": maxQueryBytes must be a size such as "10GB" or "500MB"`)
     }
@@ -372,6 +379,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     },
     policy: { ...DEFAULT_POLICY, ...config?.policy, ...profile.policy },
     maxQueryBytes: (profile.maxQueryBytes === undefined ? undefined : parseBytes(profile.maxQueryBytes)) ?? DEFAULT_MAX_QUERY_BYTES,
+    deploy: { ...DEFAULT_DEPLOY_THRESHOLDS, ...profile.deploy },
     profile: profileName,
     configPath,
     warnings,
@@ -420,6 +428,10 @@ function settingSources(
     value: profile.maxQueryBytes ?? `${DEFAULT_MAX_QUERY_BYTES / 1e9}GB`,
     from: profile.maxQueryBytes === undefined ? 'default' : fromProfile,
   })
+  for (const [key, fallback] of Object.entries(DEFAULT_DEPLOY_THRESHOLDS) as [keyof DeployThresholds, number][]) {
+    const value = profile.deploy?.[key]
+    sources.push({ setting: `deploy.${key}`, value: String(value ?? fallback), from: value === undefined ? 'default' : fromProfile })
+  }
   for (const key of Object.keys(DEFAULT_POLICY) as (keyof LabelPolicy)[]) {
     const value = profile.policy?.[key] ?? config?.policy?.[key] ?? DEFAULT_POLICY[key]
     const from = profile.policy?.[key] !== undefined ? fromProfile : config?.policy?.[key] !== undefined ? 'config file (policy)' : 'default'

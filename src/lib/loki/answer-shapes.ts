@@ -131,3 +131,36 @@ const detectedFields = object({
 export function detectedFieldsAnswer(path: string, answer: unknown): DetectedField[] {
   return checkShape<{ fields?: DetectedField[] | null }>({ server: 'Loki', path, hint: LOKI_HINT }, detectedFields, answer, 'the answer').fields ?? []
 }
+
+/** One pattern of Loki's pattern ingester: its template, the level Loki gave it, and [unix seconds, count] samples. */
+export interface PatternSeries {
+  pattern: string
+  level?: string
+  samples: [number, number][]
+}
+
+const patternSeries = list(object({ pattern: string, level: optional(string), samples: list(tuple([unixSeconds, number])) }))
+
+/** `data` of /loki/api/v1/patterns: a list, empty when the ingester found none. */
+export function patternsAnswer(path: string, data: unknown): PatternSeries[] {
+  return lokiData(path, patternSeries, data ?? [])
+}
+
+const volumeResult = tagged('resultType', { vector: object({ result: list(object({ metric: labels, value: sample })) }) })
+
+/** `data` of /loki/api/v1/index/volume: a vector of bytes per label set, as strings. */
+export function volumeAnswer(path: string, data: unknown): SampleSeries[] {
+  return lokiData<{ result: SampleSeries[] }>(path, volumeResult, data).result
+}
+
+/** What /loki/api/v1/drilldown-limits (Loki 3.6) says is switched on; undefined where it does not say. */
+export interface LokiFeatures {
+  patternIngester?: boolean
+  volume?: boolean
+}
+
+export function drilldownLimitsAnswer(answer: unknown): LokiFeatures {
+  const doc = (answer ?? {}) as { pattern_ingester_enabled?: unknown; limits?: { volume_enabled?: unknown } }
+  const flag = (value: unknown) => (typeof value === 'boolean' ? value : undefined)
+  return { patternIngester: flag(doc.pattern_ingester_enabled), volume: flag(doc.limits?.volume_enabled) }
+}

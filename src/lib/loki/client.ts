@@ -1,4 +1,4 @@
-import { UnreachableError, UsageError } from '../errors.ts'
+import { UnavailableError, UnreachableError, UsageError } from '../errors.ts'
 import { HttpClient, type HttpSettings } from '../http.ts'
 import { oneLine } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
@@ -6,18 +6,36 @@ import { AnswerParser } from './answer-parser.ts'
 import {
   type DetectedField,
   detectedFieldsAnswer,
+  drilldownLimitsAnswer,
   type IndexStats,
   indexStatsAnswer,
   type Labels,
+  type LokiFeatures,
   labelsAnswer,
+  type PatternSeries,
+  patternsAnswer,
   type QueryData,
   queryAnswer,
+  type SampleSeries,
   seriesAnswer,
+  volumeAnswer,
 } from './answer-shapes.ts'
 
 export type Direction = 'forward' | 'backward'
 // The answers' types live with their shapes; callers keep importing them from the client.
-export type { DetectedField, EntryMetadata, ExecSummary, IndexStats, Labels, QueryData, SampleSeries, StreamResult, StreamValue } from './answer-shapes.ts'
+export type {
+  DetectedField,
+  EntryMetadata,
+  ExecSummary,
+  IndexStats,
+  Labels,
+  LokiFeatures,
+  PatternSeries,
+  QueryData,
+  SampleSeries,
+  StreamResult,
+  StreamValue,
+} from './answer-shapes.ts'
 
 /** A tail's WebSocket and the means to end it when Loki does not. */
 export interface TailSocket {
@@ -99,6 +117,29 @@ export class LimitRefusal extends UsageError {
     this.queryLengthNs = queryLengthNs
   }
 }
+
+/** A volume request: bytes per value of `targetLabels` for the streams the selector matches. */
+export interface VolumeParams {
+  query: string
+  start: Nanos
+  end: Nanos
+  targetLabels?: string[]
+  limit?: number
+}
+
+/** How to turn on what a 404 of these endpoints means is off. */
+const FEATURES = {
+  volume: {
+    name: 'volumes',
+    off: "Loki's volume API is disabled (limits_config.volume_enabled: false)",
+    hint: "set volume_enabled: true under limits_config in Loki's config (or in the tenant's runtime overrides) and restart Loki",
+  },
+  patternIngester: {
+    name: 'patterns',
+    off: "Loki's pattern ingester is off (pattern_ingester.enabled: false, the default)",
+    hint: 'add "pattern_ingester: {enabled: true}" to Loki\'s config and restart Loki; it keeps about 3h of patterns (pattern_ingester.retain_for)',
+  },
+} as const
 
 export interface RangeParams {
   query: string
@@ -299,6 +340,39 @@ export class LokiClient {
     return detectedFieldsAnswer(path, response.parsed)
   }
 
+  /**
+   * Bytes per label set over the range (/loki/api/v1/index/volume): the
+   * index's chunks and the ingesters' unflushed ones. Not /index/volume_range:
+   * see incident/volume.ts on why a trend asks step by step.
+   */
+  async volume(params: VolumeParams): Promise<SampleSeries[]> {
+    const series = await this.getFeatureData('/loki/api/v1/index/volume', 'volume', volumeAnswer, volumeParams(params))
+    // The limit asked was raised for the cache (volumeParams): Loki's top `limit` is the answer.
+    return series.sort((a, b) => Number(b.value?.[1] ?? 0) - Number(a.value?.[1] ?? 0)).slice(0, params.limit ?? DEFAULT_VOLUME_LIMIT)
+  }
+
+  /** The patterns Loki's pattern ingester found in the selector's lines, with counts per step (/loki/api/v1/patterns). */
+  async patterns(params: { query: string; start: Nanos; end: Nanos; step: string }): Promise<PatternSeries[]> {
+    return this.getFeatureData('/loki/api/v1/patterns', 'patternIngester', patternsAnswer, {
+      query: params.query,
+      start: params.start.toString(),
+      end: params.end.toString(),
+      step: params.step,
+    })
+  }
+
+  /** What Loki 3.6 says it has switched on (/loki/api/v1/drilldown-limits); nothing where the page is not served. */
+  async features(): Promise<LokiFeatures> {
+    try {
+      const tenant = this.http.settings.headers['x-scope-orgid'] ? undefined : { 'x-scope-orgid': 'fake' }
+      const path = '/loki/api/v1/drilldown-limits'
+      const response = await this.http.request(path, { retries: 0, headers: tenant, readBody: (body) => readJson(body, path) })
+      return drilldownLimitsAnswer(response.parsed)
+    } catch {
+      return {}
+    }
+  }
+
   async buildInfo(): Promise<{ version: string; revision?: string; branch?: string }> {
     const path = '/loki/api/v1/status/buildinfo'
     const response = await this.http.request(path, { readBody: (body) => readJson(body, path) })
@@ -337,6 +411,72 @@ export class LokiClient {
       throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`, NOT_LOKI_HINT)
     }
     return validate(path, envelope.data)
+  }
+
+  /**
+   * An endpoint of a feature Loki can switch off: both volume endpoints and
+   * patterns answer 404 when it is off. The 404 is told apart from a wrong
+   * address by asking Loki which features it has on; a Loki that does not
+   * say (before 3.6, or a proxy) gets the benefit of the doubt.
+   */
+  private async getFeatureData<T>(
+    path: string,
+    feature: keyof typeof FEATURES,
+    validate: (path: string, data: unknown) => T,
+    params: Record<string, string | undefined>,
+  ): Promise<T> {
+    const response = await this.http.request(path, { params, answerStatuses: [404] })
+    if (response.status === 404) {
+      const known = (await this.features())[feature]
+      const { name, off, hint } = FEATURES[feature]
+      if (known === true) {
+        throw new UnreachableError(
+          `Loki at ${this.address} has no ${path} although it says ${name} are on`,
+          'check that --addr points at Loki (not a proxy that hides the path), path prefix included',
+        )
+      }
+      throw new UnavailableError(name, known === false ? off : `${off}, or this Loki (or a proxy in front) does not serve ${path}`, hint)
+    }
+    let envelope: Envelope<unknown> | null
+    try {
+      envelope = JSON.parse(response.body) as Envelope<unknown> | null
+    } catch {
+      throw notJson(path, Buffer.byteLength(response.body))
+    }
+    if (envelope?.status !== 'success') throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
+    return validate(path, envelope.data)
+  }
+}
+
+/** Loki's default limit of the volume endpoints, and its default volume_max_series. */
+const DEFAULT_VOLUME_LIMIT = 100
+const MAX_VOLUME_LIMIT = 1000
+
+/**
+ * Loki's volume results cache (on by default, for ranges that end more than
+ * max_stats_cache_freshness ago) keys its entries by tenant, query, limit,
+ * labels and day, merges the ranges it has answered under one key, and
+ * answers a range inside them by prorating the merged total over time (its
+ * VolumeExtractor "assumes a constant distribution of log volumes"). Measured
+ * on Loki 3.6.2: once the ten minutes before a deploy and the ten after had
+ * been asked, both read as half of the twenty, and a service silenced at the
+ * deploy read as unchanged. A limit that depends on the range asked gives
+ * each range a key of its own (the same range asked again is answered
+ * exactly from the cache); the answer is cut back to the limit wanted.
+ */
+function volumeParams(params: VolumeParams): Record<string, string | undefined> {
+  const wanted = params.limit ?? DEFAULT_VOLUME_LIMIT
+  // Up to Loki's volume_max_series default (1000). Two adjacent windows of length W (the deploy gate's) differ by 8·W ms
+  // here, so they share a key only when W is a multiple of `room − 1` seconds (899 s for the default limit).
+  const room = BigInt(MAX_VOLUME_LIMIT - wanted)
+  const spread = room > 1n ? 1n + (((params.start / 1_000_000n) * 7n + params.end / 1_000_000n) % (room - 1n)) : 0n
+  return {
+    query: params.query,
+    start: params.start.toString(),
+    end: params.end.toString(),
+    limit: String(BigInt(wanted) + spread),
+    targetLabels: params.targetLabels?.join(','),
+    aggregateBy: 'series',
   }
 }
 

@@ -328,3 +328,17 @@ export function querySelector(query: string): string | undefined {
   const selectors = parseQuery(parsable(query)).tree.topNode.getChild('Expr')?.getChild('LogExpr')?.getChildren('Selector') ?? []
   return selectors.length === 1 ? query.slice(selectors[0].from, selectors[0].to) : undefined
 }
+
+/**
+ * The stream selector of a command's SELECTOR argument, checked before
+ * anything is sent: a selector, or a log query whose selector is taken; a
+ * metric query is refused (volume and patterns look streams up by selector).
+ */
+export function selectorArgument(query: string, command: string): string {
+  checkLogQL(query)
+  const selector = querySelector(query)
+  if (selector === undefined) {
+    throw new UsageError(`${command} takes a stream selector (or a log query, whose selector it uses), not "${shown(query)}"`, 'give one such as {app="cogni-template"}')
+  }
+  return selector
+}

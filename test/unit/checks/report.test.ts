@@ -64,3 +64,23 @@ describe('JUnit', () => {
     assert.match(failure?.message ?? '', /the JUnit report to .*no-such-dir/)
   })
 })
+
+test("JUnit carries a check's thresholds as testcase properties, passing or failing", () => {
+  const results: CheckResult[] = [
+    { id: 'error-rate', title: 'errors', status: 'fail', detail: 'app: 1 → 3 a minute', hint: 'look', durationMs: 5, thresholds: { errorRateRatio: 1.5, errorRateFloor: 1 } },
+    { id: 'volume-shift', title: 'bytes', status: 'pass', detail: 'app: 10 kB → 11 kB', durationMs: 5, thresholds: { volumeMinRatio: 0.25 } },
+  ]
+  const xml = renderJUnit('obs smoke', results)
+  assert.equal(XMLValidator.validate(xml), true)
+  const cases = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'testcase' || name === 'property' }).parse(xml).testsuites.testsuite.testcase as {
+    properties: { property: { '@_name': string; '@_value': string }[] }
+    failure?: unknown
+    'system-out'?: string
+  }[]
+  assert.deepEqual(
+    cases.map((c) => c.properties.property.map((p) => `${p['@_name']}=${p['@_value']}`)),
+    [['errorRateRatio=1.5', 'errorRateFloor=1'], ['volumeMinRatio=0.25']],
+  )
+  assert.ok(cases[0].failure !== undefined)
+  assert.equal(cases[1]['system-out'], 'app: 10 kB → 11 kB')
+})

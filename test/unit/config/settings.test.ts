@@ -4,6 +4,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
+import { DEFAULT_DEPLOY_THRESHOLDS } from '../../../src/lib/config/deploy-thresholds.ts'
 import { type ConnectionFlags, DEFAULT_IDENTITY, DEFAULT_POLICY, findConfigFile, type ResolveOptions, resolveSettings, type Settings } from '../../../src/lib/config/settings.ts'
 import { ExitCode, UsageError } from '../../../src/lib/errors.ts'
 
@@ -222,6 +223,35 @@ profiles:
     assert.deepEqual(top.policy, { ...DEFAULT_POLICY, maxValuesPerLabel: 50, allowedLabels: ['app', 'env'] })
     const dev = await resolve(box, { profile: 'dev' })
     assert.deepEqual(dev.policy, { ...DEFAULT_POLICY, maxValuesPerLabel: 20, allowedLabels: ['app', 'env'] })
+  })
+})
+
+describe('resolveSettings: the deploy thresholds', () => {
+  test("the profile's deploy: over the defaults, sizes as text; shown by obs config with their source", async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'profiles:\n  prod:\n    deploy:\n      errorRateRatio: 3\n      volumeFloorBytes: 50kB\n' })
+    assert.deepEqual((await resolve(box)).deploy, DEFAULT_DEPLOY_THRESHOLDS)
+    const prod = await resolve(box, { profile: 'prod' })
+    assert.deepEqual(prod.deploy, { ...DEFAULT_DEPLOY_THRESHOLDS, errorRateRatio: 3, volumeFloorBytes: 50_000 })
+    assert.deepEqual(
+      prod.sources.filter((s) => s.setting.startsWith('deploy.')).map((s) => `${s.setting}=${s.value} <- ${s.from}`),
+      [
+        'deploy.errorRateRatio=3 <- profile prod',
+        'deploy.errorRateFloor=1 <- default',
+        'deploy.newPatternMinCount=1 <- default',
+        'deploy.volumeMinRatio=0.25 <- default',
+        'deploy.volumeMaxRatio=4 <- default',
+        'deploy.volumeFloorBytes=50000 <- profile prod',
+      ],
+    )
+  })
+
+  test('unknown keys, wrong types and a band that excludes no change are usage errors naming the profile', async () => {
+    const config = (body: string) => sandbox({ 'work/project/obs.config.yaml': `profiles:\n  prod:\n    deploy:\n${body}` })
+    await rejectsUsage(resolve(config('      errorRatio: 2\n'), { profile: 'prod' }), 'profile "prod": deploy has unknown key "errorRatio"')
+    await rejectsUsage(resolve(config('      errorRateFloor: lots\n'), { profile: 'prod' }), 'deploy.errorRateFloor must be a number of 0 or more')
+    await rejectsUsage(resolve(config('      volumeFloorBytes: big\n'), { profile: 'prod' }), 'or a size such as "10kB"')
+    await rejectsUsage(resolve(config('      volumeMinRatio: 2\n'), { profile: 'prod' }), 'volumeMinRatio must be at most 1')
+    await rejectsUsage(resolve(config('      errorRateRatio: 0.5\n'), { profile: 'prod' }), 'errorRateRatio must be 1 or more')
   })
 })
 

@@ -155,3 +155,77 @@ describe('empty answers to log queries are confirmed without the categorize-labe
     assert.ok(scope.isDone())
   })
 })
+
+describe('features Loki can switch off (volumes, patterns)', () => {
+  const HOUR_RANGE = { start: 1_700_000_000n * 1_000_000_000n, end: 1_700_003_600n * 1_000_000_000n }
+
+  test('a 404 where Loki says its pattern ingester is on is a wrong address or a proxy, exit 3, not "off"', async () => {
+    nock(ORIGIN).get('/loki/api/v1/patterns').query(true).reply(404, '')
+    nock(ORIGIN)
+      .get('/loki/api/v1/drilldown-limits')
+      .reply(200, { limits: { volume_enabled: true }, pattern_ingester_enabled: true, version: '3.6.2' })
+    await assert.rejects(client().patterns({ query: '{app="x"}', ...HOUR_RANGE, step: '10s' }), (error: ObsError) => {
+      assert.equal(error.exitCode, ExitCode.unreachable)
+      assert.match(error.message, /has no \/loki\/api\/v1\/patterns although it says patterns are on/)
+      return true
+    })
+  })
+
+  test('a 404 from a Loki that does not say (before 3.6, a proxy) is "off, or not served", exit 1, with the setting', async () => {
+    nock(ORIGIN).get('/loki/api/v1/index/volume').query(true).reply(404, 'not found')
+    nock(ORIGIN).get('/loki/api/v1/drilldown-limits').reply(404, '404 page not found')
+    await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE, targetLabels: ['service'] }), (error: ObsError) => {
+      assert.equal(error.exitCode, ExitCode.failed)
+      assert.match(error.message, /volume_enabled: false\), or this Loki \(or a proxy in front\) does not serve \/loki\/api\/v1\/index\/volume/)
+      assert.match(error.hint ?? '', /volume_enabled: true under limits_config/)
+      return true
+    })
+  })
+
+  test('wrong-shaped answers end with one line naming the field, exit 3', async () => {
+    nock(ORIGIN)
+      .get('/loki/api/v1/patterns')
+      .query(true)
+      .reply(200, { status: 'success', data: [{ pattern: 'x <_>', samples: [[1_700_000_000, 'three']] }] })
+    await assert.rejects(
+      client().patterns({ query: '{app="x"}', ...HOUR_RANGE, step: '10s' }),
+      /answer to \/loki\/api\/v1\/patterns has the wrong shape: data\[0\]\.samples\[0\]\[1\] is a string, not a number/,
+    )
+    nock(ORIGIN)
+      .get('/loki/api/v1/index/volume')
+      .query(true)
+      .reply(200, { status: 'success', data: { resultType: 'matrix', result: [] } })
+    await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE }), /data\.resultType is not one of vector/)
+    nock(ORIGIN).get('/loki/api/v1/index/volume').query(true).reply(200, '{"status":"succ')
+    await assert.rejects(client().volume({ query: '{app="x"}', ...HOUR_RANGE }), /is not valid JSON/)
+  })
+})
+
+test("volume asks each range under a cache key of its own (Loki's volume cache prorates merged ranges) and answers Loki's top `limit`", async () => {
+  const limits: number[] = []
+  const answer = { status: 'success', data: { resultType: 'vector', result: [3, 9, 5].map((v) => ({ metric: { service: `s${v}` }, value: [1, String(v)] })) } }
+  nock(ORIGIN)
+    .get('/loki/api/v1/index/volume')
+    .query((q) => {
+      limits.push(Number(q.limit))
+      return true
+    })
+    .times(3)
+    .reply(200, answer)
+  const at = 1_700_000_000_000_000_000n
+  const window = 600_000_000_000n
+  const made = client()
+  const before = await made.volume({ query: '{app="x"}', start: at - window, end: at, limit: 2 })
+  await made.volume({ query: '{app="x"}', start: at, end: at + window, limit: 2 })
+  await made.volume({ query: '{app="x"}', start: at - window, end: at, limit: 2 })
+  assert.notEqual(limits[0], limits[1], 'the windows before and after a deploy never share a cache key')
+  assert.equal(limits[0], limits[2], 'the same range, the same key: answered exactly from the cache')
+  assert.ok(
+    limits.every((l) => l > 2 && l <= 1000),
+    String(limits),
+  )
+  assert.deepEqual(
+    before.map((s) => s.metric.service),
+    ['s9', 's5'],
+  )
+})

@@ -1,0 +1,85 @@
+import { Args, Flags } from '@oclif/core'
+import { ObsCommand } from '../lib/cli/command.ts'
+import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
+import { UsageError } from '../lib/errors.ts'
+import { fetchPatterns, PATTERNS_CAVEAT, resolveLevels } from '../lib/incident/patterns.ts'
+import { selectorArgument } from '../lib/loki/logql.ts'
+import { colorLevel, renderTable } from '../lib/render/output.ts'
+import { sparkline } from '../lib/render/terminal.ts'
+import { neutralize } from '../lib/text.ts'
+import { formatNanos, nowNanos, parseTime, resolveTimeRange } from '../lib/time.ts'
+
+export default class Patterns extends ObsCommand {
+  static override usage = '<%= command.id %> SELECTOR [FLAGS]'
+  static override summary = "Show the log patterns Loki's pattern ingester found, with counts, level and trend"
+  static override description =
+    `Loki's /loki/api/v1/patterns for the selector over the range: each pattern (<_> where lines differ) with its count, share, level and, on a terminal, a sparkline. --new-since T marks the patterns with no line between the start of the range and T. Counts are ${PATTERNS_CAVEAT}. A Loki without the pattern ingester (pattern_ingester.enabled is off by default) gets a message naming the setting, exit 1.`
+  static override examples = [
+    '<%= config.bin %> patterns \'{app="cogni-template", service="app"}\' --since 1h',
+    '<%= config.bin %> patterns \'{app="cogni-template"}\' --since 2h --new-since now-10m',
+    "<%= config.bin %> patterns '{service=\"worker\"}' --since 30m --json | jq '.patterns[] | select(.isNew)'",
+  ]
+
+  static override args = {
+    selector: Args.string({ description: 'a stream selector, or a log query (its selector is used)', required: true }),
+  }
+
+  static override flags = {
+    ...timeFlags('1h'),
+    'new-since': Flags.string({ description: 'mark patterns with no line before this time (within the range): RFC 3339, Unix s/ms/ns, or now-10m' }),
+    limit: Flags.integer({ description: 'most patterns shown, most frequent first (0: all)', default: 50, min: 0 }),
+    json: jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Patterns)
+    const selector = selectorArgument(args.selector, 'patterns')
+    const now = nowNanos()
+    const range = resolveTimeRange(flags, '1h', now)
+    const newSince = flags['new-since'] === undefined ? undefined : parseTime(flags['new-since'], now, '--new-since')
+    if (newSince !== undefined && (newSince <= range.start || newSince >= range.end)) {
+      throw new UsageError(
+        `--new-since ${formatNanos(newSince)} is not inside the range ${formatNanos(range.start)} – ${formatNanos(range.end)}`,
+        'start the range earlier (--since, --from) so that there is a "before" to compare with',
+      )
+    }
+    const client = await this.lokiClient(flags)
+    const report = await fetchPatterns(client, { selector, ...range, newSince })
+    const shown = flags.limit === 0 ? report.rows : report.rows.slice(0, flags.limit)
+    await resolveLevels(client, selector, range, shown)
+    if (flags.json) {
+      await this.writeJson({
+        selector,
+        from: formatNanos(report.start),
+        to: formatNanos(report.end),
+        ...(newSince === undefined ? {} : { newSince: formatNanos(newSince) }),
+        stepSeconds: report.stepSeconds,
+        totalCount: report.totalCount,
+        patterns: shown,
+        note: PATTERNS_CAVEAT,
+      })
+      return
+    }
+    if (report.rows.length === 0) {
+      this.note(`no patterns for ${neutralize(selector)} in the range (the pattern ingester keeps about 3h); widen it with --since or --from/--to`)
+      return
+    }
+    const terminal = Boolean(process.stdout.isTTY)
+    const chalk = this.stdoutChalk
+    const head = ['count', 'share', 'level']
+    if (newSince !== undefined) head.push('new')
+    if (terminal) head.push('trend')
+    head.push('pattern')
+    const rows = shown.map((row) => {
+      const cells = [String(row.count), `${(row.share * 100).toFixed(1)}%`, row.level ? colorLevel(chalk, neutralize(row.level)) : '']
+      if (newSince !== undefined) cells.push(row.isNew ? chalk.yellow('new') : '')
+      if (terminal) cells.push(sparkline(row.trend))
+      cells.push(neutralize(row.pattern))
+      return cells
+    })
+    const newCount = report.rows.filter((r) => r.isNew).length
+    const summary = `${report.rows.length} patterns, ${report.totalCount} lines in ${neutralize(selector)}${newSince === undefined ? '' : `; ${newCount} new since ${formatNanos(newSince)}`}`
+    process.stdout.write(`${await renderTable(head, rows, chalk)}\n${summary}\n`)
+    if (shown.length < report.rows.length) this.note(`${report.rows.length - shown.length} less frequent patterns not shown; --limit 0 shows all`)
+  }
+}
