@@ -34,6 +34,7 @@ const ERROR_CLASSES: Record<string, { exitCode?: number; messageArg: number; hin
   UnreachableError: { exitCode: 3, messageArg: 0, hintArg: 1 },
   ObsError: { messageArg: 0, hintArg: 2 },
   LogQLSyntaxError: { exitCode: 2, messageArg: 2 },
+  UnavailableError: { exitCode: 1, messageArg: 1, hintArg: 2 },
 }
 
 /** A hint computed where the error is raised, from values its caller passed in. */
@@ -164,7 +165,7 @@ export function collectMessages(): Message[] {
   for (const file of files) {
     const source = readFileSync(file, 'utf8')
     const name = relative(ROOT, file)
-    for (const match of source.matchAll(/new (UsageError|UnreachableError|ObsError|LogQLSyntaxError)\(/g)) {
+    for (const match of source.matchAll(/new (UsageError|UnreachableError|UnavailableError|ObsError|LogQLSyntaxError)\(/g)) {
       if (/class \w+ extends $/.test(source.slice(Math.max(0, match.index - 40), match.index))) continue
       const spec = ERROR_CLASSES[match[1]]
       const args = callArguments(source, match.index + match[0].length - 1)

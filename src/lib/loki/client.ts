@@ -406,11 +406,7 @@ export class LokiClient {
     signal?: AbortSignal,
   ): Promise<T> {
     const response = await this.http.request(path, { params, headers, signal, readBody: (body) => readJson(body, path) })
-    const envelope = response.parsed as Envelope<unknown> | null
-    if (envelope?.status !== 'success') {
-      throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`, NOT_LOKI_HINT)
-    }
-    return validate(path, envelope.data)
+    return successData(path, response.parsed as Envelope<unknown> | null, validate)
   }
 
   /**
@@ -443,8 +439,7 @@ export class LokiClient {
     } catch {
       throw notJson(path, Buffer.byteLength(response.body))
     }
-    if (envelope?.status !== 'success') throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`)
-    return validate(path, envelope.data)
+    return successData(path, envelope, validate)
   }
 }
 
@@ -552,4 +547,10 @@ async function readJson(body: AsyncIterable<Uint8Array>, path: string): Promise<
 
 function notJson(path: string, bytes: number): UnreachableError {
   return new UnreachableError(`Loki's answer to ${path} is not valid JSON (${bytes} bytes, possibly cut off)`, 'retry; if it persists, check any proxy between obs and Loki')
+}
+
+/** The data of Loki's success envelope, checked by `validate`; any other status is not an answer obs can use. */
+function successData<T>(path: string, envelope: Envelope<unknown> | null, validate: (path: string, data: unknown) => T): T {
+  if (envelope?.status !== 'success') throw new UnreachableError(`Loki answered ${path} with status "${oneLine(String(envelope?.status))}"`, NOT_LOKI_HINT)
+  return validate(path, envelope.data)
 }
