@@ -110,6 +110,17 @@ async function tailThrough(app: string, count: number): Promise<{ run: ObsProces
   }
 }
 
+/** Waits for every pushed line, ends the tail with Ctrl-C (exit 0) and returns what it printed; lost lines are counted. */
+async function finish(run: ObsProcess, pushed: string[]): Promise<{ lines: string[]; stderr: string }> {
+  await run.waitFor(() => printed(run).length >= pushed.length, `${pushed.length} lines`, 15_000)
+  await sleep(700)
+  const result = await run.stop('SIGINT')
+  assert.equal(result.code, 0, result.err)
+  const lines = printed(run)
+  linesLost += pushed.filter((line) => !lines.includes(line)).length
+  return { lines, stderr: result.err }
+}
+
 /**
  * Tails through the proxy, pushes lines, breaks the tail with `fault` (lines
  * are pushed while it is down), pushes more once it reconnected, and checks
@@ -124,16 +135,11 @@ async function survives(app: string, fault: (tunnel: FaultProxy['tunnels'][numbe
     await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
     await sleep(300)
     pushed.push(...(await push(loki.addr, app, 20)))
-    await run.waitFor(() => printed(run).length >= pushed.length, `${pushed.length} lines`, 15_000)
-    await sleep(700)
-    const result = await run.stop('SIGINT')
-    assert.equal(result.code, 0, result.err)
-    const lines = printed(run)
-    linesLost += pushed.filter((line) => !lines.includes(line)).length
+    const { lines, stderr } = await finish(run, pushed)
     assert.deepEqual(lines, pushed, 'every line once, in order')
-    assert.match(result.err, /tail stopped: 60 lines, [1-9]\d* reconnects, 0 dropped/)
+    assert.match(stderr, /tail stopped: 60 lines, [1-9]\d* reconnects, 0 dropped/)
     faultsSurvived++
-    return { stderr: result.err }
+    return { stderr }
   } finally {
     await run.stop('SIGKILL')
   }
@@ -162,12 +168,7 @@ describe('obs tail through the fault proxy', () => {
       await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
       await sleep(300)
       pushed.push(...(await push(loki.addr, app, 15)))
-      await run.waitFor(() => printed(run).length >= 30, '30 lines', 15_000)
-      await sleep(500)
-      const result = await run.stop('SIGINT')
-      assert.equal(result.code, 0, result.err)
-      const lines = printed(run)
-      linesLost += pushed.filter((line) => !lines.includes(line)).length
+      const { lines } = await finish(run, pushed)
       assert.deepEqual(lines, pushed)
       faultsSurvived++
     } finally {
@@ -193,12 +194,7 @@ describe('obs tail through the fault proxy', () => {
       pushed.push(...late)
       release()
       await run.waitFor(() => proxy.tunnels.length > tunnelsBefore + 1, 'a new tail', 15_000)
-      await run.waitFor(() => printed(run).length >= pushed.length, `${pushed.length} lines`, 15_000)
-      await sleep(700)
-      const result = await run.stop('SIGINT')
-      assert.equal(result.code, 0, result.err)
-      const lines = printed(run)
-      linesLost += pushed.filter((line) => !lines.includes(line)).length
+      const { lines } = await finish(run, pushed)
       assert.equal(lines.length, new Set(lines).size, 'no line twice')
       assert.deepEqual(new Set(lines), new Set(pushed))
       faultsSurvived++
