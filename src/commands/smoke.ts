@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { AlloyClient } from '../lib/alloy/client.ts'
 import { pipelineProbeCheck } from '../lib/checks/probe.ts'
 import { writeJUnit } from '../lib/checks/report.ts'
