@@ -105,6 +105,12 @@ export interface RangeParams {
   direction?: Direction
   step?: string
   signal?: AbortSignal
+  /**
+   * Ask without the categorize-labels flag: Loki's errors come through as
+   * they are, so an empty answer needs no second request to confirm it. For
+   * callers that want timestamps, not structured metadata (trace's search).
+   */
+  plain?: boolean
 }
 
 /** Loki's HTTP API, one method per endpoint. */
@@ -234,6 +240,7 @@ export class LokiClient {
   }
 
   private async queryRangeOnce(params: RangeParams): Promise<QueryData> {
+    if (params.plain) return this.queryRangeAs(params, params.limit)
     const data = await this.queryRangeAs(params, params.limit, CATEGORIZE_LABELS)
     if (isEmptyLogResult(data)) await this.confirmEmpty(params)
     return data
