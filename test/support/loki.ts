@@ -235,7 +235,7 @@ async function startScalableLoki(options: StartOptions): Promise<LokiProcess> {
       LOKI_SHARED_DIR: shared,
       LOKI_MEMBERLIST_PORT: String(memberlist),
       LOKI_MEMBERLIST_JOIN_PORT: String(backend.memberlist),
-      LOKI_SCHEDULER_ADDRESS: `127.0.0.1:${backend.grpc}`,
+      LOKI_BACKEND_GRPC_ADDRESS: `127.0.0.1:${backend.grpc}`,
     }
     const log = openSync(logFile, 'a')
     const args = [`-config.file=${lokiConfigFile('scalable')}`, '-config.expand-env=true', `-target=${target}`, ...(options.args ?? [])]
@@ -305,10 +305,11 @@ async function waitRingSeen(targets: LokiTarget[]): Promise<void> {
   const deadline = Date.now() + 30_000
   for (const target of targets.filter((t) => t.target === 'read')) {
     for (;;) {
-      const page = await fetch(`${target.addr}/memberlist`, { headers: { accept: 'text/plain' } })
+      // The ingester ring as this process sees it.
+      const page = await fetch(`${target.addr}/ring`, { headers: { accept: 'application/json' } })
         .then((response) => response.text())
         .catch(() => '')
-      if (/ACTIVE/.test(page)) break
+      if (page.includes('"state":"ACTIVE"')) break
       if (Date.now() > deadline) throw new Error(`Loki read at ${target.addr} does not see an active ingester after 30 s; see ${target.logFile}`)
       await new Promise((r) => setTimeout(r, 200))
     }
