@@ -213,6 +213,11 @@ export class LokiClient {
     return this.limits
   }
 
+  /** This tenant's limits if they were asked for already (queryLimits), without asking. */
+  limitsKnown(): Promise<QueryLimits> | undefined {
+    return this.limits
+  }
+
   async queryRange(params: RangeParams): Promise<QueryData> {
     try {
       return await this.queryRangeOnce(params)

@@ -52,7 +52,7 @@ export interface LogQueryParams {
  * What paging needs of a Loki client. One that cannot tell its limits (a
  * stand-in in a test) is paged within Loki's shipped defaults.
  */
-export type PagingClient = Pick<LokiClient, 'queryRange'> & Partial<Pick<LokiClient, 'queryLimits'>>
+export type PagingClient = Pick<LokiClient, 'queryRange'> & Partial<Pick<LokiClient, 'queryLimits' | 'limitsKnown'>>
 
 /** Windows aim at this share of a batch, leaving room for bursts. */
 const TARGET_FILL = 0.75
@@ -166,8 +166,8 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
   // A short query usually ends with its first page: that page goes out at
   // once, within Loki's shipped limits, and this tenant's are read only if
   // more requests follow (a refusal would teach them too). A longer one reads
-  // them first, to size its windows.
-  const short = params.limit > 0 && params.limit < params.batch && (params.parallel ?? 1) <= 1
+  // them first, to size its windows, and so does any query once they are known.
+  const short = params.limit > 0 && params.limit < params.batch && (params.parallel ?? 1) <= 1 && !client.limitsKnown?.()
   const limits = new PagingLimits(short ? DEFAULT_QUERY_LIMITS : ((await client.queryLimits?.()) ?? DEFAULT_QUERY_LIMITS), params.batch)
   let tenantRead = !short
   let asked = 0
