@@ -53,13 +53,13 @@ test('a request longer than the first window comes back whole, and nothing of an
   const end = BigInt(Date.now()) * 1_000_000n - 90n * second
   const services = ['gateway', 'app', 'worker']
   const line = (id: string, i: number) => JSON.stringify({ level: 30, time: 0, reqId: id, msg: `step ${i}` })
-  // 40 lines 45 s apart (about 30 minutes: far more than the window first
+  // 40 lines 25 s apart (about 16 minutes: far more than the window first
   // fetched), in turn in the three services, each with a line of another
   // request (whose id starts with this one's) a nanosecond later.
   const values = new Map<string, [string, string][]>(services.map((service) => [service, []]))
   const expected: string[] = []
   for (let i = 0; i < 40; i++) {
-    const at = end - BigInt(39 - i) * 45n * second
+    const at = end - BigInt(39 - i) * 25n * second
     const service = services[i % 3]
     values.get(service)!.push([at.toString(), line(reqId, i)], [(at + 1n).toString(), line(`${reqId}0`, i)])
     expected.push(line(reqId, i))
