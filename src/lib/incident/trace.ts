@@ -1,5 +1,5 @@
 import type { LokiClient } from '../loki/client.ts'
-import { quoteLogQL, streamSelector } from '../loki/logql.ts'
+import { quoteLogQL, streamSelector } from '../loki/logql-text.ts'
 import type { LogEntry } from '../loki/paging.ts'
 import { fetchLogPages, StreamCache, streamEntries } from '../loki/paging.ts'
 import { isErrorLevel, levelName } from '../pino.ts'
