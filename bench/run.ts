@@ -1381,7 +1381,7 @@ function writeResults(r: BenchResults, helpers: { throughput: (id: string) => nu
     '',
     '## A Loki that has outgrown one process',
     '',
-    'The same million lines in a scalable Loki (`test/support/loki-scalable.yaml`: one write, one backend and two read processes of the same binary on loopback, memberlist, a shared filesystem object store, the frontend splitting by 1h and sharding), exported from the first read, interleaved; then again with the second read process stopped.',
+    'The same million lines in a scalable Loki (`test/support/loki-scalable.yaml`: one write, one backend and two read processes of the same binary on loopback, memberlist, a shared filesystem object store, the frontend splitting by 1h and sharding), exported from the first read, interleaved; then the same with a fresh scalable Loki of one read process.',
     '',
     '| command | wall time | lines/s | peak RSS | runs |',
     '|---|---|---|---|---|',
