@@ -67,18 +67,20 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   process.stdout.write(`obs/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
-  // An export streams page after page of garbage. With its default sizing V8
-  // lets the young generation grow to 64 MB a semi-space and the old one far
-  // past what is live, so a million-line export peaked near 300 MB of RSS
-  // with 30 MB live; with these two it peaks near 130 MB. The price is CPU in
-  // the collector: 2.8 s of the export's 6.8 s, against 1.1 s of 3.8 s
-  // (bench/RESULTS.md). V8 reads both each time the heap grows, so setting
-  // them here takes effect.
-  const { setFlagsFromString } = await import('node:v8')
-  setFlagsFromString('--semi-space-growth-factor=1')
-  setFlagsFromString('--heap-growing-percent=50')
+  // An export (query-range --limit 0) streams page after page: V8's heap is
+  // sized for that before anything loads, as src/lib/heap.ts explains (the
+  // young generation stays at the size it has when the flag is set, so set
+  // late it keeps what module loading grew it to: 148 MB peak instead of 139).
+  // query-range sets it itself for other long queries, other commands not at all.
+  const exporting = (args[0] === 'query-range' || args[0] === 'query_range') && args.some((arg, i) => arg === '--limit=0' || (arg === '--limit' && args[i + 1] === '0'))
+  if (exporting) {
+    const { tuneHeapForStreaming } = await import('../dist/lib/heap.js')
+    tuneHeapForStreaming()
+  }
   const { enableCompileCache } = await import('node:module')
   enableCompileCache?.()
-  const { execute } = await import('@oclif/core')
+  // oclif's index loads every part of it (help, ux, semver's 47 files); the
+  // execute entry point alone is what a command needs.
+  const { execute } = await import('@oclif/core/execute')
   await execute({ dir: import.meta.url })
 }

@@ -1,4 +1,5 @@
-import { Args, Command } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import { Command } from '@oclif/core/command'
 import { type CompletableCommand, completeWords, forBash, splitLine } from '../lib/cli/completion.ts'
 import { findConfigFile, readConfigFile, resolveSettings } from '../lib/config/settings.ts'
 import { LokiClient } from '../lib/loki/client.ts'

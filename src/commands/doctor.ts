@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { AlloyClient } from '../lib/alloy/client.ts'
 import { doctorChecks, readAlloyConfigFile, readComposeFile, readingsFile } from '../lib/checks/doctor.ts'
 import { runChecks } from '../lib/checks/runner.ts'

@@ -1,4 +1,6 @@
-import { Args, Command, loadHelpClass } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import { Command } from '@oclif/core/command'
+import { loadHelpClass } from '@oclif/core/help'
 import { ExitCode } from '../lib/errors.ts'
 import { neutralize } from '../lib/text.ts'
 

@@ -1,6 +1,7 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { Command, Flags } from '@oclif/core'
+import { Command } from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
 import { readConfigFile } from '../lib/config/settings.ts'
 import { STARTER_DEFAULTS, type StarterAnswers, starterConfig } from '../lib/config/starter.ts'
 import { ExitCode } from '../lib/errors.ts'

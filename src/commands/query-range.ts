@@ -1,7 +1,10 @@
-import { Args, Flags, type Interfaces } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import type * as Interfaces from '@oclif/core/interfaces'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { outputFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
+import { tuneHeapForStreaming } from '../lib/heap.ts'
 import { withContext } from '../lib/incident/context.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { checkLogQL, pinnedLabels, type QueryKind } from '../lib/loki/logql.ts'
@@ -103,11 +106,15 @@ export default class QueryRange extends ObsCommand {
     }
 
     // Loki refuses a limit above its cap: paging lowers the batch to it. Said
-    // only when the user asked for more, not about a default.
-    const { maxEntriesPerQuery } = await client.queryLimits()
+    // only when the user asked for more, not about a default. A short query
+    // does not wait for the limits: paging reads them only if its first page
+    // does not finish the job.
+    const exporting = flags.limit === 0 || flags.limit > MAX_PAGE
+    const maxEntriesPerQuery = flags.batch !== undefined || exporting ? (await client.queryLimits()).maxEntriesPerQuery : MAX_PAGE
     if (flags.batch !== undefined && maxEntriesPerQuery > 0 && flags.batch > maxEntriesPerQuery) {
       this.warn(`--batch ${flags.batch} is above this Loki's max_entries_limit_per_query (${maxEntriesPerQuery}): asking ${maxEntriesPerQuery} entries per request`)
     }
+    if (exporting) tuneHeapForStreaming()
     // With context, a line of another stream is no longer pinned away: every line shows its labels.
     const printer = new EntryPrinter(mode, process.stdout, { chalk: this.stdoutChalk, pinnedLabels: flags['all-streams'] ? undefined : pinnedLabels(query) })
     const progress = new Progress()

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode } from '../lib/errors.ts'

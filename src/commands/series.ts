@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'

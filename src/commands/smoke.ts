@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { AlloyClient } from '../lib/alloy/client.ts'
 import { deployChecks, deployWindow } from '../lib/checks/deploy.ts'
 import { pipelineProbeCheck } from '../lib/checks/probe.ts'

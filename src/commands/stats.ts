@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { checkLogQL } from '../lib/loki/logql.ts'

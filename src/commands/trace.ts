@@ -1,19 +1,20 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
-import { errorContext, findTrace, WIDENING } from '../lib/incident/trace.ts'
+import { errorContext, findTrace, REQUEST_GAP, WIDENING } from '../lib/incident/trace.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { EntryPrinter } from '../lib/render/output.ts'
 import { renderTimeline } from '../lib/render/timeline.ts'
 import { neutralize } from '../lib/text.ts'
-import { formatNanos, nowNanos, startBefore } from '../lib/time.ts'
+import { formatNanos, nowNanos, parseDuration, startBefore } from '../lib/time.ts'
 
 export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'
   static override summary = 'Show every log line of one request, across services, as a timeline'
   static override description =
-    `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. When nothing is found in --since, the window widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
+    `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. It first looks for one line of the request, searching newest first (the last minute, then the two before, then four, and so on), then fetches every line around it, widening while lines lie within --gap of the window's edge. When nothing is found in --since, the search widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
   static override examples = [
     '<%= config.bin %> trace req-7f3a9c',
     '<%= config.bin %> trace req-7f3a9c --since 24h --app cogni-template',
@@ -28,6 +29,7 @@ export default class Trace extends ObsCommand {
   static override flags = {
     since: Flags.string({ description: `where to start looking, widened automatically up to ${WIDENING.at(-1)} (default: 1h)` }),
     app: Flags.string({ description: 'the app label to search (default: from the profile, else cogni-template)' }),
+    gap: Flags.string({ description: `longest pause between two lines of one request (default: ${REQUEST_GAP})` }),
     context: Flags.integer({ char: 'C', description: 'N lines of its stream before and after each error line of the request', min: 0 }),
     json: jsonFlag,
   }
@@ -37,6 +39,7 @@ export default class Trace extends ObsCommand {
     if (args.reqId.trim() === '') throw new UsageError('the request id is empty', 'give the reqId to trace')
     const since = flags.since ?? '1h'
     startBefore(nowNanos(), since)
+    if (flags.gap !== undefined) parseDuration(flags.gap, '--gap')
     const settings = await this.resolveSettings(flags, { app: flags.app })
     const client = this.track(new LokiClient(settings.loki))
     const trace = await findTrace(client, {
@@ -44,6 +47,7 @@ export default class Trace extends ObsCommand {
       app: settings.identity.app,
       since,
       end: nowNanos(),
+      gap: flags.gap,
       onWiden: (wider, searched) => this.note(`nothing in the last ${searched}; widening to ${wider}`),
     })
     const context = flags.context ? await errorContext(client, trace, flags.context) : undefined

@@ -225,6 +225,11 @@ export function humanDuration(ns: Nanos): string {
   return `${minutes}m${String(seconds).padStart(2, '0')}s`
 }
 
+/** How long before `now` a moment was, for people: `12m05s ago` (or `in 2.00s`, for a clock ahead of this one). */
+export function humanAge(at: Nanos, now: Nanos): string {
+  return at <= now ? `${humanDuration(now - at)} ago` : `in ${humanDuration(at - now)}`
+}
+
 /** Waits ms, or less when the signal aborts (resolving, not rejecting: an abort here means "stop waiting"). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { runObs } from '../support/cli.ts'
 import { testLoki } from '../support/env.ts'
+import { pushAll } from '../support/loki.ts'
 
 const { addr, dataset } = testLoki()
 const env = { LOKI_ADDR: addr }
@@ -42,4 +43,35 @@ test('trace of an unknown id widens the window, then exits 1 with a hint', async
   assert.equal(result.stdout, '')
   assert.match(result.stderr, /nothing in the last 30m; widening to 1h/)
   assert.match(result.stderr, /no lines for reqId "req-does-not-exist" .*last 7d/)
+})
+
+test('a request longer than the first window comes back whole, and nothing of another request', async () => {
+  // An app label of this test's own, so that no other test sees these lines.
+  const app = `trace-span-${process.pid}`
+  const reqId = `req-span-${process.pid}`
+  const second = 1_000_000_000n
+  const end = BigInt(Date.now()) * 1_000_000n - 90n * second
+  const services = ['gateway', 'app', 'worker']
+  const line = (id: string, i: number) => JSON.stringify({ level: 30, time: 0, reqId: id, msg: `step ${i}` })
+  // 40 lines 25 s apart (about 16 minutes: far more than the window first
+  // fetched), in turn in the three services, each with a line of another
+  // request (whose id starts with this one's) a nanosecond later.
+  const values = new Map<string, [string, string][]>(services.map((service) => [service, []]))
+  const expected: string[] = []
+  for (let i = 0; i < 40; i++) {
+    const at = end - BigInt(39 - i) * 25n * second
+    const service = services[i % 3]
+    values.get(service)!.push([at.toString(), line(reqId, i)], [(at + 1n).toString(), line(`${reqId}0`, i)])
+    expected.push(line(reqId, i))
+  }
+  await pushAll(addr, [services.map((service) => ({ stream: { app, env: 'test', service, stream: 'stdout' }, values: values.get(service)! }))])
+
+  const json = await runObs(['trace', reqId, '--app', app, '--json'], { env })
+  assert.equal(json.code, 0, json.stderr)
+  const document = JSON.parse(json.stdout) as { from: string; to: string; entries: { line: string; labels: Record<string, string> }[] }
+  assert.deepEqual(
+    document.entries.map((e) => e.line),
+    expected,
+  )
+  assert.deepEqual(new Set(document.entries.map((e) => e.labels.service)), new Set(services))
 })

@@ -96,8 +96,12 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
-  const target = new URL(upstream)
+/**
+ * `upstream` is Loki's address, or a route from a request's path to one (the
+ * gateway in front of a scalable Loki, test/support/loki.ts).
+ */
+export async function startFaultProxy(upstream: string | ((path: string) => string)): Promise<FaultProxy> {
+  const upstreamFor = (path: string) => new URL(typeof upstream === 'string' ? upstream : upstream(path))
   const sockets = new Set<Duplex>()
   let rule: FaultRule | undefined
   const requests: ProxiedRequest[] = []
@@ -186,6 +190,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   }
 
   function forward(req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+    const target = upstreamFor(new URL(req.url ?? '/', 'http://proxy').pathname)
     return new Promise((resolve, reject) => {
       const headers = { ...req.headers, host: target.host }
       delete headers.connection
@@ -234,6 +239,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   })
 
   function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, url: URL): void {
+    const target = upstreamFor(url.pathname)
     const upstreamSocket = connect(Number(target.port), target.hostname)
     sockets.add(upstreamSocket)
     upstreamSocket.once('close', () => sockets.delete(upstreamSocket))

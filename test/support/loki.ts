@@ -1,32 +1,37 @@
 /**
  * A real Loki 3.6.2 for the tests, on free loopback ports and a temporary
- * directory, with one of two configs: the stack's own (`stack`) or Loki's
- * stock limits (`stock`, test/support/loki-stock.yaml). A test run picks one
- * with OBS_TEST_LOKI_CONFIG; `npm test` runs the integration suites on both.
- * The binary comes from LOKI_BIN or the cache that scripts/build-servers.sh
- * fills (built on first use).
+ * directory, with one of three configs: the stack's own (`stack`), Loki's
+ * stock limits (`stock`, test/support/loki-stock.yaml), or the stack's limits
+ * on a Loki run as separate write, read and backend processes (`scalable`,
+ * test/support/loki-scalable.yaml) behind a gateway. A test run picks one
+ * with OBS_TEST_LOKI_CONFIG; `npm test` runs the integration suites on the
+ * first two and the paging, tail and trace suites on the third. The binary
+ * comes from LOKI_BIN or the cache that scripts/build-servers.sh fills
+ * (built on first use).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const LOKI_VERSION = '3.6.2'
 
-export type LokiConfigName = 'stack' | 'stock'
+export type LokiConfigName = 'stack' | 'stock' | 'scalable'
 
 const CONFIG_FILES: Record<LokiConfigName, string> = {
   stack: join(REPO, 'stack/loki-config.yaml'),
   stock: join(REPO, 'test/support/loki-stock.yaml'),
+  scalable: join(REPO, 'test/support/loki-scalable.yaml'),
 }
 
 /** The config this test run runs its Lokis with. */
 export function lokiConfigName(): LokiConfigName {
   const name = process.env.OBS_TEST_LOKI_CONFIG ?? 'stack'
-  if (name !== 'stack' && name !== 'stock') throw new Error(`OBS_TEST_LOKI_CONFIG must be stack or stock, not ${name}`)
-  return name
+  if (!(name in CONFIG_FILES)) throw new Error(`OBS_TEST_LOKI_CONFIG must be stack, stock or scalable, not ${name}`)
+  return name as LokiConfigName
 }
 
 export function lokiConfigFile(name: LokiConfigName = lokiConfigName()): string {
@@ -77,9 +82,21 @@ export function lokiEnv(port: number, grpcPort: number, dataDir: string): NodeJS
   }
 }
 
+/** One process of a scalable Loki. */
+export interface LokiTarget {
+  target: 'backend' | 'write' | 'read'
+  /** Its own HTTP address: a read's serves queries, a write's pushes. */
+  addr: string
+  child: ChildProcess
+  logFile: string
+}
+
 export interface LokiProcess {
   config: LokiConfigName
+  /** Where obs and the tests send everything: Loki itself, or the gateway in front of a scalable one. */
   addr: string
+  /** A scalable Loki's processes, backend first; the single process is `child`. */
+  targets?: LokiTarget[]
   port: number
   dataDir: string
   logFile: string
@@ -130,9 +147,12 @@ export interface StartOptions {
   args?: string[]
   /** Answer queries within a second of starting (fastStartArgs), as the fault tests need. */
   fastStart?: boolean
+  /** A scalable Loki's read processes (1 by default). */
+  reads?: number
 }
 
 export async function startLoki(options: StartOptions = {}): Promise<LokiProcess> {
+  if ((options.config ?? lokiConfigName()) === 'scalable' && !options.configFile) return startScalableLoki(options)
   const binary = lokiBinary()
   const port = options.port ?? (await freePort())
   const grpcPort = await freePort()
@@ -183,6 +203,117 @@ export async function startLoki(options: StartOptions = {}): Promise<LokiProcess
   if (options.detached) loki.child.unref()
   if (!options.noWait) await waitServerReady('Loki', loki, '/ready', 90_000)
   return loki
+}
+
+/** Paths a gateway sends to the write processes; everything else goes to a read. */
+const PUSH_PATHS = ['/loki/api/v1/push', '/api/prom/push', '/otlp/v1/logs']
+
+/**
+ * A scalable Loki: one backend, one write and `reads` read processes of the
+ * same binary on loopback (test/support/loki-scalable.yaml), sharing one
+ * object store directory, and in front of them a gateway (fault-proxy.ts with
+ * a route) that sends pushes to the write and everything else to the reads in
+ * turn, as the Helm chart's nginx does. The gateway stays up across stop()
+ * and launch(), as a real one does while Loki restarts behind it.
+ */
+async function startScalableLoki(options: StartOptions): Promise<LokiProcess> {
+  const binary = lokiBinary()
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'obs-loki-'))
+  const shared = join(dataDir, 'shared')
+  const names: LokiTarget['target'][] = ['backend', 'write', ...Array.from({ length: options.reads ?? 1 }, () => 'read' as const)]
+  const ports: { http: number; grpc: number; memberlist: number }[] = []
+  for (const _ of names) ports.push({ http: await freePort(), grpc: await freePort(), memberlist: await freePort() })
+  const [backend] = ports
+  const launchOne = (index: number): LokiTarget => {
+    const target = names[index]
+    const { http, grpc, memberlist } = ports[index]
+    const own = join(dataDir, `${target}-${index}`)
+    const logFile = join(dataDir, `${target}-${index}.log`)
+    const env = {
+      ...lokiEnv(http, grpc, dataDir),
+      LOKI_DATA_DIR: own,
+      LOKI_SHARED_DIR: shared,
+      LOKI_MEMBERLIST_PORT: String(memberlist),
+      LOKI_MEMBERLIST_JOIN_PORT: String(backend.memberlist),
+      LOKI_BACKEND_GRPC_ADDRESS: `127.0.0.1:${backend.grpc}`,
+    }
+    const log = openSync(logFile, 'a')
+    const args = [`-config.file=${lokiConfigFile('scalable')}`, '-config.expand-env=true', `-target=${target}`, ...(options.args ?? [])]
+    const child = spawn(binary, args, { env, stdio: ['ignore', log, log], detached: options.detached })
+    closeSync(log)
+    if (!options.detached) {
+      running.add(child)
+      child.once('exit', () => running.delete(child))
+    }
+    return { target, addr: `http://127.0.0.1:${http}`, child, logFile }
+  }
+  const launchAll = () => names.map((_, index) => launchOne(index))
+  const waitAll = async (targets: LokiTarget[]) => {
+    for (const target of targets) await waitServerReady(`Loki ${target.target}`, target, '/ready', 90_000)
+    await waitRingSeen(targets)
+  }
+  const stopAll = async (targets: LokiTarget[]) => {
+    // Reads first, backend last: nothing is left asking a process already gone.
+    for (const target of [...targets].reverse()) await stopChild(target.child)
+  }
+
+  let targets = launchAll()
+  let turn = 0
+  const gateway: FaultProxy = await startFaultProxy((path) => {
+    if (PUSH_PATHS.includes(path)) return targets[1].addr
+    const reads = targets.slice(2)
+    return reads[turn++ % reads.length].addr
+  })
+  const loki: LokiProcess = {
+    config: 'scalable',
+    addr: gateway.addr,
+    port: Number(new URL(gateway.addr).port),
+    dataDir,
+    logFile: targets[2].logFile,
+    child: targets[2].child,
+    targets,
+    async stop() {
+      await stopAll(targets)
+    },
+    async restart() {
+      await stopAll(targets)
+      loki.launch()
+      await waitAll(targets)
+    },
+    launch() {
+      if (targets.some((target) => target.child.exitCode === null && target.child.signalCode === null)) throw new Error('Loki is still running')
+      targets = launchAll()
+      loki.targets = targets
+      loki.child = targets[2].child
+    },
+    async remove() {
+      await stopAll(targets)
+      await gateway.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+  if (!options.noWait) await waitAll(targets)
+  return loki
+}
+
+/**
+ * Every read process must see the write's ingester in the ring, which
+ * reaches it by gossip after /ready: until then a query would not ask the
+ * ingester and find nothing of what was just pushed.
+ */
+async function waitRingSeen(targets: LokiTarget[]): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (const target of targets.filter((t) => t.target === 'read')) {
+    for (;;) {
+      // The ingester ring as this process sees it.
+      const page = await fetch(`${target.addr}/ring`, { headers: { accept: 'application/json' } })
+        .then((response) => response.text())
+        .catch(() => '')
+      if (page.includes('"state":"ACTIVE"')) break
+      if (Date.now() > deadline) throw new Error(`Loki read at ${target.addr} does not see an active ingester after 30 s; see ${target.logFile}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
 }
 
 export async function stopAndRemove(loki: LokiProcess): Promise<void> {

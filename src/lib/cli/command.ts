@@ -1,4 +1,4 @@
-import { Command } from '@oclif/core'
+import { Command } from '@oclif/core/command'
 import { renderChecklist } from '../checks/report.ts'
 import { type CheckResult, checksExitCode } from '../checks/runner.ts'
 import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings } from '../config/settings.ts'

@@ -1,4 +1,5 @@
-import { Flags, type Interfaces } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
+import type * as Interfaces from '@oclif/core/interfaces'
 import { flagDescription, SETTINGS, type SettingKey, type SettingRow } from '../config/table.ts'
 import { OUTPUT_MODES } from '../render/output.ts'
 

@@ -11,7 +11,7 @@
  * and cut in the same order, since a limited query may return any of them.
  */
 import type { Labels } from '../loki/client.ts'
-import { streamSelector } from '../loki/logql.ts'
+import { streamSelector } from '../loki/logql-text.ts'
 import { fetchLogPages, forwardOrder, type LogEntry, type PagingClient } from '../loki/paging.ts'
 import type { ContextGroup, ContextLine } from '../render/output.ts'
 import { type Nanos, parseDuration } from '../time.ts'

@@ -1,7 +1,7 @@
 import type { LokiClient } from '../loki/client.ts'
-import { quoteLogQL, streamSelector } from '../loki/logql.ts'
+import { quoteLogQL, streamSelector } from '../loki/logql-text.ts'
 import type { LogEntry } from '../loki/paging.ts'
-import { fetchLogPages } from '../loki/paging.ts'
+import { fetchLogPages, StreamCache, streamEntries } from '../loki/paging.ts'
 import { isErrorLevel, levelName } from '../pino.ts'
 import type { ContextGroup } from '../render/output.ts'
 import { type Nanos, parseDuration, startBefore } from '../time.ts'
@@ -22,6 +22,20 @@ export function traceQuery(reqId: string, app: string): string {
 /** Windows tried in turn when nothing is found, up to the last. */
 export const WIDENING = ['1h', '6h', '24h', '7d']
 
+/**
+ * How far apart two consecutive lines of one request may be. A request's
+ * lines sit within seconds of each other: once one line is found, the request
+ * is fetched in a window reaching this far past its outermost lines found,
+ * and the window widens for as long as lines come closer than this to its
+ * edge. A request with a pause longer than this between two of its lines
+ * would be cut at the pause: `--gap` raises it.
+ */
+export const REQUEST_GAP = '30s'
+
+/** The first stretch searched for a line of the request, the newest; each next one, older, is twice as long. */
+const FIRST_PROBE = 60_000_000_000n
+const HOUR = 3_600_000_000_000n
+
 export interface TraceEntry {
   entry: LogEntry
   fields: Record<string, unknown>
@@ -30,6 +44,7 @@ export interface TraceEntry {
 export interface Trace {
   reqId: string
   query: string
+  /** The window the request's lines were fetched from (the whole search when none was found). */
   start: Nanos
   end: Nanos
   /** The windows searched, when the first one found nothing. */
@@ -39,33 +54,124 @@ export interface Trace {
 
 /**
  * Every line of one request across the app's services, oldest first (stable
- * on equal timestamps). Starts with `since` and widens through WIDENING while
- * nothing is found, each time searching only the part not searched yet.
+ * on equal timestamps), in two steps that keep Loki from reading the whole
+ * range for a handful of lines:
+ *
+ * 1. Locate: one line of the request, asked with a limit of one over
+ *    stretches of time searched newest first, each twice as long as the one
+ *    before (the last 1m, the 2m before it, then 4m, …), so that Loki stops
+ *    reading each stream at its first match and a recent request costs the
+ *    last minutes only. Starts with `since` and widens through WIDENING while
+ *    nothing is found, each time searching only the part not searched yet.
+ * 2. Fetch: every line of the request, forward and complete (fetchLogPages),
+ *    in a window from `gap` before that line to `gap` after it, widened on a
+ *    side for as long as a line found lies within `gap` of that edge. The
+ *    window never goes past `end`: nothing was logged after it.
  */
 export async function findTrace(
   client: LokiClient,
-  options: { reqId: string; app: string; since: string; end: Nanos; onWiden?: (wider: string, searched: string) => void },
+  options: {
+    reqId: string
+    app: string
+    since: string
+    end: Nanos
+    gap?: string
+    onWiden?: (wider: string, searched: string) => void
+  },
 ): Promise<Trace> {
   const query = traceQuery(options.reqId, options.app)
+  const gap = parseDuration(options.gap ?? REQUEST_GAP, '--gap')
   const first = parseDuration(options.since, '--since')
   const windows = [options.since, ...WIDENING.filter((w) => parseDuration(w) > first)]
-  let trace: Trace | undefined
-  // Where the windows searched so far begin. A wider window is only searched
-  // where the narrower ones did not reach: they found nothing.
+  // Where the stretches searched so far begin: a wider window is only
+  // searched where the narrower ones did not reach, and there found nothing.
   let searchedFrom = options.end
+  let probe = FIRST_PROBE
   for (const [index, since] of windows.entries()) {
     if (index > 0) options.onWiden?.(since, windows[index - 1])
     const start = startBefore(options.end, since)
+    while (searchedFrom > start) {
+      // Loki refuses a range longer than its max_query_length (721h shipped).
+      if (probe > HOUR) {
+        const { maxQueryLengthNs } = await client.queryLimits()
+        if (maxQueryLengthNs > 0n && probe > maxQueryLengthNs) probe = maxQueryLengthNs
+      }
+      const from = searchedFrom - probe > start ? searchedFrom - probe : start
+      const found = await lineIn(client, query, from, searchedFrom)
+      if (found !== undefined) {
+        const fetched = await fetchAround(client, query, found, gap, options.end)
+        return { reqId: options.reqId, query, ...fetched, widenedTo: index > 0 ? since : undefined }
+      }
+      searchedFrom = from
+      probe *= 2n
+    }
+  }
+  return { reqId: options.reqId, query, start: searchedFrom, end: options.end, widenedTo: windows.length > 1 ? windows.at(-1) : undefined, entries: [] }
+}
+
+/**
+ * The timestamp of an entry of `query` in [start, end), if any: one entry, so
+ * that Loki stops reading each stream at its first match. Asked forward:
+ * Loki reads a stream backward a whole block at a time and reverses it,
+ * which measured 2 to 6 times the lines read forward to the same match
+ * (bench, 1M lines). Asked plain: an empty answer is then trusted without a
+ * second request.
+ */
+async function lineIn(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<Nanos | undefined> {
+  const data = await client.queryRange({ query, start, end, limit: 1, direction: 'forward', plain: true })
+  let found: Nanos | undefined
+  for (const entry of streamEntries(data?.resultType === 'streams' ? data.result : [], new StreamCache())) {
+    const ts = BigInt(entry.ts)
+    if (found === undefined || ts < found) found = ts
+  }
+  return found
+}
+
+/**
+ * Every entry of `query` around `at`: [at − 1.5 gap, at + 1.5 gap] (the half
+ * gap for the request's own lines around `at`, so that a request of a few
+ * seconds needs no widening), then widened on each side (doubling what is
+ * added) until the outermost entries lie at least `gap` inside the window, or
+ * the window reaches `end` (exclusive).
+ */
+async function fetchAround(client: LokiClient, query: string, at: Nanos, gap: Nanos, end: Nanos): Promise<{ start: Nanos; end: Nanos; entries: TraceEntry[] }> {
+  const fetch = async (from: Nanos, to: Nanos): Promise<TraceEntry[]> => {
     const entries: TraceEntry[] = []
-    for await (const page of fetchLogPages(client, { query, start, end: searchedFrom, direction: 'forward', limit: 0, batch: 5000 })) {
+    for await (const page of fetchLogPages(client, { query, start: from, end: to, direction: 'forward', limit: 0, batch: 5000 })) {
       for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
     }
-    searchedFrom = start
-    trace = { reqId: options.reqId, query, start, end: options.end, widenedTo: index > 0 ? since : undefined, entries }
-    if (entries.length > 0) break
+    return entries
   }
-  // Forward paging already yields time order, ties in one stable order.
-  return trace!
+  const limit = (t: Nanos) => (t < end ? t : end)
+  const reach = gap + gap / 2n
+  let windowStart = at - reach
+  let windowEnd = limit(at + reach + 1n)
+  let entries = await fetch(windowStart, windowEnd)
+  // The oldest allowed start: as far back as the widest search.
+  const floor = at - parseDuration(WIDENING.at(-1)!)
+  let step = gap
+  for (;;) {
+    // `at` itself was found, so there is always an entry; the guard is for a Loki that loses it.
+    const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : at
+    const newest = entries.length > 0 ? BigInt(entries.at(-1)!.entry.ts) : at
+    const before = oldest - windowStart < gap && windowStart > floor
+    const after = windowEnd - newest <= gap && windowEnd < end
+    if (!before && !after) break
+    step *= 2n
+    // Forward paging yields time order, ties in one stable order; the parts
+    // fetched before and after the window join it at its ends.
+    if (before) {
+      const from = oldest - step > floor ? oldest - step : floor
+      entries = [...(await fetch(from, windowStart)), ...entries]
+      windowStart = from
+    }
+    if (after) {
+      const to = limit(newest + step + 1n)
+      entries = [...entries, ...(await fetch(windowEnd, to))]
+      windowEnd = to
+    }
+  }
+  return { start: windowStart, end: windowEnd, entries }
 }
 
 function parseFields(line: string): Record<string, unknown> {

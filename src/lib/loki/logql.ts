@@ -1,7 +1,10 @@
 import { parser } from '@grafana/lezer-logql'
 import type { SyntaxNode, Tree } from '@lezer/common'
 import { UsageError } from '../errors.ts'
-import { shown } from '../text.ts'
+
+// Building LogQL text needs no parser: its helpers live apart, so that what
+// only builds queries (trace) does not load the parser.
+export { checkLabelName, LOGQL_KEYWORDS, quoteLogQL, streamSelector } from './logql-text.ts'
 
 export type QueryKind = 'log' | 'metric'
 
@@ -240,65 +243,6 @@ function regexMatchesEmpty(pattern: string): boolean {
     // RE2 syntax JavaScript cannot read: leave the verdict to Loki.
     return false
   }
-}
-
-/**
- * Quotes a value as a LogQL string literal. JSON string syntax is a subset of
- * the Go string literals Loki unquotes, so no value can end the string early.
- */
-export function quoteLogQL(value: string): string {
-  // A lone surrogate would become an escape Loki refuses; it cannot be in a log line anyway.
-  return JSON.stringify(value.toWellFormed())
-}
-
-/** Builds a stream selector from label/value pairs, skipping empty values. */
-export function streamSelector(labels: Record<string, string | undefined>): string {
-  const matchers = Object.entries(labels)
-    .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')
-    .map(([name, value]) => `${checkLabelName(name)}=${quoteLogQL(value)}`)
-  return `{${matchers.join(', ')}}`
-}
-
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
-
-/**
- * Words Loki's lexer always reads as keywords, in any case: a label with one
- * of these names cannot be written in a selector (`{on="x"}` is a syntax
- * error), so no query of obs's may name one.
- */
-export const LOGQL_KEYWORDS = new Set([
-  'and',
-  'bool',
-  'by',
-  'decolorize',
-  'drop',
-  'group_left',
-  'group_right',
-  'ignoring',
-  'json',
-  'keep',
-  'label_format',
-  'line_format',
-  'logfmt',
-  'of',
-  'offset',
-  'on',
-  'or',
-  'pattern',
-  'regexp',
-  'unless',
-  'unpack',
-  'unwrap',
-  'variants',
-  'without',
-])
-
-export function checkLabelName(name: string): string {
-  if (!LABEL_NAME.test(name)) throw new UsageError(`invalid label name "${shown(name)}"`, 'label names are letters, digits and _, not starting with a digit')
-  if (LOGQL_KEYWORDS.has(name.toLowerCase())) {
-    throw new UsageError(`label name "${name}" is a LogQL keyword: Loki cannot match it in a selector`, "rename the label where it is set (Alloy's relabel rules)")
-  }
-  return name
 }
 
 /**

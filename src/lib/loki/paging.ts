@@ -53,7 +53,7 @@ export interface LogQueryParams {
  * What paging needs of a Loki client. One that cannot tell its limits (a
  * stand-in in a test) is paged within Loki's shipped defaults.
  */
-export type PagingClient = Pick<LokiClient, 'queryRange'> & Partial<Pick<LokiClient, 'queryLimits'>>
+export type PagingClient = Pick<LokiClient, 'queryRange'> & Partial<Pick<LokiClient, 'queryLimits' | 'limitsKnown'>>
 
 /** Windows aim at this share of a batch, leaving room for bursts. */
 const TARGET_FILL = 0.75
@@ -164,7 +164,14 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
   const forward = params.direction === 'forward'
   const compare = forward ? forwardOrder : backwardOrder
   const parallel = Math.max(1, params.parallel ?? 1)
-  const limits = new PagingLimits((await client.queryLimits?.()) ?? DEFAULT_QUERY_LIMITS, params.batch)
+  // A short query usually ends with its first page: that page goes out at
+  // once, within Loki's shipped limits, and this tenant's are read only if
+  // more requests follow (a refusal would teach them too). A longer one reads
+  // them first, to size its windows, and so does any query once they are known.
+  const short = params.limit > 0 && params.limit < params.batch && (params.parallel ?? 1) <= 1 && !client.limitsKnown?.()
+  const limits = new PagingLimits(short ? DEFAULT_QUERY_LIMITS : ((await client.queryLimits?.()) ?? DEFAULT_QUERY_LIMITS), params.batch)
+  let tenantRead = !short
+  let asked = 0
   let remaining = params.limit === 0 ? Number.POSITIVE_INFINITY : params.limit
   // Sequentially the first window is the whole range: often it fits. In
   // parallel, the range is cut so that every worker has a window from the start.
@@ -182,6 +189,7 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
   // cut, and its slot used, without waiting for the head.
   let wake: (() => void) | undefined
   const ask = (part: Window) => {
+    asked++
     // One more than still wanted: a page short of its limit is complete. A
     // one-nanosecond window cannot be cut, so it gets the largest page.
     part.requestLimit = part.end - part.start === 1n ? limits.largestPage : Math.min(limits.batch, remaining + 1)
@@ -280,6 +288,15 @@ export async function* fetchLogPages(client: PagingClient, params: LogQueryParam
 
   try {
     while (remaining > 0) {
+      // Before any request but the first: the first one did not end the query.
+      if (!tenantRead && asked > 0 && plan.length > 0) {
+        tenantRead = true
+        const known = await client.queryLimits?.()
+        if (known) {
+          limits.adopt(known, params.batch)
+          width = limits.fit(width)
+        }
+      }
       cutAhead()
       planAhead()
       // planAhead asked the head (a window), if anything is left to ask.
@@ -380,13 +397,18 @@ export function cutAtPage(window: { start: Nanos; end: Nanos }, page: LogEntry[]
  * its refusals teach; 0 means Loki sets none.
  */
 class PagingLimits {
-  maxLength: Nanos
-  maxEntries: number
-  batch: number
+  maxLength = 0n
+  maxEntries = 0
+  batch = 0
   /** What a one-nanosecond window asks: it cannot be cut, so all that Loki serves. */
-  largestPage: number
+  largestPage = 0
 
   constructor(limits: QueryLimits, batch: number) {
+    this.adopt(limits, batch)
+  }
+
+  /** Takes the tenant's limits, read after the first page of a short query went out with the shipped ones. */
+  adopt(limits: QueryLimits, batch: number): void {
     this.maxLength = limits.maxQueryLengthNs
     this.maxEntries = limits.maxEntriesPerQuery
     this.batch = this.maxEntries > 0 ? Math.min(batch, this.maxEntries) : batch

@@ -1,9 +1,8 @@
 import type { ChalkInstance } from 'chalk'
-import { formatDistanceStrict } from 'date-fns/formatDistanceStrict'
 import type { LogEntry } from '../loki/paging.ts'
 import { isErrorLevel, levelName } from '../pino.ts'
 import { neutralize } from '../text.ts'
-import { formatNanos, humanDuration, type Nanos } from '../time.ts'
+import { formatNanos, humanAge, humanDuration, type Nanos, nowNanos } from '../time.ts'
 import { colorLevel } from './output.ts'
 
 /** One request's lines, oldest first, each with its JSON fields (empty for a line that is not JSON). */
@@ -54,12 +53,11 @@ export function renderTimeline(timeline: Timeline, chalk: ChalkInstance): string
   const services = Object.entries(summary.services)
     .map(([name, count]) => `${neutralize(name)} (${count})`)
     .join(', ')
-  const firstDate = new Date(Number(first / 1_000_000n))
   const errors = summary.errors > 0 ? chalk.red.bold(`${summary.errors} error${summary.errors === 1 ? '' : 's'}`) : 'no errors'
   lines.push(
     '',
     `${chalk.bold(neutralize(timeline.reqId))}: ${timeline.entries.length} lines over ${humanDuration(summary.spanNs)}, ` +
-      `started ${formatDistanceStrict(firstDate, new Date(), { addSuffix: true })} (${formatNanos(first).slice(0, 19)}Z); ` +
+      `started ${humanAge(first, nowNanos())} (${formatNanos(first).slice(0, 19)}Z); ` +
       `services: ${services}; ${errors}`,
   )
   return `${lines.join('\n')}\n`

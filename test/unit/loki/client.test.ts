@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import nock from 'nock'
+import { parse as parseYaml } from 'yaml'
 import { ExitCode, ObsError, UsageError } from '../../../src/lib/errors.ts'
-import { DEFAULT_QUERY_LIMITS, LimitRefusal, LokiClient, tenantLimits } from '../../../src/lib/loki/client.ts'
+import { DEFAULT_QUERY_LIMITS, LimitRefusal, LokiClient, tenantLimits, topLevelScalars } from '../../../src/lib/loki/client.ts'
 
 const ORIGIN = 'http://loki.test:3100'
 const FLAG = 'x-loki-response-encoding-flags'
@@ -30,7 +31,42 @@ function streams(values: [string, string][]): string {
   return JSON.stringify({ status: 'success', data: { resultType: 'streams', result: values.length ? [{ stream: { app: 'x' }, values }] : [] } })
 }
 
+/** Loki 3.6.2's /config/tenant/v1/limits, as served (abridged; nested blocks and lists kept). */
+const LIMITS_PAGE = `discover_log_levels: false
+discover_service_name: []
+log_level_fields:
+- level
+- LEVEL
+max_entries_limit_per_query: 5000
+max_query_bytes_read: 0B
+max_query_length: 30d1h
+max_query_series: 500
+otlp_config:
+  LogAttributes: null
+  ResourceAttributes:
+    AttributesConfig:
+    - Action: index_label
+      Attributes:
+      - service.name
+      Regex: ""
+    IgnoreDefaults: false
+query_timeout: 1m
+retention_period: '0s'
+volume_max_series: "1000"
+`
+
 describe('tenant limits', () => {
+  test("the limits page's top-level scalars, read without a YAML parser, give what a YAML parser gives", () => {
+    const scalars = topLevelScalars(LIMITS_PAGE)
+    assert.deepEqual(tenantLimits(scalars), tenantLimits(parseYaml(LIMITS_PAGE)))
+    assert.deepEqual(tenantLimits(scalars), { maxQueryLengthNs: 721n * HOUR, maxEntriesPerQuery: 5000, maxQuerySeries: 500, queryTimeoutMs: 60_000, source: 'tenant-limits' })
+    assert.equal(scalars.retention_period, '0s')
+    assert.equal(scalars.volume_max_series, '1000')
+    // Nested keys are not top-level limits.
+    assert.equal(scalars.IgnoreDefaults, undefined)
+    assert.equal(scalars.Regex, undefined)
+  })
+
   test("Loki's YAML: durations with days and years, counts, 0 for no limit", () => {
     assert.deepEqual(tenantLimits({ max_query_length: '30d1h', max_entries_limit_per_query: 1000, max_query_series: 50, query_timeout: '2m' }), {
       maxQueryLengthNs: 721n * HOUR,
