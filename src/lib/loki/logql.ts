@@ -1,6 +1,7 @@
 import { parser } from '@grafana/lezer-logql'
 import type { SyntaxNode, Tree } from '@lezer/common'
 import { UsageError } from '../errors.ts'
+import { shown } from '../text.ts'
 
 // Building LogQL text needs no parser: its helpers live apart, so that what
 // only builds queries (trace) does not load the parser.
