@@ -21,8 +21,17 @@ test('every command answers help, -h and --help alike, with a usage line and exa
     assert.equal(viaHelp.stdout, long.stdout, `${command}: help ${command} and --help`)
     assert.match(long.stdout, /^USAGE\n {2}\$ obs /m, command)
     assert.match(long.stdout, /^EXAMPLES\n/m, `${command} has examples`)
+    assertFlagsAligned(command, long.stdout)
   }
 })
+
+/** In each flag section, every flag's name starts in the same column (`  -C, --context`, `      --since`). */
+function assertFlagsAligned(command: string, help: string): void {
+  for (const [, header, body] of help.matchAll(/^([A-Z ]*FLAGS)\n((?:(?: {2}.*)?\n)+)/gm)) {
+    const columns = new Set(body.split('\n').flatMap((row) => /^ {2}(?:-\w, | {4})?(?=--)/.exec(row)?.[0].length ?? []))
+    assert.ok(columns.size <= 1, `${command} ${header}: flag names start in columns ${[...columns].join(', ')}\n${body}`)
+  }
+}
 
 test('obs help lists every command; help for a command that does not exist is one line, exit 2', async () => {
   const all = await runObs(['help'])
