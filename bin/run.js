@@ -77,10 +77,17 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
     const { tuneHeapForStreaming } = await import('../dist/lib/heap.js')
     tuneHeapForStreaming()
   }
+  // undici parses HTTP with WebAssembly (llhttp). V8 optimizes a hot WebAssembly
+  // function on a background thread, and an exiting Node waits for that to end:
+  // after 10 KB of answer it started, and `query-range --limit 10` exited 90 ms
+  // late. Ten times V8's budget (1.8M) leaves a short answer to the baseline
+  // code; an export still crosses it in its first page.
+  const { setFlagsFromString } = await import('node:v8')
+  setFlagsFromString('--wasm-tiering-budget=18000000')
   const { enableCompileCache } = await import('node:module')
   enableCompileCache?.()
-  // oclif's index loads every part of it (help, ux, semver's 47 files); the
-  // execute entry point alone is what a command needs.
-  const { execute } = await import('@oclif/core/execute')
+  // dist/cli.js is oclif's execute entry point alone (its index loads every
+  // part of it: help, ux, semver's 47 files), bundled with the commands.
+  const { execute } = await import('../dist/cli.js')
   await execute({ dir: import.meta.url })
 }

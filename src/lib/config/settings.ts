@@ -197,7 +197,8 @@ export async function readConfigFile({ path, text }: FoundConfig): Promise<Confi
       throw new UsageError(`malformed config file ${path}${where}: not valid JSON`, 'fix the JSON or remove the file')
     }
   } else {
-    const { parseDocument } = await import('yaml')
+    // A CommonJS package: its exports are the default export once bundled (scripts/build.ts), as they are in Node.
+    const { parseDocument } = (await import('yaml')).default
     const doc = parseDocument(text)
     if (doc.errors.length > 0) {
       const first = doc.errors[0]

@@ -188,7 +188,14 @@ export class LokiClient {
     url.searchParams.set('limit', String(params.limit))
     url.searchParams.set('start', params.start.toString())
     url.searchParams.set('delay_for', String(params.delayForSeconds))
-    const { Agent, WebSocket, buildConnector } = await import('undici')
+    // undici's parts, not its index: the index would load all of undici (fetch,
+    // caches, mocks) for the tail, and bundled, every command would share its chunk.
+    const [{ default: Agent }, { default: websocket }, { default: buildConnector }] = await Promise.all([
+      import('undici/lib/dispatcher/agent.js'),
+      import('undici/lib/web/websocket/websocket.js'),
+      import('undici/lib/core/connect.js'),
+    ])
+    const { WebSocket } = websocket
     const { tls, headers } = this.http.settings
     // Once upgraded, the socket belongs to the WebSocket, not to the pool: the
     // connector keeps hold of it so that a dead connection can be cut.

@@ -2,6 +2,7 @@
 // about twice the start-up time of the two parts obs needs for every request.
 // The package has no exports map, so those modules can be loaded alone; the
 // index would attach `request` to every dispatcher, here it is called directly.
+// The tail's WebSocket and connector are loaded the same way.
 declare module 'undici/lib/dispatcher/agent.js' {
   import { Agent } from 'undici'
   export default Agent
@@ -10,4 +11,15 @@ declare module 'undici/lib/dispatcher/agent.js' {
 declare module 'undici/lib/api/api-request.js' {
   import type { Dispatcher } from 'undici'
   export default function request(this: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>
+}
+
+declare module 'undici/lib/web/websocket/websocket.js' {
+  import type { WebSocket } from 'undici'
+  const websocket: { WebSocket: typeof WebSocket }
+  export default websocket
+}
+
+declare module 'undici/lib/core/connect.js' {
+  import { buildConnector } from 'undici'
+  export default buildConnector
 }
