@@ -20,8 +20,9 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { SourceMap } from 'node:module'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { BURSTY_APP, generateBurstyDataset } from '../test/support/bursty-dataset.ts'
 import { toPushBatches } from '../test/support/dataset.ts'
 import { lokiBinary, pushAll, REPO, startLoki } from '../test/support/loki.ts'
@@ -303,16 +304,31 @@ function inFlightMs(requests: { ms: number; end?: number }[]): number | undefine
 
 // ------------------------------------------------------------ CPU profile
 
+/**
+ * Where a profiled function's code came from. dist/ is a bundle (scripts/build.ts):
+ * its source maps give back the original file, under src/ or a package.
+ */
+function profiledSource(sourceMaps: Map<string, SourceMap | undefined>, frame: { url: string; lineNumber: number; columnNumber: number }): { url: string; line: number } {
+  const url = frame.url.replace(/^file:\/\//, '')
+  if (!url.startsWith(join(OBS_ROOT, 'dist'))) return { url, line: frame.lineNumber }
+  if (!sourceMaps.has(url)) sourceMaps.set(url, existsSync(`${url}.map`) ? new SourceMap(JSON.parse(readFileSync(`${url}.map`, 'utf8'))) : undefined)
+  const entry = sourceMaps.get(url)?.findEntry(frame.lineNumber, frame.columnNumber)
+  return entry && 'originalSource' in entry
+    ? { url: resolve(dirname(url), entry.originalSource.replace(/^file:\/\//, '')), line: entry.originalLine }
+    : { url, line: frame.lineNumber }
+}
+
 /** Self time by function from a .cpuprofile, and the idle share (waiting on I/O). */
 function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs: number; top: { name: string; ms: number }[]; byArea: Record<string, number> } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }[]
     samples: number[]
     timeDeltas: number[]
   }
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const selfUs = new Map<number, number>()
   for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  const sourceMaps = new Map<string, SourceMap | undefined>()
   const byName = new Map<string, number>()
   const byArea: Record<string, number> = {}
   let totalUs = 0
@@ -323,7 +339,7 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
     totalUs += us
     if (frame.functionName === '(idle)') idleUs += us
     if (frame.functionName === '(garbage collector)') gcUs += us
-    const url = frame.url.replace(/^file:\/\//, '')
+    const { url, line } = profiledSource(sourceMaps, frame)
     const root = url.startsWith(OBS_ROOT) ? OBS_ROOT : url.startsWith(REPO) ? REPO : undefined
     const where = url.includes('/node_modules/') ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : root ? relative(root, url) : url || 'native'
     const area = frame.functionName.startsWith('(')
@@ -331,14 +347,16 @@ function summarizeProfile(file: string): { totalMs: number; idleMs: number; gcMs
       : url.includes('/node_modules/')
         ? `package ${where}`
         : root
-          ? 'obs code (dist/, bin/)'
+          ? url.startsWith(join(OBS_ROOT, 'dist'))
+            ? 'bundle glue (dist/: module top levels, esbuild helpers)'
+            : 'obs code (src/, bin/)'
           : url.startsWith('node:internal/modules')
             ? 'module loading (node:internal/modules)'
             : url.startsWith('node:')
               ? 'other Node.js internals'
               : 'native / builtins'
     byArea[area] = (byArea[area] ?? 0) + us / 1000
-    const name = `${frame.functionName || '(anonymous)'} ${where}${frame.lineNumber >= 0 && url ? `:${frame.lineNumber + 1}` : ''}`
+    const name = `${frame.functionName || '(anonymous)'} ${where}${line >= 0 && url ? `:${line + 1}` : ''}`
     byName.set(name, (byName.get(name) ?? 0) + us)
   }
   const top = [...byName.entries()]
