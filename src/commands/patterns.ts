@@ -1,11 +1,11 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
-import { fetchPatterns, PATTERNS_CAVEAT, resolveLevels } from '../lib/incident/patterns.ts'
+import { fetchPatterns, PATTERNS_CAVEAT, patternsTable, resolveLevels } from '../lib/incident/patterns.ts'
 import { selectorArgument } from '../lib/loki/logql.ts'
-import { colorLevel, renderTable } from '../lib/render/output.ts'
-import { sparkline } from '../lib/render/terminal.ts'
+import { renderTable } from '../lib/render/output.ts'
 import { neutralize } from '../lib/text.ts'
 import { formatNanos, nowNanos, parseTime, resolveTimeRange } from '../lib/time.ts'
 
@@ -64,19 +64,8 @@ export default class Patterns extends ObsCommand {
       this.note(`no patterns for ${neutralize(selector)} in the range (the pattern ingester keeps about 3h); widen it with --since or --from/--to`)
       return
     }
-    const terminal = Boolean(process.stdout.isTTY)
     const chalk = this.stdoutChalk
-    const head = ['count', 'share', 'level']
-    if (newSince !== undefined) head.push('new')
-    if (terminal) head.push('trend')
-    head.push('pattern')
-    const rows = shown.map((row) => {
-      const cells = [String(row.count), `${(row.share * 100).toFixed(1)}%`, row.level ? colorLevel(chalk, neutralize(row.level)) : '']
-      if (newSince !== undefined) cells.push(row.isNew ? chalk.yellow('new') : '')
-      if (terminal) cells.push(sparkline(row.trend))
-      cells.push(neutralize(row.pattern))
-      return cells
-    })
+    const { head, rows } = patternsTable(shown, { markNew: newSince !== undefined, sparklines: Boolean(process.stdout.isTTY), chalk })
     const newCount = report.rows.filter((r) => r.isNew).length
     const summary = `${report.rows.length} patterns, ${report.totalCount} lines in ${neutralize(selector)}${newSince === undefined ? '' : `; ${newCount} new since ${formatNanos(newSince)}`}`
     process.stdout.write(`${await renderTable(head, rows, chalk)}\n${summary}\n`)

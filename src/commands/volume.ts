@@ -1,11 +1,11 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
-import { VOLUME_CAVEAT, volumeBy } from '../lib/incident/volume.ts'
+import { VOLUME_CAVEAT, volumeBy, volumeTable } from '../lib/incident/volume.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { checkLabelName, selectorArgument, streamSelector } from '../lib/loki/logql.ts'
 import { renderTable } from '../lib/render/output.ts'
-import { sparkline } from '../lib/render/terminal.ts'
 import { neutralize } from '../lib/text.ts'
 import { formatNanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
 import { formatBytes } from '../lib/units.ts'
@@ -61,16 +61,7 @@ export default class Volume extends ObsCommand {
       this.note(`no volume for ${neutralize(selector)} in the range; widen it with --since or --from/--to`)
       return
     }
-    const head = [by, 'bytes', 'share']
-    if (report.compared) head.push('before', 'change')
-    if (terminal) head.push('trend')
-    const rows = report.rows.map((row) => {
-      const cells = [row.value === '' ? '(none)' : neutralize(row.value), formatBytes(row.bytes), `${(row.share * 100).toFixed(1)}%`]
-      if (report.compared)
-        cells.push(formatBytes(row.previousBytes ?? 0), row.change === null || row.change === undefined ? 'new' : `${row.change >= 0 ? '+' : ''}${(row.change * 100).toFixed(0)}%`)
-      if (terminal) cells.push(sparkline(row.trend ?? []))
-      return cells
-    })
+    const { head, rows } = volumeTable(report, { sparklines: terminal })
     const before = report.compared ? `, ${formatBytes(report.compared.totalBytes)} the range ${flags.compare} earlier` : ''
     process.stdout.write(`${await renderTable(head, rows, this.stdoutChalk)}\n${formatBytes(report.totalBytes)} in ${neutralize(selector)}${before}\n`)
     if (report.rows.length >= flags.limit) this.note(`Loki returned its top ${flags.limit} rows; --limit shows more`)

@@ -15,6 +15,7 @@ declare module 'undici/lib/api/api-request.js' {
 
 declare module 'undici/lib/web/websocket/websocket.js' {
   import type { WebSocket } from 'undici'
+
   const websocket: { WebSocket: typeof WebSocket }
   export default websocket
 }

@@ -15,10 +15,14 @@
  * where Loki detects levels (discover_log_levels); elsewhere obs reads it
  * from one of the pattern's lines.
  */
+import type { ChalkInstance } from 'chalk'
 import { UsageError } from '../errors.ts'
 import type { LokiClient, PatternSeries, QueryData } from '../loki/client.ts'
 import { quoteLogQL } from '../loki/logql.ts'
 import { isErrorLevel, levelName, lineLevel } from '../pino.ts'
+import { colorLevel } from '../render/output.ts'
+import { sparkline } from '../render/terminal.ts'
+import { neutralize } from '../text.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
 
 /** What every printed pattern count says about its precision. */
@@ -133,4 +137,21 @@ export async function resolveLevels(client: Pick<LokiClient, 'queryRange'>, sele
 
 export function isErrorPattern(row: Pick<PatternRow, 'level'>): boolean {
   return isErrorLevel(row.level)
+}
+
+/** Patterns as table cells: count, share, level; whether new when there is a time to compare with; a sparkline when asked; the pattern. */
+export function patternsTable(rows: PatternRow[], options: { markNew: boolean; sparklines: boolean; chalk: ChalkInstance }): { head: string[]; rows: string[][] } {
+  const { chalk } = options
+  const head = ['count', 'share', 'level']
+  if (options.markNew) head.push('new')
+  if (options.sparklines) head.push('trend')
+  head.push('pattern')
+  const cells = rows.map((row) => {
+    const line = [String(row.count), `${(row.share * 100).toFixed(1)}%`, row.level ? colorLevel(chalk, neutralize(row.level)) : '']
+    if (options.markNew) line.push(row.isNew ? chalk.yellow('new') : '')
+    if (options.sparklines) line.push(sparkline(row.trend))
+    line.push(neutralize(row.pattern))
+    return line
+  })
+  return { head, rows: cells }
 }

@@ -11,7 +11,10 @@
  * lines bunch up on one side of a boundary is spread evenly across it.
  */
 import type { LokiClient, SampleSeries } from '../loki/client.ts'
+import { sparkline } from '../render/terminal.ts'
+import { neutralize } from '../text.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
+import { formatBytes } from '../units.ts'
 
 /** What every printed volume says about its precision. */
 export const VOLUME_CAVEAT =
@@ -135,4 +138,19 @@ function sum(values: Iterable<number>): number {
   let total = 0
   for (const v of values) total += v
   return total
+}
+
+/** The report as table cells: a row per value; the earlier range's bytes and the change when compared; a sparkline when asked. */
+export function volumeTable(report: VolumeReport, options: { sparklines: boolean }): { head: string[]; rows: string[][] } {
+  const head = [report.by, 'bytes', 'share']
+  if (report.compared) head.push('before', 'change')
+  if (options.sparklines) head.push('trend')
+  const rows = report.rows.map((row) => {
+    const cells = [row.value === '' ? '(none)' : neutralize(row.value), formatBytes(row.bytes), `${(row.share * 100).toFixed(1)}%`]
+    if (report.compared)
+      cells.push(formatBytes(row.previousBytes ?? 0), row.change === null || row.change === undefined ? 'new' : `${row.change >= 0 ? '+' : ''}${(row.change * 100).toFixed(0)}%`)
+    if (options.sparklines) cells.push(sparkline(row.trend ?? []))
+    return cells
+  })
+  return { head, rows }
 }

@@ -1,7 +1,7 @@
 /** Volume summaries: shares, the comparison and its order, trends on the range's grid. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { volumeBy } from '../../../src/lib/incident/volume.ts'
+import { volumeBy, volumeTable } from '../../../src/lib/incident/volume.ts'
 import type { SampleSeries, VolumeParams } from '../../../src/lib/loki/client.ts'
 
 const S = 1_000_000_000n
@@ -54,4 +54,18 @@ test('trends: one volume request a step on the range grid (never volume_range, w
       ['gateway', 40, 0, 5, 0],
     ],
   )
+})
+
+test('the table: (none) for streams without the label, the change or "new", a trend column only when asked; values neutralized', async () => {
+  const client = { volume: async (params: VolumeParams) => (params.start === start ? vector({ 'a\u001b[2J': 600, '': 400 }) : vector({ 'a\u001b[2J': 300 })) }
+  const report = await volumeBy(client, { selector: '{app="x"}', by: 'service', start, end, compareNs: 3600n * S })
+  const table = volumeTable(report, { sparklines: false })
+  assert.deepEqual(table.head, ['service', 'bytes', 'share', 'before', 'change'])
+  assert.deepEqual(table.rows, [
+    ['(none)', '400 bytes', '40.0%', '0 bytes', 'new'],
+    ['a\\x1b[2J', '600 bytes', '60.0%', '300 bytes', '+100%'],
+  ])
+  const withTrend = volumeTable({ ...report, compared: undefined, rows: report.rows.map((row) => ({ ...row, trend: [1, 2, 3] })) }, { sparklines: true })
+  assert.deepEqual(withTrend.head, ['service', 'bytes', 'share', 'trend'])
+  assert.equal(withTrend.rows[0].length, 4)
 })
