@@ -1,5 +1,6 @@
-// Builds dist/: obs and its runtime dependencies bundled by esbuild into one
-// module per command plus shared chunks (npm run build).
+// Builds dist/: obs and the libraries it runs on (oclif, undici, chalk, …),
+// bundled by esbuild into one module per command plus shared chunks
+// (npm run build). The package then needs nothing from node_modules at run time.
 //
 // obs is typed during incidents, and Node spent a third of `obs ready` finding,
 // reading and linking the ~300 files of src, oclif and undici one by one. Bundled,
