@@ -70,6 +70,13 @@ async function measured(setup: Setup, args: string[]): Promise<{ result: CliResu
   return { result, cost: setup.counter.counts(), seconds, entries }
 }
 
+/** A recorded query_range target's window and limit, for a failure message. */
+function windowOf(target: string): string {
+  const params = new URL(target, 'http://x').searchParams
+  const [start, end] = [BigInt(params.get('start') ?? 0), BigInt(params.get('end') ?? 0)]
+  return `[${params.get('start')}, ${params.get('end')}) ${(end - start) / 1_000_000n} ms, limit ${params.get('limit')}`
+}
+
 /** The labels the dataset pushed: Loki's own (service_name, __stream_shard__) left out. */
 function pushedLabels(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(PUSHED_LABELS.filter((name) => name in labels).map((name) => [name, labels[name]]))
@@ -212,7 +219,8 @@ describe('paging within tight limits: max_query_length 1h, max_entries_limit_per
       const run = await measured(s, [...ORG, '--since', '2h40m', '--limit', '0', '--parallel', String(parallel)])
       // Now and then Loki measures a window longer than it is (1h0m28s for 1h): a refusal teaches that margin, and under
       // load it can take a second one (2 seen in a CI run). Each costs one request; the output stays exact (below).
-      assert.ok(run.cost.refused <= 2, `${run.cost.refused} requests refused`)
+      const refusals = s.counter.records.filter((r) => r.status === 400).map((r) => `${windowOf(r.target)}: ${r.reason}`)
+      assert.ok(run.cost.refused <= 2, `${run.cost.refused} requests refused:\n${refusals.join('\n')}`)
       outputs.push(run.result.stdout)
       if (parallel === 1) {
         assertSameEntries(run.entries, s.truth)

@@ -23,6 +23,8 @@ export interface QueryRecord {
   entries: number
   limit: number
   bytes: number
+  /** The start of the body of an answer other than 200: Loki's reason for a refusal. */
+  reason?: string
 }
 
 export interface PageCounter {
@@ -91,6 +93,7 @@ export async function startPageCounter(upstream: string): Promise<PageCounter> {
         if (record) {
           record.status = answer.statusCode ?? 0
           record.bytes = body.length
+          if (record.status !== 200) record.reason = body.toString('utf8', 0, 300).trim()
           if (record.status === 200) {
             const result = (JSON.parse(body.toString('utf8')) as { data: { result: { values: unknown[] }[] } }).data.result
             record.entries = result.reduce((sum, stream) => sum + stream.values.length, 0)
