@@ -340,7 +340,9 @@ export class HttpClient {
     if (refusal !== undefined) {
       return new UnreachableError(
         `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal} ${REASON_PHRASES[refusal] ?? ''}`.trimEnd(),
-        refusal === 407 ? `check the user and password in the proxy's URL (${this.proxy.from})` : `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
+        refusal === 407
+          ? `check the user and password in the proxy's URL (${this.proxy.from})`
+          : `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
       )
     }
     return new UnreachableError(
