@@ -340,7 +340,8 @@ export class HttpClient {
     if (refusal !== undefined) {
       return new UnreachableError(
         `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal} ${REASON_PHRASES[refusal] ?? ''}`.trimEnd(),
-        refusal === 407
+        // tinyproxy 1.11 asks for its credentials with 401, others with 407.
+        refusal === 407 || refusal === 401
           ? `check the user and password in the proxy's URL (${this.proxy.from})`
           : `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
       )

@@ -113,11 +113,20 @@ export async function proxyDispatcher(route: ProxyRoute | undefined, target: URL
     proxyTunnel: options.tunnel,
   }
   // undici's parts, not its index (see src/types/undici-parts.d.ts), and only now.
+  const [{ default: Pool }, { default: connect }] = await Promise.all([import('undici/lib/dispatcher/pool.js'), import('undici/lib/api/api-connect.js')])
+  // The proxy agent opens its tunnels with the pool's connect(), which undici's index adds to every dispatcher; obs loads no index.
+  const clientFactory = (origin: URL, options: object) => Object.assign(new Pool(origin, options), { connect })
   if ('named' in route) {
     const { default: ProxyAgent } = await import('undici/lib/dispatcher/proxy-agent.js')
-    return new ProxyAgent({ ...agentOptions, uri: route.named.url })
+    return new ProxyAgent({ ...agentOptions, clientFactory, uri: route.named.url })
   }
   const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js')
   // The variables as obs read them (checked, scheme added), not as undici would read them again.
-  return new EnvHttpProxyAgent({ ...agentOptions, httpProxy: route.env.http?.url, httpsProxy: route.env.https?.url, noProxy: route.env.noProxy ?? '' })
+  return new EnvHttpProxyAgent({
+    ...agentOptions,
+    clientFactory,
+    httpProxy: route.env.http?.url,
+    httpsProxy: route.env.https?.url,
+    noProxy: route.env.noProxy ?? '',
+  } as ConstructorParameters<typeof EnvHttpProxyAgent>[0])
 }

@@ -40,3 +40,13 @@ declare module 'undici/lib/dispatcher/client.js' {
   import { Client } from 'undici'
   export default Client
 }
+
+declare module 'undici/lib/dispatcher/pool.js' {
+  import { Pool } from 'undici'
+  export default Pool
+}
+
+declare module 'undici/lib/api/api-connect.js' {
+  import type { Dispatcher } from 'undici'
+  export default function connect(this: Dispatcher, options: Dispatcher.ConnectOptions): Promise<Dispatcher.ConnectData>
+}

@@ -62,5 +62,8 @@ export function flagDescription(row: SettingRow): string {
   return `${row.description}${row.env ? ` [env: ${row.env}]` : ''}${row.default !== undefined ? ` (default: ${row.default})` : ''}`
 }
 
+/** The proxy variables obs follows when no proxy is named for it (proxy.ts), in both cases. */
+export const PROXY_ENV_VARS = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY']
+
 /** Every environment variable obs reads for its settings. */
-export const SETTING_ENV_VARS: string[] = Object.values(SETTINGS as Record<string, SettingRow>).flatMap((row) => (row.env ? [row.env] : []))
+export const SETTING_ENV_VARS: string[] = [...Object.values(SETTINGS as Record<string, SettingRow>).flatMap((row) => (row.env ? [row.env] : [])), ...PROXY_ENV_VARS]
