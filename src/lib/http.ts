@@ -308,8 +308,16 @@ export class HttpClient {
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
+    if (status === 407) {
+      return new UnreachableError(
+        `cannot reach ${peer} at ${this.address}${this.throughProxy}: the proxy answered ${reason}`,
+        `check the user and password in the proxy's URL (${this.proxy?.from ?? 'the proxy setting'})`,
+      )
+    }
     if (status === 401 || status === 403) {
-      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
+      // Some proxies (tinyproxy 1.11) ask for their own credentials with 401, not 407.
+      const proxy = this.proxy ? `; or, if the proxy is what asks, its user and password (${this.proxy.from})` : ''
+      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials + proxy)
     }
     if (status === 404) {
       return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that ${this.hints.address} points at ${peer}, path prefix included`)

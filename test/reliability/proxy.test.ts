@@ -43,9 +43,13 @@ before(async () => {
   loki = await startFaultLoki()
   lokiPort = Number(new URL(loki.addr).port)
   // An https:// server for HTTPS_PROXY (a self-signed certificate: obs is given --tls-skip-verify).
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], {
-    stdio: 'ignore',
-  })
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'],
+    {
+      stdio: 'ignore',
+    },
+  )
   const server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (request, response) => {
     response.writeHead(request.url === '/ready' ? 200 : 404, { 'content-type': 'text/plain' }).end(request.url === '/ready' ? 'ready\n' : 'not found\n')
   })
@@ -96,7 +100,17 @@ describe('the environment: HTTP_PROXY, HTTPS_PROXY, NO_PROXY', () => {
   }
 
   test('NO_PROXY naming the host: straight to Loki, the proxy sees nothing', async () => {
-    for (const noProxy of ['127.0.0.1', `localhost,127.0.0.1:${lokiPort}`]) {
+    // Without it, the same run goes through the proxy.
+    const proxied = await through(open, () => labels({ HTTP_PROXY: open.addr, NO_PROXY: 'elsewhere.example' }))
+    assert.equal(proxied.result.code, 0, proxied.result.err)
+    assert.notDeepEqual(proxied.requests, [], 'NO_PROXY naming another host')
+    for (const noProxy of ['127.0.0.1', `localhost,127.0.0.1:${lokiPort}`, 'no_proxy']) {
+      if (noProxy === 'no_proxy') {
+        const { result, requests } = await through(open, () => labels({ http_proxy: open.addr, no_proxy: '127.0.0.1' }))
+        assert.equal(result.code, 0, result.err)
+        assert.deepEqual(requests, [], 'no_proxy=127.0.0.1')
+        continue
+      }
       const { result, requests } = await through(open, () => labels({ HTTP_PROXY: open.addr, NO_PROXY: noProxy }))
       assert.equal(result.code, 0, result.err)
       assert.deepEqual(requests, [], `NO_PROXY=${noProxy}`)
@@ -161,7 +175,9 @@ describe('--proxy-url, LOKI_HTTP_PROXY_URL, proxyUrl: a proxy with credentials',
         name: 'wrong password, https:// server (CONNECT refused)',
         args: ['ready', '--addr', `https://127.0.0.1:${tls.port}`, '--tls-skip-verify', '--proxy-url', wrong],
         code: 3,
-        message: new RegExp(`through the proxy http://…@127\\.0\\.0\\.1:${authed.port} \\(--proxy-url\\): the proxy answered 401 Unauthorized; check the user and password in the proxy's URL`),
+        message: new RegExp(
+          `through the proxy http://…@127\\.0\\.0\\.1:${authed.port} \\(--proxy-url\\): the proxy answered 401 Unauthorized; check the user and password in the proxy's URL`,
+        ),
       },
       {
         name: 'proxy down',
@@ -169,7 +185,12 @@ describe('--proxy-url, LOKI_HTTP_PROXY_URL, proxyUrl: a proxy with credentials',
         code: 3,
         message: /cannot reach Loki at \S+ through the proxy http:\/\/…@127\.0\.0\.1:\d+ \(--proxy-url\): connection refused \(ECONNREFUSED\); check --proxy-url/,
       },
-      { name: 'not a proxy scheme', args: ['labels', '--proxy-url', `socks4://${USER}:${PASSWORD}@127.0.0.1:1080`], code: 2, message: /invalid proxy URL "socks4:\/\/…@127\.0\.0\.1:1080" \(--proxy-url\)/ },
+      {
+        name: 'not a proxy scheme',
+        args: ['labels', '--proxy-url', `socks4://${USER}:${PASSWORD}@127.0.0.1:1080`],
+        code: 2,
+        message: /invalid proxy URL "socks4:\/\/…@127\.0\.0\.1:1080" \(--proxy-url\)/,
+      },
       { name: 'a path', args: ['labels', '--proxy-url', `http://${USER}:${PASSWORD}@127.0.0.1:1080/x`], code: 2, message: /a proxy URL has no path/ },
     ]
     for (const { name, args, code, message } of cases) {
