@@ -33,7 +33,7 @@ export class Redactor {
 
   constructor(secrets: Iterable<string>) {
     const forms = new Set<string>()
-    for (const secret of secrets) for (const form of encodings(secret)) if (form.length >= MIN_SECRET_LENGTH) forms.add(form)
+    for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH) for (const form of encodings(secret)) forms.add(form)
     this.forms = [...forms].sort((a, b) => b.length - a.length)
   }
 
