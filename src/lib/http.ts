@@ -345,13 +345,17 @@ export class HttpClient {
     if (!this.proxy) return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${reason}`, this.hints.unreachable)
     // Behind a proxy obs connects to the proxy only: a connection that fails is the proxy's, a refusal is the proxy's answer.
     const refusal = proxyRefusal(error)
+    // tinyproxy 1.11 asks for its credentials with 401, others with 407.
+    if (refusal === 407 || refusal === 401) {
+      return new UnreachableError(
+        `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal} ${REASON_PHRASES[refusal]}`,
+        `check the user and password in the proxy's URL (${this.proxy.from})`,
+      )
+    }
     if (refusal !== undefined) {
       return new UnreachableError(
-        `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal} ${REASON_PHRASES[refusal] ?? ''}`.trimEnd(),
-        // tinyproxy 1.11 asks for its credentials with 401, others with 407.
-        refusal === 407 || refusal === 401
-          ? `check the user and password in the proxy's URL (${this.proxy.from})`
-          : `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
+        `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal}`,
+        `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
       )
     }
     return new UnreachableError(
