@@ -155,8 +155,8 @@ export class HttpClient {
   private readonly origin: string
   private readonly prefix: string
 
-  /** Keeps credentials a server might echo back out of messages. */
-  private readonly redactor: Redactor
+  /** Keeps credentials a server might echo back out of its answers and messages; the tail's frames use it too. */
+  readonly redactor: Redactor
   /** Whether the server has answered anything yet: a refused first connection to this machine is a wrong port, not a restart. */
   private answered = false
   private readonly loopback: boolean
@@ -204,7 +204,9 @@ export class HttpClient {
         this.answered = true
         const status = response.statusCode
         const answered = (status >= 200 && status < 300) || options.answerStatuses?.includes(status)
-        const content = this.answerBody(response.body, response.headers['content-encoding'], path)
+        // Masked as it arrives: a server that echoes the credentials (a /ready page, an error, a label value) cannot hand them to a renderer.
+        const decoded = this.answerBody(response.body, response.headers['content-encoding'], path)
+        const content = this.redactor.active ? this.redactor.redactBytes(decoded) : decoded
         if (answered && options.readBody) {
           const parsed = await options.readBody(content)
           this.debug(method, path, status, started)

@@ -28,13 +28,20 @@ export function maskUrl(text: string): string {
 }
 
 export class Redactor {
-  /** Every form to mask, longest first, so a token inside a longer form is not left half-masked. */
+  /** Every form to mask, longest first; none holds another. */
   private readonly forms: readonly string[]
+  /** The same, as UTF-8, for bodies. */
+  private readonly bytes: readonly Buffer[]
 
   constructor(secrets: Iterable<string>) {
     const forms = new Set<string>()
     for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH) for (const form of encodings(secret)) forms.add(form)
-    this.forms = [...forms].sort((a, b) => b.length - a.length)
+    // A form that holds a shorter one is masked by masking that one ("Bearer tok" as "Bearer ***"): searched for, it
+    // would only cost time on every write and every body.
+    const kept: string[] = []
+    for (const form of [...forms].sort((a, b) => a.length - b.length)) if (!kept.some((shorter) => form.includes(shorter))) kept.push(form)
+    this.forms = kept.reverse()
+    this.bytes = this.forms.map((form) => Buffer.from(form)).sort((a, b) => b.length - a.length)
   }
 
   /** The credentials among the headers and in the proxy URLs, in every form a server could echo. */
@@ -53,6 +60,41 @@ export class Redactor {
     for (const form of this.forms) if (clean.includes(form)) clean = clean.replaceAll(form, MASK)
     return clean
   }
+
+  /**
+   * A body as it arrives, masked: what a server sends back is masked before
+   * anything parses, cuts or wraps it (a table cell cut to fit would leave
+   * half a token that no later search finds). A secret split between two
+   * chunks is found: the last bytes of each chunk wait for the next.
+   */
+  async *redactBytes(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const forms = this.bytes
+    if (forms.length === 0) return yield* chunks
+    const keep = forms[0].length - 1
+    let carry: Buffer = Buffer.alloc(0)
+    for await (const chunk of chunks) {
+      let data = carry.length > 0 ? Buffer.concat([carry, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      for (const form of forms) if (data.includes(form)) data = replaceBytes(data, form)
+      const cut = Math.max(0, data.length - keep)
+      carry = data.subarray(cut)
+      if (cut > 0) yield data.subarray(0, cut)
+    }
+    if (carry.length > 0) yield carry
+  }
+}
+
+const MASK_BYTES = Buffer.from(MASK)
+
+/** The bytes with every occurrence of `form` replaced by the mask. */
+function replaceBytes(data: Buffer, form: Buffer): Buffer {
+  const parts: Buffer[] = []
+  let from = 0
+  for (let at = data.indexOf(form); at >= 0; at = data.indexOf(form, from)) {
+    parts.push(data.subarray(from, at), MASK_BYTES)
+    from = at + form.length
+  }
+  parts.push(data.subarray(from))
+  return Buffer.concat(parts)
 }
 
 /**
