@@ -320,7 +320,6 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   }
 
   const read = <K extends SettingKey>(key: K) => setting(key, flags, env, profile)
-  const flag = (key: SettingKey) => `--${SETTINGS[key].flag}`
   const addr = checkAddress(String(read('addr') ?? SETTINGS.addr.default), '--addr')
   const alloyAddr = checkAddress(String(read('alloyAddr') ?? SETTINGS.alloyAddr.default), '--alloy-addr')
   const timeout = String(read('timeout') ?? SETTINGS.timeout.default)
@@ -349,6 +348,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   if (skipVerify) warnings.push("--tls-skip-verify is set: Loki's TLS certificate is not checked")
   const tls = resolveTls(read('caCert') as string | undefined, read('cert') as string | undefined, read('key') as string | undefined, skipVerify)
 
+  const flag = (key: SettingKey) => `--${SETTINGS[key].flag}`
   // A proxy named for obs takes Loki's requests whatever the environment says; Alloy (not Loki's) follows the environment.
   const proxyUrl = read('proxyUrl') as string | undefined
   const proxyFrom = flags['proxy-url'] ? flag('proxyUrl') : env[SETTINGS.proxyUrl.env] ? SETTINGS.proxyUrl.env : `profile ${profileName}`
@@ -356,7 +356,6 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   const fromEnv = envProxies(env)
   const envRoute: ProxyRoute | undefined = fromEnv && { env: fromEnv }
   const redactor = Redactor.of(headers, [named?.url, fromEnv?.http?.url, fromEnv?.https?.url])
-
   const hints = {
     credentials: `check ${flag('username')}/${flag('password')}, ${flag('bearerToken')} or ${flag('orgId')}`,
     timeout: flag('timeout'),
