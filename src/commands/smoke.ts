@@ -72,6 +72,6 @@ export default class Smoke extends ObsCommand {
       intervalMs: 2000,
       onRetry: (failing, elapsedMs) => this.note(this.stderrChalk.dim(`waiting (${Math.round(elapsedMs / 1000)}s of ${flags.wait}): ${failing.join(', ')} not passing yet`)),
     })
-    await this.reportChecks(results, flags.json, flags.junit ? writeJUnit(flags.junit, 'obs smoke', results) : undefined)
+    await this.reportChecks(results, flags.json, flags.junit ? writeJUnit(flags.junit, 'obs smoke', results, settings.redactor) : undefined)
   }
 }

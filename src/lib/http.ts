@@ -1,12 +1,17 @@
 import { pipeline, type Readable, type Transform } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from 'node:zlib'
-import type { Agent as AgentType } from 'undici'
+import type { Dispatcher } from 'undici'
 import undiciRequest from 'undici/lib/api/api-request.js'
 import Agent from 'undici/lib/dispatcher/agent.js'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { ObsError, UnreachableError, UsageError } from './errors.ts'
+import { describeProxy, type ProxyRoute, type ProxySource, proxyDispatcher, proxyFor } from './proxy.ts'
+import { maskUrl, Redactor } from './secrets.ts'
 import { oneLine } from './text.ts'
 import { sleep } from './time.ts'
+
+// Where they were first defined; callers import them from here.
+export { maskUrl, SECRET_HEADER } from './secrets.ts'
 
 export interface TlsFiles {
   ca?: Buffer
@@ -32,6 +37,10 @@ export interface HttpSettings {
   debug?: (line: string) => void
   /** Told of each retry before its wait, so that a person at a terminal sees why nothing happens yet. */
   onRetry?: (line: string) => void
+  /** The proxy requests go through, if any (proxy.ts). */
+  proxy?: ProxyRoute
+  /** Masks the configured secrets in messages; the settings' one, else one built from the headers. */
+  redactor?: Redactor
 }
 
 /**
@@ -137,35 +146,42 @@ const RETRY_AFTER_MAX_MS = 60_000
  */
 export class HttpClient {
   readonly settings: HttpSettings
-  private readonly agent: AgentType
+  /** The connection pool; behind a proxy, made on the first request (the proxy's agent is loaded then). */
+  private agent?: Dispatcher
+  private proxied?: Promise<Dispatcher>
+  /** The proxy this server's requests may go through, and how messages say it ("through the proxy … (HTTPS_PROXY)"). */
+  private readonly proxy?: ProxySource
+  private readonly throughProxy: string = ''
   private readonly origin: string
   private readonly prefix: string
 
-  /** Values a server might echo back that must never be printed: credentials. */
-  private readonly secrets: string[]
+  /** Keeps credentials a server might echo back out of its answers and messages; the tail's frames use it too. */
+  readonly redactor: Redactor
   /** Whether the server has answered anything yet: a refused first connection to this machine is a wrong port, not a restart. */
   private answered = false
   private readonly loopback: boolean
 
   constructor(settings: HttpSettings) {
     this.settings = settings
-    this.secrets = secretsOf(settings.headers)
+    this.redactor = settings.redactor ?? Redactor.of(settings.headers)
     const url = new URL(settings.baseUrl)
     this.origin = url.origin
     this.loopback = isLoopback(url.hostname)
     this.prefix = url.pathname.replace(/\/+$/, '')
-    this.agent = new Agent({
-      keepAliveTimeout: 30_000,
-      connections: 16,
-      connect: settings.tls
-        ? {
-            ca: settings.tls.ca,
-            cert: settings.tls.cert,
-            key: settings.tls.key,
-            rejectUnauthorized: settings.tls.rejectUnauthorized,
-          }
-        : undefined,
-    })
+    this.proxy = proxyFor(settings.proxy, url)
+    if (this.proxy) {
+      const bypass = settings.proxy && 'env' in settings.proxy && settings.proxy.env.noProxy ? ' unless NO_PROXY names the host' : ''
+      this.throughProxy = this.redact(` through the proxy ${describeProxy(this.proxy)}${bypass}`)
+    }
+    const tls = tlsOptions(settings.tls)
+    const direct = () => new Agent({ keepAliveTimeout: 30_000, connections: 16, connect: tls })
+    if (this.proxy) {
+      this.proxied = proxyDispatcher(settings.proxy, url, { keepAliveTimeout: 30_000, connections: 16, tls }).then((agent) => (this.agent = agent ?? direct()))
+      // Its failure is the first request's to report; a client that never asks must not crash the process.
+      this.proxied.catch(() => undefined)
+    } else {
+      this.agent = direct()
+    }
   }
 
   async request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
@@ -183,11 +199,14 @@ export class HttpClient {
       try {
         const timeout = AbortSignal.timeout(this.settings.timeoutMs)
         const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
-        const response = await undiciRequest.call(this.agent, { origin: this.origin, path: target, method, headers, body: options.body, signal })
+        const dispatcher = this.agent ?? (await this.proxied!)
+        const response = await undiciRequest.call(dispatcher, { origin: this.origin, path: target, method, headers, body: options.body, signal })
         this.answered = true
         const status = response.statusCode
         const answered = (status >= 200 && status < 300) || options.answerStatuses?.includes(status)
-        const content = this.answerBody(response.body, response.headers['content-encoding'], path)
+        // Masked as it arrives: a server that echoes the credentials (a /ready page, an error, a label value) cannot hand them to a renderer.
+        const decoded = this.answerBody(response.body, response.headers['content-encoding'], path)
+        const content = this.redactor.active ? this.redactor.redactBytes(decoded) : decoded
         if (answered && options.readBody) {
           const parsed = await options.readBody(content)
           this.debug(method, path, status, started)
@@ -221,12 +240,7 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close()
-  }
-
-  /** The connection pool, for other protocols to the same server (the tail's WebSocket). */
-  get dispatcher(): AgentType {
-    return this.agent
+    await (this.agent ?? (await this.proxied?.catch(() => undefined)))?.close()
   }
 
   /** The address for messages: scheme, host, port and prefix, never credentials. */
@@ -282,7 +296,7 @@ export class HttpClient {
   }
 
   private debug(method: string, path: string, outcome: number | string, started: number): void {
-    this.settings.debug?.(`${method} ${this.address}${path} -> ${outcome} in ${Math.round(performance.now() - started)}ms`)
+    this.settings.debug?.(`${method} ${this.address}${path}${this.throughProxy} -> ${outcome} in ${Math.round(performance.now() - started)}ms`)
   }
 
   private statusError(status: number, headers: IncomingHttpHeaders, body: string, path: string, target: string): ObsError {
@@ -296,8 +310,16 @@ export class HttpClient {
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
+    if (status === 407) {
+      return new UnreachableError(
+        `cannot reach ${peer} at ${this.address}${this.throughProxy}: the proxy answered ${reason}`,
+        `check the user and password in the proxy's URL (${this.proxy?.from ?? 'the proxy setting'})`,
+      )
+    }
     if (status === 401 || status === 403) {
-      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
+      // Some proxies (tinyproxy 1.11) ask for their own credentials with 401, not 407.
+      const proxy = this.proxy ? `; or, if the proxy is what asks, its user and password (${this.proxy.from})` : ''
+      return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials + proxy)
     }
     if (status === 404) {
       return new UnreachableError(`${peer} at ${this.address} has no ${path}: ${reason}`, `check that ${this.hints.address} points at ${peer}, path prefix included`)
@@ -306,9 +328,7 @@ export class HttpClient {
   }
 
   private redact(text: string): string {
-    let clean = text
-    for (const secret of this.secrets) clean = clean.split(secret).join('***')
-    return clean
+    return this.redactor.redact(text)
   }
 
   private timeoutError(path: string): ObsError {
@@ -323,20 +343,41 @@ export class HttpClient {
   }
 
   private networkError(error: unknown): ObsError {
-    return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error, this.hints))}`, this.hints.unreachable)
+    const reason = this.redact(describeNetworkError(error, this.hints))
+    if (!this.proxy) return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${reason}`, this.hints.unreachable)
+    // Behind a proxy obs connects to the proxy only: a connection that fails is the proxy's, a refusal is the proxy's answer.
+    const refusal = proxyRefusal(error)
+    // tinyproxy 1.11 asks for its credentials with 401, others with 407.
+    if (refusal === 407 || refusal === 401) {
+      return new UnreachableError(
+        `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal} ${REASON_PHRASES[refusal]}`,
+        `check the user and password in the proxy's URL (${this.proxy.from})`,
+      )
+    }
+    if (refusal !== undefined) {
+      return new UnreachableError(
+        `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: the proxy answered ${refusal}`,
+        `check that the proxy lets obs reach ${this.address} (its allowed hosts and CONNECT ports)`,
+      )
+    }
+    return new UnreachableError(
+      `cannot reach ${this.settings.peer} at ${this.address}${this.throughProxy}: ${reason}`,
+      `check ${this.proxy.from} and that the proxy runs; ${this.hints.unreachable}`,
+    )
   }
 }
 
-/** Header names whose values are credentials. */
-export const SECRET_HEADER = /auth|token|key|secret|cookie|password/i
+function tlsOptions(tls: TlsFiles | undefined) {
+  return tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } : undefined
+}
 
-/**
- * Text holding URLs, fit to show: each URL's credentials (its userinfo, up to
- * the last "@" of the word, since a password may hold "/", "?" or "#" and
- * then the text is no URL at all) and its query or fragment become "…".
- */
-export function maskUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)?\S*@/gi, (_, scheme: string | undefined) => `${scheme ?? ''}…@`).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)([?#])\S*/gi, '$1$2…')
+/** The status a proxy answered instead of connecting (undici says it in its message only), if that is the error. */
+function proxyRefusal(error: unknown): number | undefined {
+  for (let e = error as { message?: unknown; cause?: unknown } | undefined; e && typeof e === 'object'; e = e.cause as typeof e) {
+    const match = /^Proxy response \((\d{3})\) !== 200|^Proxy Authentication Required \((407)\)/.exec(String(e.message))
+    if (match) return Number(match[1] ?? match[2])
+  }
+  return undefined
 }
 
 function resolveUrl(reference: string, base: string): string {
@@ -351,25 +392,6 @@ async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
   const chunks: Uint8Array[] = []
   for await (const chunk of body) chunks.push(chunk)
   return Buffer.concat(chunks).toString('utf8')
-}
-
-/** The credentials among the headers, in every form a server could echo: whole, token, base64 and decoded. */
-function secretsOf(headers: Record<string, string>): string[] {
-  const secrets = new Set<string>()
-  for (const [name, value] of Object.entries(headers)) {
-    if (!SECRET_HEADER.test(name) || value.length < 4) continue
-    secrets.add(value)
-    const [scheme, credentials] = value.split(/\s+/, 2)
-    if (credentials) secrets.add(credentials)
-    if (scheme?.toLowerCase() === 'basic' && credentials) {
-      const decoded = Buffer.from(credentials, 'base64').toString('utf8')
-      secrets.add(decoded)
-      const password = decoded.slice(decoded.indexOf(':') + 1)
-      if (password.length >= 4) secrets.add(password)
-    }
-  }
-  // Longest first, so a token inside a longer secret is not left half-masked.
-  return [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
 }
 
 function queryString(params: RequestOptions['params']): string {
@@ -389,6 +411,7 @@ const REASON_PHRASES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  407: 'Proxy Authentication Required',
   413: 'Payload Too Large',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',

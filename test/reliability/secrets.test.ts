@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { type EchoLoki, startEchoLoki } from '../support/echo-loki.ts'
 import { testLoki } from '../support/env.ts'
 import { type ObsOutput, obs, pool, semaphore, spawnObs } from '../support/fault-cli.ts'
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts'
@@ -253,6 +254,106 @@ describe('secrets never appear in stdout, stderr or files', { concurrency: true 
       await echo.close()
     }
   })
+})
+
+/**
+ * A gateway that echoes the request's headers in everything it answers
+ * (echo-loki.ts): every command that sends a request, with each kind of
+ * credential, OBS_DEBUG=1. Nothing of a credential may come out: not on
+ * stdout, stderr, in --json, nor in smoke's JUnit file. Before one masking
+ * path, `obs ready`, smoke and doctor printed the /ready page whole.
+ */
+describe('a gateway that echoes the credentials in every answer: every command, every kind of credential', { concurrency: true }, () => {
+  const HEADER_KEY = 'hk-S3cr3t-5e0d1'
+  let echo: EchoLoki
+  before(async () => {
+    echo = await startEchoLoki()
+  })
+  after(async () => {
+    await echo?.close()
+  })
+  const tokenFile = () => join(dir, 'token')
+  const modes: { name: string; args: () => string[]; sent: string }[] = [
+    { name: 'bearer token', args: () => ['--bearer-token', TOKEN], sent: `Bearer ${TOKEN}` },
+    { name: 'bearer token file', args: () => ['--bearer-token-file', tokenFile()], sent: `Bearer ${FILE_TOKEN}` },
+    { name: 'basic auth', args: () => ['--username', USER, '--password', PASSWORD], sent: `Basic ${BASIC}` },
+    { name: 'a secret header', args: () => ['--header', `X-Api-Key: ${HEADER_KEY}`], sent: HEADER_KEY },
+  ]
+  const forbidden = [...FORBIDDEN, HEADER_KEY, Buffer.from(HEADER_KEY).toString('base64'), `${USER}:${PASSWORD}`]
+  const since = ['--since', '1h']
+  const runs: { name: string; args: string[]; tail?: boolean }[] = [
+    { name: 'ready', args: ['ready'] },
+    { name: 'ready --json', args: ['ready', '--json'] },
+    { name: 'ready --wait 2s', args: ['ready', '--wait', '2s', '--interval', '500ms'] },
+    { name: 'smoke --junit', args: ['smoke', '--no-alloy', '--junit', 'JUNIT'] },
+    { name: 'smoke --json --junit', args: ['smoke', '--no-alloy', '--json', '--junit', 'JUNIT'] },
+    { name: 'doctor', args: ['doctor', '--no-alloy'] },
+    { name: 'doctor --json', args: ['doctor', '--no-alloy', '--json'] },
+    { name: 'trace', args: ['trace', 'req-echo', ...since] },
+    { name: 'trace --json', args: ['trace', 'req-echo', ...since, '--json'] },
+    { name: 'tail', args: ['tail', '{app="cogni-template"}', '--since', '1m'], tail: true },
+    { name: 'tail -o jsonl', args: ['tail', '{app="cogni-template"}', '--since', '1m', '-o', 'jsonl'], tail: true },
+    { name: 'volume', args: ['volume', ...since] },
+    { name: 'volume --json', args: ['volume', ...since, '--json'] },
+    { name: 'patterns', args: ['patterns', '{app="cogni-template"}', ...since] },
+    { name: 'fields', args: ['fields', '{app="cogni-template"}', ...since] },
+    { name: 'stats', args: ['stats', '{app="cogni-template"}', ...since, '--json'] },
+    { name: 'series', args: ['series', '{app="cogni-template"}', ...since] },
+    { name: 'labels', args: ['labels'] },
+    { name: 'labels app', args: ['labels', 'app', '--json'] },
+    { name: 'query', args: ['query', 'sum(count_over_time({app="cogni-template"}[5m]))'] },
+    { name: 'query-range', args: ['query-range', '{app="cogni-template"}', ...since, '--limit', '5'] },
+    { name: 'query-range -o json', args: ['query-range', '{app="cogni-template"}', ...since, '--limit', '5', '-o', 'json'] },
+    { name: 'query-range, a metric', args: ['query-range', 'sum(count_over_time({app="cogni-template"}[5m]))', ...since] },
+    { name: 'query-range, 400 echoing the request', args: ['query-range', '{app="cogni-template"} |= "echo-400"', ...since] },
+  ]
+
+  for (const mode of modes) {
+    test(`${mode.name}: ${runs.length} commands, OBS_DEBUG=1`, async () => {
+      const problems = await pool(runs, runs.length, (run) =>
+        slot(async () => {
+          const cwd = mkdtempSync(join(dir, 'echo-'))
+          const junit = join(cwd, 'smoke.xml')
+          const args = [...run.args.map((arg) => (arg === 'JUNIT' ? junit : arg)), '--addr', echo.addr, '--retries', '0', ...mode.args()]
+          const options = { env: { OBS_DEBUG: '1' }, cwd }
+          let result: ObsOutput
+          if (run.tail) {
+            const tail = spawnObs(args, options)
+            // The echoing frame is printed at once; the tail then waits for more.
+            await tail.waitFor(() => tail.lineCount() >= 2, 'the tail to print its history and the echoed frame', 15_000).catch(() => undefined)
+            result = await tail.stop('SIGINT')
+          } else {
+            result = await obs(args, { ...options, timeoutMs: 30_000 })
+          }
+          let file = ''
+          try {
+            file = readFileSync(junit, 'utf8')
+          } catch {
+            // Only smoke writes one.
+          }
+          const found: string[] = []
+          for (const [where, text] of [
+            ['stdout', result.out],
+            ['stderr', result.err],
+            ['junit', file],
+          ] as const) {
+            const leaked = forbidden.filter((secret) => text.includes(secret))
+            if (leaked.length) found.push(`${where} holds ${leaked.join(', ')}: ${text.slice(0, 400)}`)
+          }
+          if (run.args.includes('JUNIT') && !file) found.push('no JUnit file written')
+          return found.length ? `${run.name}: ${found.join('; ')}` : undefined
+        }),
+      )
+      assert.deepEqual(
+        problems.filter((problem) => problem !== undefined),
+        [],
+      )
+      // The credentials were sent, and echoed: on the plain requests and on the tail's upgrade.
+      const sentBy = (path: string) => echo.requests.some((r) => r.path === path && Object.values(r.headers).some((value) => String(value).includes(mode.sent)))
+      assert.ok(sentBy('/ready'), 'the credentials reached /ready')
+      assert.ok(sentBy('/loki/api/v1/tail'), 'and the tail')
+    })
+  }
 })
 
 test('counts', (t) => {

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs'
 import type { ChalkInstance } from 'chalk'
 import { ExitCode, type ObsError } from '../errors.ts'
 import { writeFailure } from '../render/terminal.ts'
+import type { Redactor } from '../secrets.ts'
 import { neutralize } from '../text.ts'
 import type { CheckResult, CheckStatus } from './runner.ts'
 
@@ -14,9 +15,11 @@ import type { CheckResult, CheckStatus } from './runner.ts'
  * checklist is printed before it: the results are worth more than the file.
  * Exit 2: the `--junit` path is input the command could not honour.
  */
-export function writeJUnit(path: string, suite: string, results: CheckResult[]): ObsError | undefined {
+export function writeJUnit(path: string, suite: string, results: CheckResult[], redactor?: Redactor): ObsError | undefined {
   try {
-    writeFileSync(path, renderJUnit(suite, results))
+    // Masked like stdout: the details quote what servers answered.
+    const xml = renderJUnit(suite, results)
+    writeFileSync(path, redactor ? redactor.redact(xml) : xml)
     return undefined
   } catch (error) {
     return writeFailure(`the JUnit report to ${path}`, error, ExitCode.usage)

@@ -5,6 +5,7 @@ import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings 
 import { ExitCode, ObsError } from '../errors.ts'
 import { LokiClient } from '../loki/client.ts'
 import { chalkFor, guardStdout } from '../render/terminal.ts'
+import { redactWrites } from '../secrets.ts'
 import { neutralize, oneLine } from '../text.ts'
 import { connectionFlags } from './flags.ts'
 
@@ -42,6 +43,9 @@ export abstract class ObsCommand extends Command {
       debug: process.env.OBS_DEBUG ? (line) => process.stderr.write(`${this.stderrChalk.dim(`debug: ${line}`)}\n`) : undefined,
       onRetry: process.stderr.isTTY ? (line) => process.stderr.write(`${this.stderrChalk.dim(line)}\n`) : undefined,
     })
+    // From here on, whatever obs prints passes the one redactor: what servers send back, errors, debug lines.
+    redactWrites(process.stdout, settings.redactor)
+    redactWrites(process.stderr, settings.redactor)
     for (const warning of settings.warnings) this.warn(warning)
     return settings
   }

@@ -3,6 +3,8 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { type HttpSettings, isLoopback, maskUrl, SECRET_HEADER, type TlsFiles } from '../http.ts'
+import { checkProxyUrl, envProxies, type ProxyRoute } from '../proxy.ts'
+import { Redactor } from '../secrets.ts'
 import { shown } from '../text.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../time.ts'
 import { parseBytes } from '../units.ts'
@@ -63,6 +65,8 @@ export interface Settings {
   warnings: string[]
   /** Each setting's effective value (secrets masked) and where it came from, for `obs config`. */
   sources: SettingSource[]
+  /** Masks every configured secret; the output layer and the HTTP clients share it. */
+  redactor: Redactor
 }
 
 export interface SettingSource {
@@ -270,7 +274,8 @@ function holdsSecret(config: ConfigFile): boolean {
   return Object.values(config.profiles).some(
     (profile) =>
       Object.values(SETTINGS as Record<string, SettingRow>).some((row) => row.secret && row.profileKey && (profile as Record<string, unknown>)[row.profileKey] !== undefined) ||
-      Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)),
+      Object.keys(profile.headers ?? {}).some((name) => SECRET_HEADER.test(name)) ||
+      /\/\/[^/]*@/.test(profile.proxyUrl ?? ''),
   )
 }
 
@@ -344,6 +349,13 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
   const tls = resolveTls(read('caCert') as string | undefined, read('cert') as string | undefined, read('key') as string | undefined, skipVerify)
 
   const flag = (key: SettingKey) => `--${SETTINGS[key].flag}`
+  // A proxy named for obs takes Loki's requests whatever the environment says; Alloy (not Loki's) follows the environment.
+  const proxyUrl = read('proxyUrl') as string | undefined
+  const proxyFrom = flags['proxy-url'] ? flag('proxyUrl') : env[SETTINGS.proxyUrl.env] ? SETTINGS.proxyUrl.env : `profile ${profileName}`
+  const named = proxyUrl === undefined ? undefined : { url: checkProxyUrl(proxyUrl, proxyFrom), from: proxyFrom }
+  const fromEnv = envProxies(env)
+  const envRoute: ProxyRoute | undefined = fromEnv && { env: fromEnv }
+  const redactor = Redactor.of(headers, [named?.url, fromEnv?.http?.url, fromEnv?.https?.url])
   const hints = {
     credentials: `check ${flag('username')}/${flag('password')}, ${flag('bearerToken')} or ${flag('orgId')}`,
     timeout: flag('timeout'),
@@ -362,6 +374,8 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
       hints: { ...hints, address: flag('addr'), unreachable: `check ${flag('addr')} and that Loki is running` },
       debug: options.debug,
       onRetry: options.onRetry,
+      proxy: named ? { named } : envRoute,
+      redactor,
     },
     alloy: {
       baseUrl: alloyAddr,
@@ -372,6 +386,8 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
       hints: { ...hints, address: flag('alloyAddr'), unreachable: `check ${flag('alloyAddr')} and that Alloy is running${skipAlloy}` },
       debug: options.debug,
       onRetry: options.onRetry,
+      proxy: envRoute,
+      redactor,
     },
     identity: {
       app: pick(options.identity?.app, profile.app) ?? DEFAULT_IDENTITY.app,
@@ -385,6 +401,7 @@ export async function resolveSettings(options: ResolveOptions): Promise<Settings
     configPath,
     warnings,
     sources: settingSources(flags, env, profile, profileName, config, options),
+    redactor,
   }
 }
 
@@ -410,6 +427,7 @@ function settingSources(
     const found = candidates.find(([value]) => value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0))
     let value = found === undefined ? '' : row.type === 'headers' ? headerText(found[0]) : String(found[0])
     if (row.secret && found && found[1] !== 'default') value = MASK
+    if (key === 'proxyUrl') value = maskUrl(value)
     sources.push({ setting: row.flag, value, from: found?.[1] ?? 'unset' })
   }
   const identity = (name: 'app' | 'service' | 'env', flag: string | undefined) => {

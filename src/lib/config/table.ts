@@ -35,6 +35,13 @@ export const SETTINGS = {
   key: { flag: 'key', env: 'LOKI_CLIENT_KEY_PATH', profileKey: 'key', type: 'string', description: 'client key file' },
   tlsSkipVerify: { flag: 'tls-skip-verify', env: 'LOKI_TLS_SKIP_VERIFY', profileKey: 'tlsSkipVerify', type: 'boolean', description: 'do not check the TLS certificate' },
   headers: { flag: 'header', profileKey: 'headers', type: 'headers', description: "extra header 'Name: value', repeatable" },
+  proxyUrl: {
+    flag: 'proxy-url',
+    env: 'LOKI_HTTP_PROXY_URL',
+    profileKey: 'proxyUrl',
+    type: 'string',
+    description: 'HTTP proxy to Loki, e.g. http://user:pass@proxy:3128; wins over HTTPS_PROXY/HTTP_PROXY/NO_PROXY, which apply when it is unset',
+  },
   timeout: { flag: 'timeout', env: 'OBS_TIMEOUT', profileKey: 'timeout', type: 'string', default: '30s', description: 'per HTTP request' },
   retries: { flag: 'retries', env: 'OBS_RETRIES', profileKey: 'retries', type: 'number', default: 3, bounds: [0, 20], description: 'retries of idempotent requests' },
   profile: { flag: 'profile', env: 'OBS_PROFILE', type: 'string', description: 'named profile from obs.config.yaml' },
@@ -55,5 +62,8 @@ export function flagDescription(row: SettingRow): string {
   return `${row.description}${row.env ? ` [env: ${row.env}]` : ''}${row.default !== undefined ? ` (default: ${row.default})` : ''}`
 }
 
+/** The proxy variables obs follows when no proxy is named for it (proxy.ts), in both cases. */
+export const PROXY_ENV_VARS = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY']
+
 /** Every environment variable obs reads for its settings. */
-export const SETTING_ENV_VARS: string[] = Object.values(SETTINGS as Record<string, SettingRow>).flatMap((row) => (row.env ? [row.env] : []))
+export const SETTING_ENV_VARS: string[] = [...Object.values(SETTINGS as Record<string, SettingRow>).flatMap((row) => (row.env ? [row.env] : [])), ...PROXY_ENV_VARS]

@@ -37,6 +37,7 @@ export class DockerClient {
   constructor(host: string = DEFAULT_DOCKER_HOST, timeoutMs = 10_000) {
     this.host = host
     this.timeoutMs = timeoutMs
+    // Never through a proxy, HTTPS_PROXY or not: the probe's engine is the one next to Alloy, on its socket or a local tcp:// port.
     if (host.startsWith('unix://')) {
       this.origin = 'http://docker'
       this.agent = new Agent({ connect: { socketPath: host.slice('unix://'.length) } })

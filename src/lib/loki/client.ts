@@ -1,5 +1,6 @@
 import { UnavailableError, UnreachableError, UsageError } from '../errors.ts'
 import { HttpClient, type HttpSettings } from '../http.ts'
+import { proxyDispatcher } from '../proxy.ts'
 import { oneLine } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
 import { AnswerParser } from './answer-parser.ts'
@@ -190,26 +191,34 @@ export class LokiClient {
     url.searchParams.set('delay_for', String(params.delayForSeconds))
     // undici's parts, not its index: the index would load all of undici (fetch,
     // caches, mocks) for the tail, and bundled, every command would share its chunk.
-    const [{ default: Agent }, { default: websocket }, { default: buildConnector }] = await Promise.all([
+    const [{ default: Agent }, { default: Client }, { default: websocket }, { default: buildConnector }] = await Promise.all([
       import('undici/lib/dispatcher/agent.js'),
+      import('undici/lib/dispatcher/client.js'),
       import('undici/lib/web/websocket/websocket.js'),
       import('undici/lib/core/connect.js'),
     ])
     const { WebSocket } = websocket
-    const { tls, headers } = this.http.settings
+    const { tls: files, headers, proxy } = this.http.settings
+    const tls = files ? { ca: files.ca, cert: files.cert, key: files.key, rejectUnauthorized: files.rejectUnauthorized } : undefined
     // Once upgraded, the socket belongs to the WebSocket, not to the pool: the
-    // connector keeps hold of it so that a dead connection can be cut.
-    const connector = buildConnector(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized } : {})
+    // connection keeps hold of it so that a dead one can be cut. Behind a
+    // proxy it is the tunnel's (the proxy's connector hands it over).
     let rawSocket: { destroy(): void } | undefined
-    const dispatcher = new Agent({
-      connections: 1,
-      connect: (connectOptions, callback) =>
-        connector(connectOptions, (error, socket) => {
-          if (socket) rawSocket = socket
-          if (error) callback(error, null)
-          else callback(null, socket!)
-        }),
-    })
+    const factory = (origin: string | URL, options: Record<string, unknown>) => {
+      const given = options.connect
+      const connect = typeof given === 'function' ? (given as ReturnType<typeof buildConnector>) : buildConnector((given ?? {}) as Parameters<typeof buildConnector>[0])
+      return new Client(origin, {
+        ...options,
+        connect: (connectOptions, callback) =>
+          connect(connectOptions, (error, socket) => {
+            if (socket) rawSocket = socket
+            if (error) callback(error, null)
+            else callback(null, socket!)
+          }),
+      })
+    }
+    // CONNECT also for ws://: a proxy that forwards plain requests drops the Upgrade.
+    const dispatcher = (await proxyDispatcher(proxy, url, { connections: 1, tls, tunnel: true, factory })) ?? new Agent({ connections: 1, connect: tls, factory })
     const socket = new WebSocket(url, { headers: { ...headers, ...CATEGORIZE_LABELS }, dispatcher })
     return {
       socket,

@@ -291,7 +291,8 @@ async function openTail(client: LokiClient, options: TailOptions, onMessage: (me
     })
     socket.addEventListener('message', (event) => {
       onFrame()
-      queue = queue.then(() => onMessage(JSON.parse(String(event.data)) as TailMessage)).catch(() => socket.close(1000))
+      // Masked before it is read, as every answer of the HTTP client is.
+      queue = queue.then(() => onMessage(JSON.parse(client.http.redactor.redact(String(event.data))) as TailMessage)).catch(() => socket.close(1000))
     })
     socket.addEventListener('close', (event) => {
       clearInterval(watchdog)
