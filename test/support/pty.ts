@@ -153,12 +153,22 @@ export class ShellSession {
   }
 
   /** The line being edited, after the keys typed so far. */
-  async line(): Promise<string> {
+  async line(timeoutMs = 20_000): Promise<string> {
     const file = join(this.dir, 'line')
     rmSync(file, { force: true })
     this.type('\u0014')
-    await this.waitFor(() => existsSync(file), 20_000, 'the line (Ctrl-T)')
+    await this.waitFor(() => existsSync(file), timeoutMs, 'the line (Ctrl-T)')
     return readFileSync(file, 'utf8')
+  }
+
+  /** Abandons the line (Ctrl-C) and waits for an empty one: zsh drops keys typed while it handles the interrupt. */
+  async cancel(): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      this.type('\u0003')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      if ((await this.line(2000).catch(() => undefined)) === '') return
+    }
+    throw new Error(`${this.shell}: the line could not be abandoned; the terminal showed:\n${this.screen().slice(-3000)}`)
   }
 
   /** Presses Enter: the arguments obs got, or undefined if it did not run within `timeoutMs` (the line is then abandoned). */
@@ -169,7 +179,7 @@ export class ShellSession {
     try {
       await this.waitFor(() => existsSync(file), timeoutMs, 'obs to run')
     } catch {
-      this.type('\u0003')
+      await this.cancel()
       return undefined
     }
     return readFileSync(file, 'utf8').split('\0').slice(0, -1)

@@ -173,7 +173,11 @@ describe('quoting a completion for the quoting at the cursor', () => {
   for (const shell of ['bash', 'zsh']) {
     test(`${shell} reads every quoted continuation back as the exact text, running nothing`, () => {
       const script = words.map(({ word }) => `printf '%s\\0' ${word}`).join('\n')
-      const result = spawnSync(shell, shell === 'zsh' ? ['-f', '-c', script] : ['--norc', '-c', script], { encoding: 'utf8', env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' } })
+      const result = spawnSync(shell, shell === 'zsh' ? ['-f'] : ['--norc'], {
+        input: script,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' },
+      })
       assert.equal(result.stderr, '')
       assert.deepEqual(
         result.stdout.split('\0').slice(0, -1),
