@@ -15,7 +15,9 @@ import { after, before, beforeEach, describe, test } from 'node:test'
 import { logqlLiteral } from '../../src/lib/cli/completion.ts'
 import { lexLine } from '../../src/lib/cli/shell-words.ts'
 import { runObs } from '../support/cli.ts'
+import { testLoki } from '../support/env.ts'
 import { type LabelServer, startLabelServer } from '../support/label-server.ts'
+import { pushAll } from '../support/loki.ts'
 import { type ShellName, ShellSession } from '../support/pty.ts'
 
 /** Each runs `touch F` (in the shell's directory) if it ever reaches the shell as code. */
@@ -197,5 +199,33 @@ test('obs completion bash and zsh print valid scripts', async () => {
     assert.equal(script.code, 0)
     const check = spawnSync(shell, ['-n'], { input: script.stdout, encoding: 'utf8' })
     assert.equal(check.status, 0, `${shell} -n: ${check.stderr}`)
+  }
+})
+
+describe('against a real Loki, named by --addr on the line', () => {
+  const values = [`completion-x'$(touch F)'`, 'completion-b`touch F`']
+  let addr: string
+  before(async () => {
+    addr = testLoki().addr
+    const now = BigInt(Date.now()) * 1_000_000n
+    // Only labels and services the dataset has, so that tests listing them exactly still hold.
+    await pushAll(addr, [values.map((app) => ({ stream: { app, env: 'test', service: 'app', stream: 'stdout' }, values: [[now.toString(), 'completion test']] }))])
+  })
+
+  for (const shell of ['bash', 'zsh'] as ShellName[]) {
+    test(`${shell}: a label value Loki stored completes into one literal word, from the Loki --addr names`, async () => {
+      // The default Loki (LOKI_ADDR) is the hostile server, which has no app label: only --addr can answer.
+      const session = await ShellSession.start(shell, dir, { LOKI_ADDR: server.addr })
+      try {
+        session.type(`obs query-range --addr ${addr} '{app="completion-x\t`)
+        const line = await session.line()
+        session.type(closer(line))
+        const args = await session.enter()
+        assert.ok(!existsSync(marker), `${shell} ran the label value: ${line}`)
+        assert.deepEqual(args, ['query-range', '--addr', addr, `{app=${logqlLiteral(values[0])}}`], line)
+      } finally {
+        await session.close()
+      }
+    })
   }
 })
