@@ -225,7 +225,8 @@ _${bin}() {
     compadd -- "\${(@)reply[2,-1]}"
   fi
 }
-(( $+functions[compdef] )) || { autoload -Uz compinit && compinit }
+# compdef needs compinit, which a ~/.zshrc usually runs first; -i skips directories others can write.
+(( $+functions[compdef] )) || { autoload -Uz compinit && compinit -i }
 compdef _${bin} ${bin}
 `
   }

@@ -210,6 +210,8 @@ export function lexLine(text: string, env: Record<string, string | undefined>): 
     } else if (char === '~' && value === '' && text[i - 1] !== '~' && /^~(?:\/|$|[ \t\n])/.test(text.slice(i))) {
       if (env.HOME === undefined) known = false
       else value += env.HOME
+      // A lone ~ at the cursor: ~ and what follows would be read as ~user.
+      if (i === text.length - 1) pending = true
       i++
     } else if (char === '~' && value === '' && (i === 0 || /[ \t\n]/.test(text[i - 1]))) {
       // ~user: another user's home, not worth resolving.

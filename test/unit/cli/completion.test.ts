@@ -106,7 +106,7 @@ describe('the line bash hands over', () => {
   })
 
   test('a trailing backslash, $ or ! is pending; substitutions and operators are not guessed at', () => {
-    for (const line of ['a b\\', 'a "b$', 'a b$', 'a "b!', `a $'b\\`]) assert.equal(lexLine(line, {})?.current.pending, true, line)
+    for (const line of ['a b\\', 'a "b$', 'a b$', 'a "b!', `a $'b\\`, 'a ~']) assert.equal(lexLine(line, {})?.current.pending, true, line)
     for (const line of ['a $(b', 'a "`b', 'a <(b', 'a; b', 'a | b', 'a #b', 'a $((1']) assert.equal(lexLine(line, {}), undefined, line)
   })
 
