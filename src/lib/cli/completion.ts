@@ -13,7 +13,7 @@
  * compadd quotes for itself), so that a completion inserts one literal word.
  */
 import { type ConnectionFlags, SETTINGS, type SettingRow } from '../config/table.ts'
-import { quoteLogQL } from '../loki/logql-text.ts'
+import { LOGQL_KEYWORDS, quoteLogQL } from '../loki/logql-text.ts'
 import { EDITOR_UNSAFE, type LexedLine, quoteContinuation, readlineWordStart, type ShellWord } from './shell-words.ts'
 
 export interface CompletableCommand {
@@ -42,6 +42,8 @@ export interface Completions {
 const LOGQL_FLAGS = new Set(['--query'])
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+/** A name Loki sent that a selector can hold: a label name, and not a LogQL keyword (checkLabelName's rule). */
+const selectable = (name: string) => LABEL_NAME.test(name) && !LOGQL_KEYWORDS.has(name.toLowerCase())
 /** A name then an operator then the start of a "…" literal (escapes included), at the end of the word. */
 const VALUE_AT_END = /^(.*[{,]\s*)([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)\s*("(?:[^"\\]|\\.)*\\?)$/s
 const NAME_AT_END = /^(.*[{,]\s*)([a-zA-Z_][a-zA-Z0-9_]*)?$/s
@@ -70,7 +72,7 @@ async function selectorCompletions(text: string, sources: CompletionSources): Pr
   const name = NAME_AT_END.exec(text)
   if (name) {
     const [, before, typed = ''] = name
-    return (await sources.labelNames()).filter((n) => LABEL_NAME.test(n) && n.startsWith(typed)).map((n) => `${before}${n}=`)
+    return (await sources.labelNames()).filter((n) => selectable(n) && n.startsWith(typed)).map((n) => `${before}${n}=`)
   }
   return []
 }

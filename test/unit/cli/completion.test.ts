@@ -28,7 +28,7 @@ const sources: CompletionSources = {
   profiles: async () => ['dev', 'prod'],
   labelNames: async () => {
     asked.push('names')
-    return ['app', 'env', 'service', 'bad name', '0x', 'x$(touch F)']
+    return ['app', 'env', 'service', 'bad name', '0x', 'x$(touch F)', 'On']
   },
   labelValues: async (name) => {
     asked.push(`values ${name}`)
@@ -76,8 +76,9 @@ describe('completeWords', () => {
     assert.deepEqual(await complete(`obs query-range --forward '{ap`), ['{app='], 'a boolean flag takes no value')
   })
 
-  test('label names that are not label names are never offered', async () => {
-    assert.deepEqual(await complete('obs labels '), ['app', 'env', 'service'])
+  test('label names that are not label names are never offered; in a selector, neither are LogQL keywords', async () => {
+    assert.deepEqual(await complete('obs labels '), ['app', 'env', 'service', 'On'])
+    assert.deepEqual(await complete(`obs query-range '{`), ['{app=', '{env=', '{service='])
   })
 
   test('Loki is asked only where a label can go', async () => {
