@@ -168,7 +168,7 @@ const DEFAULT_WORDBREAKS = ` \t\n"'@><=;|&(:`
  * never flags of __complete:
  *   obs __complete --shell bash --wordbreaks "$COMP_WORDBREAKS" -- "$line"
  *   obs __complete --shell zsh -- WORD… CURRENT   (the words as typed, the last one up to the cursor)
- *   obs __complete "$line"                         (the script of obs before 0.2: bash, candidates only)
+ *   obs __complete "$line"                         (the bash script obs printed before: candidates only)
  */
 export function completionRequest(argv: string[]): CompletionRequest {
   let shell: Shell = 'bash'
