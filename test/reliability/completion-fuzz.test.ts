@@ -95,7 +95,7 @@ const dir = mkdtempSync(join(tmpdir(), 'obs-completion-fuzz-'))
 const marker = join(dir, 'F')
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-test(`obs's answer, put in the line as readline would, is read back by bash and zsh as the candidate's LogQL (${RUNS} cases)`, () => {
+test(`obs's answer, put in the line as readline would, is read back by bash and zsh as the candidate's LogQL (${RUNS} cases, seed ${PROPERTY_SEED})`, () => {
   const cases = fc.sample(fc.tuple(labelName, value, quoting), { numRuns: RUNS, seed: PROPERTY_SEED })
   const words = cases.map(([name, raw, quote]) => {
     const line = `obs query-range ${opener(quote, name)}`
@@ -130,7 +130,7 @@ test(`obs's answer, put in the line as readline would, is read back by bash and 
   }
 })
 
-describe(`typed into an interactive shell on a pty (${TYPED_RUNS} cases per shell)`, () => {
+describe(`typed into an interactive shell on a pty (${TYPED_RUNS} cases per shell, seed ${PROPERTY_SEED})`, () => {
   let server: LabelServer
   before(async () => {
     server = await startLabelServer()
