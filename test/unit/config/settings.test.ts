@@ -63,6 +63,11 @@ async function rejectsUsage(promise: Promise<unknown>, text: RegExp | string): P
   return caught
 }
 
+/** A PEM block of that label around the text (base64 of it): the shape obs checks, not a key anyone could use. */
+function pem(label: string, body: string): string {
+  return `-----BEGIN ${label}-----\n${Buffer.from(body).toString('base64')}\n-----END ${label}-----\n`
+}
+
 function assertNoSecret(text: string): void {
   for (const secret of [PASSWORD, TOKEN, Buffer.from(`admin:${PASSWORD}`).toString('base64')]) {
     assert.equal(text.includes(secret), false, `a secret leaked into: ${text}`)
@@ -546,7 +551,7 @@ describe('resolveSettings: credentials', () => {
   test('an empty bearer token file is a usage error', async () => {
     const box = sandbox()
     const file = box.write('secrets/empty', ' \n')
-    await rejectsUsage(resolve(box, { 'bearer-token-file': file }), `the bearer token file ${file} is empty`)
+    await rejectsUsage(resolve(box, { 'bearer-token-file': file }), `the --bearer-token-file file ${file} is empty`)
   })
 
   test('a missing bearer token file is a usage error naming the path', async () => {
@@ -635,22 +640,22 @@ describe('resolveSettings: warnings', () => {
 describe('resolveSettings: TLS files', () => {
   test('CA, certificate and key are read', async () => {
     const box = sandbox()
-    const ca = box.write('tls/ca.pem', 'CA')
-    const cert = box.write('tls/cert.pem', 'CERT')
-    const key = box.write('tls/key.pem', 'KEY')
+    const ca = box.write('tls/ca.pem', pem('CERTIFICATE', 'CA'))
+    const cert = box.write('tls/cert.pem', pem('CERTIFICATE', 'CERT'))
+    const key = box.write('tls/key.pem', pem('PRIVATE KEY', 'KEY'))
     const settings = await resolve(box, { 'ca-cert': ca, cert, key })
-    assert.equal(settings.loki.tls?.ca?.toString(), 'CA')
-    assert.equal(settings.loki.tls?.cert?.toString(), 'CERT')
-    assert.equal(settings.loki.tls?.key?.toString(), 'KEY')
+    assert.equal(settings.loki.tls?.ca?.toString(), pem('CERTIFICATE', 'CA'))
+    assert.equal(settings.loki.tls?.cert?.toString(), pem('CERTIFICATE', 'CERT'))
+    assert.equal(settings.loki.tls?.key?.toString(), pem('PRIVATE KEY', 'KEY'))
     assert.equal(settings.loki.tls?.rejectUnauthorized, true)
   })
 
   test('the environment names the files too', async () => {
     const box = sandbox()
-    const ca = box.write('tls/ca.pem', 'CA-ENV')
+    const ca = box.write('tls/ca.pem', pem('CERTIFICATE', 'CA-ENV'))
     box.env.LOKI_CA_CERT_PATH = ca
     const settings = await resolve(box)
-    assert.equal(settings.loki.tls?.ca?.toString(), 'CA-ENV')
+    assert.equal(settings.loki.tls?.ca?.toString(), pem('CERTIFICATE', 'CA-ENV'))
   })
 
   for (const flag of ['ca-cert', 'cert', 'key'] as const) {
@@ -745,7 +750,7 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
 
   test('an invalid timeout names --timeout', async () => {
     await rejectsUsage(resolve(sandbox(), { timeout: '30' }), 'invalid --timeout "30"')
-    await rejectsUsage(resolve(sandbox({}, { OBS_TIMEOUT: 'soon' })), 'invalid --timeout "soon"')
+    await rejectsUsage(resolve(sandbox({}, { OBS_TIMEOUT: 'soon' })), 'invalid --timeout (from env OBS_TIMEOUT) "soon"')
   })
 
   test('a sub-millisecond timeout does not become a zero timeout', async () => {
@@ -761,13 +766,13 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
 
   for (const value of ['abc', '-1', '21', '1.5']) {
     test(`OBS_RETRIES=${value} is a usage error`, async () => {
-      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), `invalid retries "${value}"`)
+      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), `invalid --retries (from env OBS_RETRIES) "${value}"`)
     })
   }
 
   for (const value of [' ', '0x3', '1e1']) {
     test(`OBS_RETRIES=${JSON.stringify(value)} is not a whole number and is refused`, async () => {
-      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), 'invalid retries')
+      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), 'invalid --retries (from env OBS_RETRIES)')
     })
   }
 
