@@ -8,9 +8,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { PIPED_TABLE_WIDTH } from '../../src/lib/render/output.ts'
 import { type ObsOutput, obs } from '../support/fault-cli.ts'
 import { type FaultLoki, pushLines, startFaultLoki } from '../support/fault-loki.ts'
+
+/** PIPED_TABLE_WIDTH of src/lib/render/output.ts, written out so that this test runs (and fails) on code without it. */
+const PIPED_TABLE_WIDTH = 200
 
 const WIDE = `team-${'w'.repeat(1995)}`
 const APP = 'wide-tables'
