@@ -248,17 +248,27 @@ const BOUNDED_FILES: Case[] = [
   { args: ['labels', '--cert', '/dev/urandom', '--key', 'KEY'], says: /the --cert file \/dev\/urandom is larger than 1 MiB/ },
   { args: ['labels', '--cert', 'CERT_PEM', '--key', '/dev/zero'], says: /the --key file \/dev\/zero is larger than 1 MiB/ },
   // DER, a key, an empty file given as --ca-cert were ignored, and the hint said "use --ca-cert".
-  { args: ['labels', '--ca-cert', 'DER'], says: /the --ca-cert file .*cert\.der holds binary data \(DER\), not PEM; convert it to PEM: openssl x509 -inform der -in / },
-  { args: ['labels', '--ca-cert', 'KEY'], says: /the --ca-cert file .*real-key\.pem holds a private key, not a certificate; give the CA's certificate in PEM/ },
-  { args: ['labels', '--ca-cert', 'EMPTY_FILE'], says: /the --ca-cert file .*empty is empty/ },
-  { args: ['labels', '--ca-cert', 'CERT'], says: /the --ca-cert file .*cert\.pem holds no PEM block/ },
-  { args: ['labels', '--ca-cert', 'CSR'], says: /holds a CERTIFICATE REQUEST, not a certificate/ },
-  { args: ['labels'], env: { LOKI_CA_CERT_PATH: 'KEY' }, says: /the --ca-cert file .*real-key\.pem \(from env LOKI_CA_CERT_PATH\) holds a private key, not a certificate/ },
-  { args: ['labels', '--cert', 'KEY', '--key', 'KEY'], says: /the --cert file .*real-key\.pem holds a private key, not a certificate/ },
-  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'CERT_PEM'], says: /the --key file .*real-cert\.pem holds a certificate, not a private key/ },
+  {
+    args: ['labels', '--ca-cert', 'DER'],
+    says: /the --ca-cert file .*cert\.der is not a PEM certificate: it holds binary data \(DER\); convert it to PEM: openssl x509 -inform der -in /,
+  },
+  { args: ['labels', '--ca-cert', 'KEY'], says: /the --ca-cert file .*real-key\.pem is not a PEM certificate: it holds a private key; give the CA's certificate in PEM/ },
+  { args: ['labels', '--ca-cert', 'EMPTY_FILE'], says: /the --ca-cert file .*empty is not a PEM certificate: it is empty/ },
+  { args: ['labels', '--ca-cert', 'CERT'], says: /the --ca-cert file .*cert\.pem is not a PEM certificate: it holds no PEM block/ },
+  { args: ['labels', '--ca-cert', 'CSR'], says: /is not a PEM certificate: it holds a CERTIFICATE REQUEST/ },
+  {
+    args: ['labels'],
+    env: { LOKI_CA_CERT_PATH: 'KEY' },
+    says: /the --ca-cert file .*real-key\.pem \(from env LOKI_CA_CERT_PATH\) is not a PEM certificate: it holds a private key/,
+  },
+  { args: ['labels', '--cert', 'KEY', '--key', 'KEY'], says: /the --cert file .*real-key\.pem is not a PEM certificate: it holds a private key/ },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'CERT_PEM'], says: /the --key file .*real-cert\.pem is not a PEM private key: it holds a certificate/ },
   { args: ['labels', '--cert', 'CERT_PEM', '--key', 'ENCRYPTED'], says: /holds an encrypted private key, and obs takes no passphrase; decrypt it: openssl pkey/ },
-  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'DER'], says: /the --key file .*cert\.der holds binary data \(DER\), not PEM; convert it to PEM: openssl pkey -inform der/ },
-  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'EMPTY_FILE'], says: /the --key file .*empty is empty/ },
+  {
+    args: ['labels', '--cert', 'CERT_PEM', '--key', 'DER'],
+    says: /the --key file .*cert\.der is not a PEM private key: it holds binary data \(DER\); convert it to PEM: openssl pkey -inform der/,
+  },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'EMPTY_FILE'], says: /the --key file .*empty is not a PEM private key: it is empty/ },
 ]
 
 /** Every string setting of the table, from its flag, its environment variable and a profile. */

@@ -728,7 +728,10 @@ async function resolveTls(ca: Given<string> | undefined, cert: Given<string> | u
   for (const [name, file] of Object.entries(files) as [TlsFileKey, { given: Given<string>; data: Buffer } | undefined][]) {
     if (!file) continue
     const problem = pemProblem(file.data, PEM_WANTED[name].kind)
-    if (problem) throw new UsageError(`${fileNamed(name, file.given)} ${problem.what}`, problem.convert ? problem.convert(shellQuote(file.given.value)) : PEM_WANTED[name].hint)
+    if (problem) {
+      const hint = problem.convert ? problem.convert(shellQuote(file.given.value)) : PEM_WANTED[name].hint
+      throw new UsageError(`${fileNamed(name, file.given)} is not a PEM ${PEM_WANTED[name].kind}: it ${problem.what}`, hint)
+    }
   }
   return { ca: files.caCert?.data, cert: files.cert?.data, key: files.key?.data, rejectUnauthorized: !skipVerify }
 }
@@ -771,7 +774,7 @@ function fileNamed(key: FileKey, given: Given<string>): string {
 async function readSetupFile(key: FileKey, given: Given<string>): Promise<Buffer> {
   const cap = FILE_CAPS[key]
   const what = fileNamed(key, given)
-  const hint = `check the path given to --${SETTINGS[key].flag}`
+  const flag = `--${SETTINGS[key].flag}`
   const buffer = Buffer.alloc(cap + 1)
   let length = 0
   let handle: FileHandle | undefined
@@ -791,7 +794,7 @@ async function readSetupFile(key: FileKey, given: Given<string>): Promise<Buffer
         if (Date.now() > deadline) {
           throw new UsageError(
             `${what} ${length === 0 ? 'gave nothing to read' : 'did not end'} within ${FILE_WAIT_MS / 1000}s`,
-            `${hint}: a pipe that nobody ${length === 0 ? 'writes to' : 'closes'}?`,
+            `check the path given to ${flag}: a pipe that nobody ${length === 0 ? 'writes to' : 'closes'}?`,
           )
         }
         await sleep(20)
@@ -804,11 +807,11 @@ async function readSetupFile(key: FileKey, given: Given<string>): Promise<Buffer
     if (error instanceof UsageError) throw error
     const code = (error as NodeJS.ErrnoException).code
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'unreadable')
-    throw new UsageError(`cannot read ${what}: ${reason}`, hint)
+    throw new UsageError(`cannot read ${what}: ${reason}`, `check the path given to ${flag}`)
   } finally {
     await handle?.close()
   }
-  if (length > cap) throw new UsageError(`${what} is larger than ${capText(cap)}, the most obs reads of ${FILE_NOUNS[key]}`, hint)
+  if (length > cap) throw new UsageError(`${what} is larger than ${capText(cap)}, the most obs reads of ${FILE_NOUNS[key]}`, `check the path given to ${flag}`)
   return buffer.subarray(0, length)
 }
 
@@ -838,7 +841,7 @@ export function pemProblem(data: Buffer, wanted: 'certificate' | 'private key'):
     if (/[\u0000-\u0008\u000e-\u001f]/.test(text)) {
       const tool = wanted === 'certificate' ? 'x509' : 'pkey'
       return {
-        what: `holds binary data${data[0] === 0x30 ? ' (DER)' : ''}, not PEM`,
+        what: `holds binary data${data[0] === 0x30 ? ' (DER)' : ''}`,
         convert: (path) => `convert it to PEM: openssl ${tool} -inform der -in ${path} -out ${path}.pem`,
       }
     }
@@ -854,5 +857,5 @@ export function pemProblem(data: Buffer, wanted: 'certificate' | 'private key'):
       : labels.includes('OPENSSH PRIVATE KEY')
         ? 'an OpenSSH key'
         : `a ${labels[0]}`
-  return { what: `holds ${held}, not a ${wanted}` }
+  return { what: `holds ${held}` }
 }
