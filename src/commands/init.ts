@@ -3,8 +3,9 @@ import { resolve } from 'node:path'
 import { Command } from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import { readConfigFile } from '../lib/config/settings.ts'
-import { STARTER_DEFAULTS, type StarterAnswers, starterConfig } from '../lib/config/starter.ts'
-import { ExitCode } from '../lib/errors.ts'
+import { checkStarterAnswer, STARTER_DEFAULTS, type StarterAnswers, starterConfig } from '../lib/config/starter.ts'
+import { ExitCode, ObsError, UsageError } from '../lib/errors.ts'
+import { chalkFor } from '../lib/render/terminal.ts'
 import { neutralize } from '../lib/text.ts'
 
 export default class Init extends Command {
@@ -29,6 +30,8 @@ export default class Init extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(Init)
     const given: Partial<StarterAnswers> = { devAddr: flags['dev-addr'], prodAddr: flags['prod-addr'], app: flags.app, service: flags.service }
+    // What the flags give is checked before anything is asked or written: a profile obs would refuse is no start.
+    for (const key of Object.keys(given) as (keyof StarterAnswers)[]) if (given[key] !== undefined) checkStarterAnswer(key, given[key])
     const answers = process.stdin.isTTY && process.stdout.isTTY ? await ask(given) : { ...STARTER_DEFAULTS, ...definedOnly(given) }
     const text = starterConfig(answers)
     const path = resolve(flags.file)
@@ -51,6 +54,15 @@ export default class Init extends Command {
     }
     process.stdout.write(`wrote ${neutralize(path)} (profiles dev, test, prod; dev is the default). Next: obs config, then obs smoke.\n`)
   }
+
+  /** init takes no connection flags, so it is no ObsCommand; its bad input is one line and exit 2 all the same. */
+  override async catch(error: Error & { code?: unknown }): Promise<void> {
+    if (error instanceof ObsError) {
+      process.stderr.write(`${chalkFor(process.stderr).red('error:')} ${error.render()}\n`)
+      return this.exit(error.exitCode)
+    }
+    return super.catch(error)
+  }
 }
 
 function definedOnly(values: Partial<StarterAnswers>): Partial<StarterAnswers> {
@@ -71,8 +83,20 @@ async function ask(given: Partial<StarterAnswers>): Promise<StarterAnswers> {
     ]
     for (const [key, question] of questions) {
       if (given[key] !== undefined) continue
-      const answer = (await rl.question(`${question} [${answers[key]}]: `)).trim()
-      if (answer !== '') answers[key] = answer
+      for (;;) {
+        const answer = (await rl.question(`${question} [${answers[key]}]: `)).trim()
+        if (answer === '') break
+        try {
+          checkStarterAnswer(key, answer)
+        } catch (error) {
+          // Asked again, with what was wrong: a typo costs one more line, not a file to fix.
+          if (!(error instanceof UsageError)) throw error
+          process.stdout.write(`${error.render()}\n`)
+          continue
+        }
+        answers[key] = answer
+        break
+      }
     }
     return answers
   } finally {

@@ -2,6 +2,8 @@ import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode } from '../lib/errors.ts'
+import { deadlineIn } from '../lib/http.ts'
+import { LokiClient } from '../lib/loki/client.ts'
 import { waitForReady } from '../lib/loki/ready.ts'
 import { parseDurationMs, TIMER_BOUNDS } from '../lib/time.ts'
 
@@ -9,7 +11,7 @@ export default class Ready extends ObsCommand {
   static override usage = '<%= command.id %> [FLAGS]'
   static override summary = 'Check that Loki is ready to serve (GET /ready)'
   static override description =
-    'Prints "ready", or Loki\'s own reason when it is not. Exit 0 when ready, 1 when Loki answers but is not ready, 3 when it cannot be reached. With --wait, polls until Loki is ready or the time is up, which is what a deploy script wants right after starting Loki.'
+    'Prints "ready", or Loki\'s own reason when it is not. Exit 0 when ready, 1 when Loki answers but is not ready, 3 when it cannot be reached. With --wait, polls until Loki is ready or the time is up, which is what a deploy script wants right after starting Loki; the time bounds the whole wait, a request Loki never answers included.'
   static override examples = ['<%= config.bin %> ready', '<%= config.bin %> ready --wait 60s', '<%= config.bin %> ready --addr http://loki.internal:3100 --json']
 
   static override flags = {
@@ -22,7 +24,9 @@ export default class Ready extends ObsCommand {
     const { flags } = await this.parse(Ready)
     const waitMs = flags.wait ? parseDurationMs(flags.wait, '--wait', TIMER_BOUNDS.wait) : 0
     const intervalMs = parseDurationMs(flags.interval ?? '1s', '--interval', TIMER_BOUNDS.interval)
-    const client = await this.lokiClient(flags)
+    const settings = await this.resolveSettings(flags)
+    // --wait bounds the whole wait: a request still unanswered when it is up is cut, whatever --timeout says.
+    const client = this.track(new LokiClient({ ...settings.loki, deadline: waitMs ? deadlineIn(waitMs, flags.wait!, '--wait') : undefined }))
     const chalk = this.stderrChalk
     const outcome = await waitForReady(client, {
       waitMs,

@@ -9,6 +9,7 @@ import { ObsCommand } from '../lib/cli/command.ts'
 import { alloyAddrFlag, jsonFlag } from '../lib/cli/flags.ts'
 import { DEFAULT_DOCKER_HOST, DockerClient } from '../lib/docker/client.ts'
 import { UsageError } from '../lib/errors.ts'
+import { deadlineIn } from '../lib/http.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { shown } from '../lib/text.ts'
 import { nowNanos, parseDurationMs, startBefore, TIMER_BOUNDS } from '../lib/time.ts'
@@ -33,7 +34,7 @@ export default class Smoke extends ObsCommand {
     service: Flags.string({ description: 'service label of the app (default: profile, else app)' }),
     env: Flags.string({ description: 'env label (default: profile; any env when unset)' }),
     since: Flags.string({ description: 'window of the queries (default: 15m)' }),
-    wait: Flags.string({ description: 'retry failing checks this long, e.g. 60s' }),
+    wait: Flags.string({ description: 'retry failing checks this long, e.g. 60s; it bounds the whole run (--probe excepted), a request Loki never answers included' }),
     junit: Flags.string({ description: 'also write the results as JUnit XML to this file' }),
     alloy: Flags.boolean({ description: "check Alloy's targets (--no-alloy skips it)", default: true, allowNo: true }),
     probe: Flags.boolean({ description: 'send a marker line through the live pipeline and time it (needs the Docker socket) [env: DOCKER_HOST]' }),
@@ -56,8 +57,10 @@ export default class Smoke extends ObsCommand {
     if (flags.window !== undefined && !window) throw new UsageError('--window needs --deployed-at', 'add --deployed-at with the time of the deploy')
     if (window?.cut) this.note(this.stderrChalk.dim(`--window ${shown(flags.window!)} reaches past now: comparing ${window.cut} on each side`))
     const settings = await this.resolveSettings(flags, { app: flags.app, service: flags.service, env: flags.env })
-    const loki = this.track(new LokiClient(settings.loki))
-    const alloy = flags.alloy ? this.track(new AlloyClient(settings.alloy)) : undefined
+    // --wait bounds the whole run: requests still unanswered when it is up are cut, whatever --timeout says.
+    const deadline = waitMs ? deadlineIn(waitMs, flags.wait!, '--wait') : undefined
+    const loki = this.track(new LokiClient({ ...settings.loki, deadline }))
+    const alloy = flags.alloy ? this.track(new AlloyClient({ ...settings.alloy, deadline })) : undefined
     const checks = smokeChecks({ loki, alloy, identity: settings.identity, policy: settings.policy, since, sinceNs, now: nowNanos })
     if (window) {
       checks.push(...deployChecks({ loki, identity: settings.identity, thresholds: settings.deploy, deployedAt: window.deployedAt, windowNs: window.windowNs, now: nowNanos }))
@@ -65,7 +68,10 @@ export default class Smoke extends ObsCommand {
     if (flags.probe) {
       const timeoutMs = parseDurationMs(flags['probe-timeout'], '--probe-timeout', TIMER_BOUNDS.wait)
       const docker = this.track(new DockerClient(process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST))
-      checks.push(pipelineProbeCheck({ loki, alloy, docker, image: flags['probe-image'], identity: settings.identity, timeoutMs }))
+      // The probe has a bound of its own, --probe-timeout, which may be longer than --wait.
+      const probeLoki = deadline ? this.track(new LokiClient(settings.loki)) : loki
+      const probeAlloy = deadline && flags.alloy ? this.track(new AlloyClient(settings.alloy)) : alloy
+      checks.push(pipelineProbeCheck({ loki: probeLoki, alloy: probeAlloy, docker, image: flags['probe-image'], identity: settings.identity, timeoutMs }))
     }
     const results = await runChecks(checks, {
       waitMs,

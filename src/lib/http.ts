@@ -41,6 +41,33 @@ export interface HttpSettings {
   proxy?: ProxyRoute
   /** Masks the configured secrets in messages; the settings' one, else one built from the headers. */
   redactor?: Redactor
+  /** The end of a whole command's wait (--wait): it cuts the request in flight, whatever its own timeout. */
+  deadline?: Deadline
+}
+
+/**
+ * A limit on a whole wait, across requests and retries. The per-request
+ * timeout alone let `ready --wait 2s` sit 30 s on a server that accepted the
+ * connection and never answered.
+ */
+export interface Deadline {
+  signal: AbortSignal
+  /** How long, as the user gave it, and the flag: for messages. */
+  waitText: string
+  flag: string
+}
+
+/** A deadline `ms` from now, for the wait given to `flag` as `waitText`. */
+export function deadlineIn(ms: number, waitText: string, flag: string): Deadline {
+  return { signal: AbortSignal.timeout(ms), waitText, flag }
+}
+
+/** A request the deadline cut: the server never answered it within the wait. */
+export class DeadlineError extends UnreachableError {
+  constructor(message: string, hint?: string) {
+    super(message, hint)
+    this.name = 'DeadlineError'
+  }
 }
 
 /**
@@ -197,8 +224,8 @@ export class HttpClient {
       let failure: ObsError
       let delayMs: number
       try {
-        const timeout = AbortSignal.timeout(this.settings.timeoutMs)
-        const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
+        const signals = [AbortSignal.timeout(this.settings.timeoutMs), options.signal, this.settings.deadline?.signal].filter((s) => s !== undefined)
+        const signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals)
         const dispatcher = this.agent ?? (await this.proxied!)
         const response = await undiciRequest.call(dispatcher, { origin: this.origin, path: target, method, headers, body: options.body, signal })
         this.answered = true
@@ -219,6 +246,8 @@ export class HttpClient {
         if (!RETRY_STATUSES.has(status)) throw failure
         delayMs = retryAfterMs(response.headers['retry-after']) ?? backoffMs(attempt)
       } catch (error) {
+        // The deadline's abort, not an answer: said as the wait that ran out, never as this request's timeout.
+        if (this.settings.deadline?.signal.aborted && !(error instanceof ObsError)) throw this.deadlineError(path)
         if (error instanceof ObsError || options.signal?.aborted) throw error
         this.debug(method, path, errorCode(error) ?? 'error', started)
         if (isTimeout(error)) throw this.timeoutError(path)
@@ -234,8 +263,10 @@ export class HttpClient {
       }
       this.settings.debug?.(`retrying in ${delayMs}ms (attempt ${attempt + 2} of ${retries + 1})`)
       this.settings.onRetry?.(`${this.settings.peer}: ${failure.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${retries + 1})`)
-      await sleep(delayMs, options.signal)
+      const deadline = this.settings.deadline?.signal
+      await sleep(delayMs, options.signal && deadline ? AbortSignal.any([options.signal, deadline]) : (options.signal ?? deadline))
       if (options.signal?.aborted) throw options.signal.reason
+      if (deadline?.aborted) throw this.deadlineError(path)
     }
   }
 
@@ -339,6 +370,15 @@ export class HttpClient {
       QUERY_PATH.test(path)
         ? `${NARROW_HINT} or raise ${this.hints.timeout}`
         : `check that ${peer} at ${this.address} is running and not overloaded, or raise ${this.hints.timeout}`,
+    )
+  }
+
+  private deadlineError(path: string): ObsError {
+    const { waitText, flag } = this.settings.deadline!
+    const peer = this.settings.peer
+    return new DeadlineError(
+      `waited ${waitText} (${flag}) and ${peer} at ${this.address} never answered ${path}`,
+      `check that ${peer} is running and not overloaded, or wait longer with ${flag}`,
     )
   }
 

@@ -5,10 +5,11 @@
  * given (each case gets a counting server of its own).
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { SETTINGS, type SettingRow } from '../../src/lib/config/table.ts'
 import { type ObsOutput, obs, pool, semaphore } from '../support/fault-cli.ts'
 import { counters } from '../support/fault-truth.ts'
 import { countingServer } from '../support/silent-server.ts'
@@ -33,8 +34,26 @@ before(() => {
   writeFileSync(join(dir, 'empty-token'), '  \n')
   writeFileSync(join(dir, 'cert.pem'), 'not really a certificate')
   mkdirSync(join(dir, 'a-directory'))
+  writeFileSync(join(dir, 'token-crlf'), 'first-half\r\nsecond-half\n')
+  writeFileSync(join(dir, 'empty'), '')
+  writeFileSync(join(dir, 'real-cert.pem'), pem('CERTIFICATE'))
+  writeFileSync(join(dir, 'real-key.pem'), pem('PRIVATE KEY'))
+  writeFileSync(join(dir, 'rsa-key.pem'), pem('RSA PRIVATE KEY'))
+  writeFileSync(join(dir, 'encrypted-key.pem'), pem('ENCRYPTED PRIVATE KEY'))
+  writeFileSync(join(dir, 'csr.pem'), pem('CERTIFICATE REQUEST'))
+  // DER: an ASN.1 SEQUENCE (0x30 0x82, two length bytes) of binary.
+  writeFileSync(join(dir, 'cert.der'), Buffer.from([0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00, 0xc3, 0x1f]))
+  // Over the 1 MiB cap, sparse: it costs no disk, and obs must not read it whole.
+  const big = openSync(join(dir, 'big.pem'), 'w')
+  ftruncateSync(big, 64 * 1024 * 1024)
+  closeSync(big)
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A PEM block of that label: the shape obs checks, nothing anyone could use. */
+function pem(label: string): string {
+  return `-----BEGIN ${label}-----\nTUlJQm9iczEyMzQ1Njc4OTA=\n-----END ${label}-----\n`
+}
 
 const PROFILES = 'defaultProfile: dev\nprofiles:\n  dev:\n    app: cogni-template\n  prod:\n    app: cogni-template\n'
 
@@ -86,7 +105,7 @@ const DURATIONS: Case[] = [
   { args: ['labels', '--timeout', 'soon'], says: /invalid --timeout "soon"/ },
   { args: ['labels', '--timeout', '0s'], says: /--timeout/ },
   { args: ['labels', '--timeout', '999us'], says: /--timeout/ },
-  { args: ['labels'], env: { OBS_TIMEOUT: '30' }, says: /invalid --timeout "30"/ },
+  { args: ['labels'], env: { OBS_TIMEOUT: '30' }, says: /invalid --timeout \(from env OBS_TIMEOUT\) "30"/ },
   { args: ['ready', '--wait', 'forever'], says: /invalid --wait "forever"/ },
   { args: ['ready', '--wait', '10s', '--interval', '0s'], says: /--interval/ },
   // Timers: past 2^31-1 ms Node's fire at once, and a pause of nanoseconds floods the server.
@@ -167,8 +186,8 @@ const MODES_AND_NUMBERS: Case[] = [
   { args: ['tail', Q, '--delay-for', '-1'], says: /--delay-for.*(greater than or equal to 0|0 to 5)/ },
   { args: ['labels', '--retries', '21'], says: /--retries.*20/ },
   { args: ['labels', '--retries', '-1'], says: /--retries.*(greater than or equal to 0|0 to 20)/ },
-  { args: ['labels'], env: { OBS_RETRIES: 'abc' }, says: /invalid retries "abc"/ },
-  { args: ['labels'], env: { OBS_RETRIES: '1.5' }, says: /invalid retries/ },
+  { args: ['labels'], env: { OBS_RETRIES: 'abc' }, says: /invalid --retries \(from env OBS_RETRIES\) "abc"/ },
+  { args: ['labels'], env: { OBS_RETRIES: '1.5' }, says: /invalid --retries \(from env OBS_RETRIES\)/ },
   // Node's timers hold at most 2^31-1 ms (24.8 days): longer is bad input, not an immediate timeout.
   { args: ['labels', '--timeout', '25d'], says: /--timeout/ },
   { args: ['labels', '--timeout', '50d'], says: /--timeout/ },
@@ -213,6 +232,118 @@ const FILES_AND_AUTH: Case[] = [
   { args: ['labels', '--header', 'X-Scope-OrgID: te\u007fnant\u0007'], says: /invalid --header/ },
 ]
 
+/** Files a setting names: each read up to its cap and no further, and a TLS file checked to be PEM of its kind. */
+const BOUNDED_FILES: Case[] = [
+  // Was still reading after 90 s at 7.5 GB.
+  { args: ['labels', '--bearer-token-file', '/dev/zero'], says: /^error: the --bearer-token-file file \/dev\/zero is larger than 64 KiB, the most obs reads of a token file/ },
+  { args: ['labels'], env: { LOKI_BEARER_TOKEN_FILE: '/dev/zero' }, says: /the --bearer-token-file file \/dev\/zero \(from env LOKI_BEARER_TOKEN_FILE\) is larger than 64 KiB/ },
+  {
+    args: ['labels'],
+    files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    bearerTokenFile: /dev/zero\n' },
+    says: /\/dev\/zero \(from profile "dev" in .*obs\.config\.yaml\) is larger than 64 KiB/,
+  },
+  // A 1.5 GB CA file was read whole, then ignored.
+  { args: ['labels', '--ca-cert', 'BIG'], says: /the --ca-cert file .*big\.pem is larger than 1 MiB, the most obs reads of a CA certificate file/ },
+  { args: ['labels', '--ca-cert', '/dev/zero'], says: /the --ca-cert file \/dev\/zero is larger than 1 MiB/ },
+  { args: ['labels', '--cert', '/dev/urandom', '--key', 'KEY'], says: /the --cert file \/dev\/urandom is larger than 1 MiB/ },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', '/dev/zero'], says: /the --key file \/dev\/zero is larger than 1 MiB/ },
+  // DER, a key, an empty file given as --ca-cert were ignored, and the hint said "use --ca-cert".
+  {
+    args: ['labels', '--ca-cert', 'DER'],
+    says: /the --ca-cert file .*cert\.der is not a PEM certificate: it holds binary data \(DER\); convert it to PEM: openssl x509 -inform der -in /,
+  },
+  { args: ['labels', '--ca-cert', 'KEY'], says: /the --ca-cert file .*real-key\.pem is not a PEM certificate: it holds a private key; give the CA's certificate in PEM/ },
+  { args: ['labels', '--ca-cert', 'EMPTY_FILE'], says: /the --ca-cert file .*empty is not a PEM certificate: it is empty/ },
+  { args: ['labels', '--ca-cert', 'CERT'], says: /the --ca-cert file .*cert\.pem is not a PEM certificate: it holds no PEM block/ },
+  { args: ['labels', '--ca-cert', 'CSR'], says: /is not a PEM certificate: it holds a CERTIFICATE REQUEST/ },
+  {
+    args: ['labels'],
+    env: { LOKI_CA_CERT_PATH: 'KEY' },
+    says: /the --ca-cert file .*real-key\.pem \(from env LOKI_CA_CERT_PATH\) is not a PEM certificate: it holds a private key/,
+  },
+  { args: ['labels', '--cert', 'KEY', '--key', 'KEY'], says: /the --cert file .*real-key\.pem is not a PEM certificate: it holds a private key/ },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'CERT_PEM'], says: /the --key file .*real-cert\.pem is not a PEM private key: it holds a certificate/ },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'ENCRYPTED'], says: /holds an encrypted private key, and obs takes no passphrase; decrypt it: openssl pkey/ },
+  {
+    args: ['labels', '--cert', 'CERT_PEM', '--key', 'DER'],
+    says: /the --key file .*cert\.der is not a PEM private key: it holds binary data \(DER\); convert it to PEM: openssl pkey -inform der/,
+  },
+  { args: ['labels', '--cert', 'CERT_PEM', '--key', 'EMPTY_FILE'], says: /the --key file .*empty is not a PEM private key: it is empty/ },
+]
+
+/** Every string setting of the table, from its flag, its environment variable and a profile. */
+const LINE_BREAKS: Case[] = Object.values(SETTINGS as Record<string, SettingRow>)
+  .filter((row) => row.type === 'string')
+  .flatMap((row): Case[] => {
+    // --alloy-addr is a flag of the commands that read Alloy.
+    const command = row.alloyOnly ? ['smoke'] : ['labels']
+    const cases: Case[] = [
+      { args: [...command, `--${row.flag}`, 'a\r\nb'], says: new RegExp(`^error: invalid --${row.flag}: it holds a line break \\(CR or LF\\)`) },
+      { args: [...command, `--${row.flag}`, 'a\nb'], says: new RegExp(`^error: invalid --${row.flag}: it holds a line break`) },
+    ]
+    if (row.env) {
+      cases.push({ args: command, env: { [row.env]: 'a\r\nb' }, says: new RegExp(`^error: invalid --${row.flag} \\(from env ${row.env}\\): it holds a line break`) })
+    }
+    if (row.profileKey) {
+      cases.push({
+        args: command,
+        files: { 'obs.config.yaml': `defaultProfile: dev\nprofiles:\n  dev:\n    ${row.profileKey}: "a\\r\\nb"\n` },
+        says: new RegExp(`^error: malformed config file .*obs\\.config\\.yaml: profile "dev": ${row.profileKey} holds a line break`),
+      })
+    }
+    return cases
+  })
+  .concat([
+    // Was exit 3, "cannot reach Loki", blaming the address.
+    { args: ['labels'], env: { LOKI_ORG_ID: 'tenant\r\nX-Injected: 1' }, says: /^error: invalid --org-id \(from env LOKI_ORG_ID\): it holds a line break/ },
+    { args: ['labels'], env: { LOKI_BEARER_TOKEN: 'token\nX-Injected: 1' }, says: /^error: invalid --bearer-token \(from env LOKI_BEARER_TOKEN\): it holds a line break/ },
+    { args: ['labels', '--org-id', 'te\u0007nant'], says: /^error: invalid --org-id: it holds a control character/ },
+    { args: ['labels', '--bearer-token-file', 'TOKEN_CRLF'], says: /^error: the --bearer-token-file file .*token-crlf holds more than one line: the token holds a line break/ },
+    {
+      args: ['labels'],
+      files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    headers:\n      X-A: "one\\r\\nX-B: two"\n' },
+      says: /profile "dev": headers: the value of X-A holds a line break/,
+    },
+  ])
+
+/** One tenant: --org-id and an X-Scope-OrgID header are one setting, and two different values at one level are refused. */
+const TENANTS: Case[] = [
+  // Silently sent "a".
+  { args: ['labels', '--org-id', 'a', '--header', 'X-Scope-OrgID: b'], says: /^error: two tenants given: --org-id "a" and --header "X-Scope-OrgID: b"; keep one/ },
+  { args: ['labels', '--header', 'x-scope-orgid: a', '--header', 'X-Scope-OrgID: b'], says: /two tenants given: --header "X-Scope-OrgID: a" and --header "X-Scope-OrgID: b"/ },
+  {
+    args: ['labels'],
+    files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    orgId: a\n    headers:\n      X-Scope-OrgID: b\n' },
+    says: /profile "dev": orgId "a" and the X-Scope-OrgID header "b" name two tenants; keep one/,
+  },
+]
+
+/** A bad value in a profile names the file and the profile, for every command that reads the file. */
+const PROFILE_VALUES: Case[] = [
+  ...['labels', 'config', 'ready'].map(
+    (command): Case => ({
+      args: [command],
+      files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    addr: loki:3100\n' },
+      says: /^error: malformed config file .*obs\.config\.yaml: profile "dev": addr "loki:3100": only http:\/\/ and https:\/\/ are supported; use http:\/\/loki:3100$/m,
+    }),
+  ),
+  ...['labels', 'config'].map(
+    (command): Case => ({
+      args: [command],
+      files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    timeout: 5x\n' },
+      says: /^error: malformed config file .*obs\.config\.yaml: profile "dev": timeout "5x" is not a duration \(e\.g\. 30s, 2m\)/,
+    }),
+  ),
+  // A profile not in use is still the file's, and wrong.
+  {
+    args: ['config'],
+    files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev: {}\n  prod:\n    timeout: 30d\n' },
+    says: /profile "prod": timeout "30d" must be between 1ms and 24h/,
+  },
+  { args: ['config'], files: { 'obs.config.yaml': 'profiles:\n  dev:\n    retries: 50\n' }, says: /profile "dev": retries 50 is not a whole number from 0 to 20/ },
+  { args: ['config'], files: { 'obs.config.yaml': 'profiles:\n  dev:\n    alloyAddr: "http://u:pw@alloy:12345"\n' }, says: /profile "dev": alloyAddr must not carry credentials/ },
+]
+
 const CONFIG: Case[] = [
   { args: ['labels', '--profile', 'nope'], says: /unknown profile "nope".*no config file defines profiles/ },
   { args: ['labels'], env: { OBS_PROFILE: 'staging' }, files: { 'obs.config.yaml': PROFILES }, says: /unknown profile "staging".*dev, prod/ },
@@ -235,7 +366,7 @@ const CONFIG: Case[] = [
   { args: ['labels'], files: { 'obs.config.json': '' }, says: /malformed config file/ },
   { args: ['labels'], files: { 'obs.config.json': '{"profiles": {"dev": {"timeout": 30}}}' }, says: /timeout must be a string/ },
   { args: ['labels'], files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    headers:\n      "Bad Name": x\n' }, says: /invalid header name/ },
-  { args: ['labels'], files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    timeout: later\n' }, says: /--timeout "later"/ },
+  { args: ['labels'], files: { 'obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    timeout: later\n' }, says: /profile "dev": timeout "later" is not a duration/ },
 ]
 
 const FLAGS: Case[] = [
@@ -254,6 +385,10 @@ const GROUPS: Record<string, Case[]> = {
   'output modes and numbers': MODES_AND_NUMBERS,
   addresses: ADDRESSES,
   'certificates, auth and headers': FILES_AND_AUTH,
+  'files read up to a cap, TLS files of the right kind': BOUNDED_FILES,
+  'line breaks in settings, from every source': LINE_BREAKS,
+  'one tenant': TENANTS,
+  'bad profile values name the file and profile': PROFILE_VALUES,
   'profiles and config files': CONFIG,
   'unknown flags and commands': FLAGS,
 }
@@ -264,7 +399,20 @@ const slot = semaphore(3)
 
 /** Replaces placeholders with the temporary directory's files. */
 function resolve(args: string[]): string[] {
-  const files: Record<string, string> = { TOKEN: join(dir, 'token'), EMPTY: join(dir, 'empty-token'), CERT: join(dir, 'cert.pem'), DIR: join(dir, 'a-directory') }
+  const files: Record<string, string> = {
+    TOKEN: join(dir, 'token'),
+    EMPTY: join(dir, 'empty-token'),
+    CERT: join(dir, 'cert.pem'),
+    DIR: join(dir, 'a-directory'),
+    TOKEN_CRLF: join(dir, 'token-crlf'),
+    EMPTY_FILE: join(dir, 'empty'),
+    CERT_PEM: join(dir, 'real-cert.pem'),
+    KEY: join(dir, 'real-key.pem'),
+    ENCRYPTED: join(dir, 'encrypted-key.pem'),
+    CSR: join(dir, 'csr.pem'),
+    DER: join(dir, 'cert.der'),
+    BIG: join(dir, 'big.pem'),
+  }
   return args.map((arg) => files[arg] ?? arg)
 }
 
@@ -305,7 +453,8 @@ describe('bad input: exit 2, one clear line, nothing sent', { concurrency: true 
               cwd = mkdtempSync(join(dir, 'cwd-'))
               for (const [name, text] of Object.entries(c.files)) writeFileSync(join(cwd, name), text)
             }
-            const result = await obs(resolve(c.args), { env: { LOKI_ADDR: server.addr, ALLOY_ADDR: server.addr, OBS_RETRIES: '0', ...c.env }, cwd, timeoutMs: 20_000 })
+            const env = Object.fromEntries(Object.entries(c.env ?? {}).map(([name, value]) => [name, resolve([value])[0]]))
+            const result = await obs(resolve(c.args), { env: { LOKI_ADDR: server.addr, ALLOY_ADDR: server.addr, OBS_RETRIES: '0', ...env }, cwd, timeoutMs: 20_000 })
             tried++
             const found = problems(c, result, server.connections())
             return found.length

@@ -1,4 +1,5 @@
 import { ExitCode, type ExitCodeValue, ObsError, UnreachableError } from '../errors.ts'
+import { DeadlineError } from '../http.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { sleep } from '../time.ts'
 
@@ -60,6 +61,8 @@ async function runRound(checks: Check[], kept: Map<string, { result: CheckResult
     } catch (error) {
       const durationMs = Math.round(performance.now() - started)
       if (!(error instanceof ObsError)) throw error
+      // The wait ran out during a retry: the round before says more than a request cut short.
+      if (error instanceof DeadlineError && previous) return previous
       return {
         result: {
           id: check.id,

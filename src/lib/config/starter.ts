@@ -3,7 +3,8 @@
  * label policy and the cost guard, each with a comment saying what it does,
  * so that the file documents itself.
  */
-import { DEFAULT_IDENTITY, DEFAULT_MAX_QUERY_BYTES, DEFAULT_POLICY } from './settings.ts'
+import { UsageError } from '../errors.ts'
+import { checkAddress, DEFAULT_IDENTITY, DEFAULT_MAX_QUERY_BYTES, DEFAULT_POLICY } from './settings.ts'
 import { SETTINGS } from './table.ts'
 
 export interface StarterAnswers {
@@ -19,6 +20,24 @@ export const STARTER_DEFAULTS: StarterAnswers = {
   prodAddr: 'https://loki.example.com',
   app: DEFAULT_IDENTITY.app,
   service: DEFAULT_IDENTITY.service,
+}
+
+/** The flag of each answer, for the messages that refuse one. */
+const ANSWER_FLAGS: Record<keyof StarterAnswers, string> = { devAddr: '--dev-addr', prodAddr: '--prod-addr', app: '--app', service: '--service' }
+
+/**
+ * Refuses an answer the profile would not work with, as the flag that gave it:
+ * an address obs would refuse later (\`loki:3100\` for http://loki:3100), a
+ * label value with a control character, an empty one.
+ */
+export function checkStarterAnswer(key: keyof StarterAnswers, value: string): void {
+  const flag = ANSWER_FLAGS[key]
+  if (key === 'devAddr' || key === 'prodAddr') {
+    checkAddress(value, flag)
+    return
+  }
+  if (value.trim() === '') throw new UsageError(`${flag} is empty`, `give the ${key} label's value`)
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`invalid ${flag}: it holds a control character`, `give the ${key} label's value as it is`)
 }
 
 /** A YAML scalar that reads back as the same string, whatever it holds. */

@@ -25,16 +25,16 @@ export interface SettingRow {
 
 export const SETTINGS = {
   addr: { flag: 'addr', env: 'LOKI_ADDR', profileKey: 'addr', type: 'string', default: 'http://localhost:3100', description: 'Loki base URL, may carry a path prefix' },
-  orgId: { flag: 'org-id', env: 'LOKI_ORG_ID', profileKey: 'orgId', type: 'string', description: 'tenant, sent as X-Scope-OrgID' },
+  orgId: { flag: 'org-id', env: 'LOKI_ORG_ID', profileKey: 'orgId', type: 'string', description: 'tenant, sent as X-Scope-OrgID; a different one in --header is refused' },
   username: { flag: 'username', env: 'LOKI_USERNAME', profileKey: 'username', type: 'string', description: 'basic auth user' },
   password: { flag: 'password', env: 'LOKI_PASSWORD', profileKey: 'password', type: 'string', secret: true, description: 'basic auth password' },
   bearerToken: { flag: 'bearer-token', env: 'LOKI_BEARER_TOKEN', profileKey: 'bearerToken', type: 'string', secret: true, description: 'bearer token' },
-  bearerTokenFile: { flag: 'bearer-token-file', env: 'LOKI_BEARER_TOKEN_FILE', profileKey: 'bearerTokenFile', type: 'string', description: 'file holding a bearer token' },
-  caCert: { flag: 'ca-cert', env: 'LOKI_CA_CERT_PATH', profileKey: 'caCert', type: 'string', description: 'CA certificate file' },
-  cert: { flag: 'cert', env: 'LOKI_CLIENT_CERT_PATH', profileKey: 'cert', type: 'string', description: 'client certificate file' },
-  key: { flag: 'key', env: 'LOKI_CLIENT_KEY_PATH', profileKey: 'key', type: 'string', description: 'client key file' },
+  bearerTokenFile: { flag: 'bearer-token-file', env: 'LOKI_BEARER_TOKEN_FILE', profileKey: 'bearerTokenFile', type: 'string', description: 'token file (at most 64 KiB)' },
+  caCert: { flag: 'ca-cert', env: 'LOKI_CA_CERT_PATH', profileKey: 'caCert', type: 'string', description: 'CA certificate file, PEM (at most 1 MiB)' },
+  cert: { flag: 'cert', env: 'LOKI_CLIENT_CERT_PATH', profileKey: 'cert', type: 'string', description: 'client certificate file, PEM (at most 1 MiB)' },
+  key: { flag: 'key', env: 'LOKI_CLIENT_KEY_PATH', profileKey: 'key', type: 'string', description: 'client private key file, PEM (at most 1 MiB)' },
   tlsSkipVerify: { flag: 'tls-skip-verify', env: 'LOKI_TLS_SKIP_VERIFY', profileKey: 'tlsSkipVerify', type: 'boolean', description: 'do not check the TLS certificate' },
-  headers: { flag: 'header', profileKey: 'headers', type: 'headers', description: "extra header 'Name: value', repeatable" },
+  headers: { flag: 'header', profileKey: 'headers', type: 'headers', description: "extra header 'Name: value', repeatable; X-Scope-OrgID is --org-id" },
   proxyUrl: {
     flag: 'proxy-url',
     env: 'LOKI_HTTP_PROXY_URL',

@@ -170,10 +170,55 @@ export function formatLabels(labels: Labels): string {
     .join(', ')}}`
 }
 
-/** A table in obs's style: a cyan head on a terminal; without colour, no borders either (clean to grep and paste). */
-export async function renderTable(head: string[], rows: string[][], chalk: ChalkInstance): Promise<string> {
-  const { default: Table } = await import('cli-table3')
-  const table = new Table({ head, style: chalk.level > 0 ? { head: ['cyan'] } : { head: [], border: [] } })
+/**
+ * How wide a table may be: the terminal's width when stdout is one, else a
+ * cap that a value cannot push past (a 2,000-character label value made the
+ * volume table 2,000 columns wide). Data that must stay whole goes out as
+ * raw, jsonl or json, which no table touches.
+ */
+export const PIPED_TABLE_WIDTH = 200
+
+/** The narrowest a column is cut to, however many columns there are: enough to recognise a value. */
+const MIN_COLUMN = 12
+
+export function tableWidth(stdout: { isTTY?: boolean; columns?: number } = process.stdout): number {
+  return stdout.isTTY && stdout.columns && stdout.columns > 0 ? stdout.columns : PIPED_TABLE_WIDTH
+}
+
+/**
+ * The width each column's content may take so that the table fits `width`
+ * (borders and padding included): the widest columns are cut first, to one
+ * common width, and no column below MIN_COLUMN. Undefined for a column that
+ * keeps its natural width.
+ */
+export function fitColumns(natural: number[], width: number): (number | undefined)[] {
+  // Each column has a space either side and a border on its left; the table one more border.
+  const budget = width - natural.length * 3 - 1
+  const total = (cap: number) => natural.reduce((sum, w) => sum + Math.min(w, cap), 0)
+  if (total(Number.POSITIVE_INFINITY) <= budget) return natural.map(() => undefined)
+  let low = MIN_COLUMN
+  let high = Math.max(...natural)
+  while (low < high) {
+    const cap = Math.ceil((low + high) / 2)
+    if (total(cap) <= budget) low = cap
+    else high = cap - 1
+  }
+  return natural.map((w) => (w > low ? low : undefined))
+}
+
+/**
+ * A table in obs's style: a cyan head and grey borders on a terminal, no
+ * colour otherwise. Every table obs prints is built here, and fitted to
+ * tableWidth(): a cell too wide is cut with "…".
+ */
+export async function renderTable(head: string[], rows: string[][], chalk: ChalkInstance, width = tableWidth()): Promise<string> {
+  // CommonJS modules: their exports are the default export, in Node as in the bundle.
+  const [{ default: Table }, { default: utils }] = await Promise.all([import('cli-table3'), import('cli-table3/src/utils.js')])
+  const { strlen } = utils
+  const natural = head.map((cell, column) => Math.max(strlen(cell), ...rows.map((row) => strlen(row[column] ?? ''))))
+  // cli-table3's widths count the padding; it cuts what is longer, escape sequences kept whole.
+  const colWidths = fitColumns(natural, width).map((content) => (content === undefined ? null : content + 2))
+  const table = new Table({ head, colWidths, truncate: '…', style: chalk.level > 0 ? { head: ['cyan'] } : { head: [], border: [] } })
   for (const row of rows) table.push(row)
   return table.toString()
 }

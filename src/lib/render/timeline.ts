@@ -33,14 +33,21 @@ function summarize(timeline: Timeline): TimelineSummary {
 /** Fields every pino line has; the timeline shows them in columns or not at all. */
 const ROUTINE_FIELDS = new Set(['level', 'msg', 'time', 'reqId', 'pid', 'hostname', 'v'])
 
+/** The service column's most: one long service label value must not push every line's message off the screen. */
+const SERVICE_COLUMN_MAX = 24
+
+function cut(text: string, width: number): string {
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text
+}
+
 /** The request as a timeline: time, offset from the first line, service, level, message, notable fields; then a summary. */
 export function renderTimeline(timeline: Timeline, chalk: ChalkInstance): string {
   const first = timeline.entries[0] ? BigInt(timeline.entries[0].entry.ts) : 0n
-  const serviceWidth = Math.max(7, ...timeline.entries.map(({ entry }) => (entry.stream.labels.service ?? '?').length))
+  const serviceWidth = Math.min(SERVICE_COLUMN_MAX, Math.max(7, ...timeline.entries.map(({ entry }) => (entry.stream.labels.service ?? '?').length)))
   const lines = timeline.entries.map(({ entry, fields }) => {
     const clock = formatNanos(entry.ts).slice(11, 23)
     const offset = `+${humanDuration(BigInt(entry.ts) - first)}`.padStart(9)
-    const service = neutralize(entry.stream.labels.service ?? '?').padEnd(serviceWidth)
+    const service = cut(neutralize(entry.stream.labels.service ?? '?'), serviceWidth).padEnd(serviceWidth)
     const level = colorLevel(chalk, levelName(fields.level) ?? '-')
     const message = neutralize(typeof fields.msg === 'string' ? fields.msg : entry.line)
     const notable = Object.entries(fields)

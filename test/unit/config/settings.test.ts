@@ -5,7 +5,19 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { DEFAULT_DEPLOY_THRESHOLDS } from '../../../src/lib/config/deploy-thresholds.ts'
-import { type ConnectionFlags, DEFAULT_IDENTITY, DEFAULT_POLICY, findConfigFile, type ResolveOptions, resolveSettings, type Settings } from '../../../src/lib/config/settings.ts'
+import {
+  type ConnectionFlags,
+  capText,
+  DEFAULT_IDENTITY,
+  DEFAULT_POLICY,
+  FILE_CAPS,
+  findConfigFile,
+  pemProblem,
+  type ResolveOptions,
+  resolveSettings,
+  type Settings,
+} from '../../../src/lib/config/settings.ts'
+import { flagDescription, SETTINGS } from '../../../src/lib/config/table.ts'
 import { ExitCode, UsageError } from '../../../src/lib/errors.ts'
 
 const PASSWORD = 'hunter2-Pa55word'
@@ -61,6 +73,11 @@ async function rejectsUsage(promise: Promise<unknown>, text: RegExp | string): P
   else assert.match(caught.message, text)
   assertNoSecret(caught.render())
   return caught
+}
+
+/** A PEM block of that label around the text (base64 of it): the shape obs checks, not a key anyone could use. */
+function pem(label: string, body: string): string {
+  return `-----BEGIN ${label}-----\n${Buffer.from(body).toString('base64')}\n-----END ${label}-----\n`
 }
 
 function assertNoSecret(text: string): void {
@@ -546,7 +563,7 @@ describe('resolveSettings: credentials', () => {
   test('an empty bearer token file is a usage error', async () => {
     const box = sandbox()
     const file = box.write('secrets/empty', ' \n')
-    await rejectsUsage(resolve(box, { 'bearer-token-file': file }), `the bearer token file ${file} is empty`)
+    await rejectsUsage(resolve(box, { 'bearer-token-file': file }), `the --bearer-token-file file ${file} is empty`)
   })
 
   test('a missing bearer token file is a usage error naming the path', async () => {
@@ -635,22 +652,22 @@ describe('resolveSettings: warnings', () => {
 describe('resolveSettings: TLS files', () => {
   test('CA, certificate and key are read', async () => {
     const box = sandbox()
-    const ca = box.write('tls/ca.pem', 'CA')
-    const cert = box.write('tls/cert.pem', 'CERT')
-    const key = box.write('tls/key.pem', 'KEY')
+    const ca = box.write('tls/ca.pem', pem('CERTIFICATE', 'CA'))
+    const cert = box.write('tls/cert.pem', pem('CERTIFICATE', 'CERT'))
+    const key = box.write('tls/key.pem', pem('PRIVATE KEY', 'KEY'))
     const settings = await resolve(box, { 'ca-cert': ca, cert, key })
-    assert.equal(settings.loki.tls?.ca?.toString(), 'CA')
-    assert.equal(settings.loki.tls?.cert?.toString(), 'CERT')
-    assert.equal(settings.loki.tls?.key?.toString(), 'KEY')
+    assert.equal(settings.loki.tls?.ca?.toString(), pem('CERTIFICATE', 'CA'))
+    assert.equal(settings.loki.tls?.cert?.toString(), pem('CERTIFICATE', 'CERT'))
+    assert.equal(settings.loki.tls?.key?.toString(), pem('PRIVATE KEY', 'KEY'))
     assert.equal(settings.loki.tls?.rejectUnauthorized, true)
   })
 
   test('the environment names the files too', async () => {
     const box = sandbox()
-    const ca = box.write('tls/ca.pem', 'CA-ENV')
+    const ca = box.write('tls/ca.pem', pem('CERTIFICATE', 'CA-ENV'))
     box.env.LOKI_CA_CERT_PATH = ca
     const settings = await resolve(box)
-    assert.equal(settings.loki.tls?.ca?.toString(), 'CA-ENV')
+    assert.equal(settings.loki.tls?.ca?.toString(), pem('CERTIFICATE', 'CA-ENV'))
   })
 
   for (const flag of ['ca-cert', 'cert', 'key'] as const) {
@@ -745,7 +762,7 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
 
   test('an invalid timeout names --timeout', async () => {
     await rejectsUsage(resolve(sandbox(), { timeout: '30' }), 'invalid --timeout "30"')
-    await rejectsUsage(resolve(sandbox({}, { OBS_TIMEOUT: 'soon' })), 'invalid --timeout "soon"')
+    await rejectsUsage(resolve(sandbox({}, { OBS_TIMEOUT: 'soon' })), 'invalid --timeout (from env OBS_TIMEOUT) "soon"')
   })
 
   test('a sub-millisecond timeout does not become a zero timeout', async () => {
@@ -761,13 +778,13 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
 
   for (const value of ['abc', '-1', '21', '1.5']) {
     test(`OBS_RETRIES=${value} is a usage error`, async () => {
-      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), `invalid retries "${value}"`)
+      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), `invalid --retries (from env OBS_RETRIES) "${value}"`)
     })
   }
 
   for (const value of [' ', '0x3', '1e1']) {
     test(`OBS_RETRIES=${JSON.stringify(value)} is not a whole number and is refused`, async () => {
-      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), 'invalid retries')
+      await rejectsUsage(resolve(sandbox({}, { OBS_RETRIES: value })), 'invalid --retries (from env OBS_RETRIES)')
     })
   }
 
@@ -776,5 +793,138 @@ describe('resolveSettings: address, headers, timeout, retries', () => {
     const settings = await resolve(sandbox(), {}, { debug })
     assert.equal(settings.loki.debug, debug)
     assert.equal(settings.alloy.debug, debug)
+  })
+})
+
+describe('files a setting names: capped, and PEM of their kind', () => {
+  test("each capped file's flag states its cap", () => {
+    for (const [key, cap] of Object.entries(FILE_CAPS)) {
+      const row = SETTINGS[key as keyof typeof FILE_CAPS]
+      assert.ok(flagDescription(row).includes(`at most ${capText(cap)}`), `--${row.flag}: "${flagDescription(row)}" does not state ${capText(cap)}`)
+    }
+    assert.equal(capText(FILE_CAPS.bearerTokenFile), '64 KiB')
+    assert.equal(capText(FILE_CAPS.caCert), '1 MiB')
+  })
+
+  test('a token file at the cap is read; one byte more is refused, naming the file, the setting and its source', async () => {
+    const box = sandbox()
+    const atCap = box.write('secrets/at-cap', 't'.repeat(FILE_CAPS.bearerTokenFile))
+    const settings = await resolve(box, { 'bearer-token-file': atCap })
+    assert.equal(settings.loki.headers.authorization.length, 'Bearer '.length + FILE_CAPS.bearerTokenFile)
+    const over = box.write('secrets/over', 't'.repeat(FILE_CAPS.bearerTokenFile + 1))
+    box.env.LOKI_BEARER_TOKEN_FILE = over
+    await rejectsUsage(resolve(box), `the --bearer-token-file file ${over} (from env LOKI_BEARER_TOKEN_FILE) is larger than 64 KiB`)
+  })
+
+  test('/dev/zero as any file is refused at its cap, at once', async () => {
+    const started = performance.now()
+    await rejectsUsage(resolve(sandbox(), { 'bearer-token-file': '/dev/zero' }), 'the --bearer-token-file file /dev/zero is larger than 64 KiB')
+    await rejectsUsage(resolve(sandbox(), { 'ca-cert': '/dev/zero' }), 'the --ca-cert file /dev/zero is larger than 1 MiB')
+    assert.ok(performance.now() - started < 5000)
+  })
+
+  test('a file from a profile is named with the profile and the config file', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    caCert: /dev/zero\n' })
+    await rejectsUsage(resolve(box), new RegExp(`the --ca-cert file /dev/zero \\(from profile "dev" in ${box.cwd}/obs\\.config\\.yaml\\) is larger than 1 MiB`))
+  })
+
+  test('a token file: its trailing newline is dropped, a line break inside it refused', async () => {
+    const box = sandbox()
+    const crlf = box.write('secrets/crlf', `${TOKEN}\r\n`)
+    assert.equal((await resolve(box, { 'bearer-token-file': crlf })).loki.headers.authorization, `Bearer ${TOKEN}`)
+    const inner = box.write('secrets/inner', `${TOKEN}\nX-Injected: 1\n`)
+    await rejectsUsage(resolve(box, { 'bearer-token-file': inner }), `the --bearer-token-file file ${inner} holds more than one line`)
+  })
+
+  const block = (label: string) => Buffer.from(`-----BEGIN ${label}-----\nMIIB\n-----END ${label}-----\n`)
+  for (const [name, data, wanted, says] of [
+    ['a certificate', block('CERTIFICATE'), 'certificate', undefined],
+    ['a chain after text', Buffer.concat([Buffer.from('subject=CN=ca\n'), block('CERTIFICATE'), block('CERTIFICATE')]), 'certificate', undefined],
+    ['a PKCS#8 key', block('PRIVATE KEY'), 'private key', undefined],
+    ['an RSA key', block('RSA PRIVATE KEY'), 'private key', undefined],
+    ['an EC key', block('EC PRIVATE KEY'), 'private key', undefined],
+    ['a key and its certificate, as a key', Buffer.concat([block('CERTIFICATE'), block('EC PRIVATE KEY')]), 'private key', undefined],
+    ['an empty file', Buffer.alloc(0), 'certificate', 'is empty'],
+    ['blank lines', Buffer.from('\n\n  \n'), 'private key', 'is empty'],
+    ['DER', Buffer.from([0x30, 0x82, 0x03, 0x0a, 0x30, 0x82, 0x01]), 'certificate', 'holds binary data (DER)'],
+    ['other binary', Buffer.from([0x01, 0x02, 0x03, 0x00]), 'private key', 'holds binary data'],
+    ['a key as a certificate', block('PRIVATE KEY'), 'certificate', 'holds a private key'],
+    ['a certificate as a key', block('CERTIFICATE'), 'private key', 'holds a certificate'],
+    ['an encrypted key', block('ENCRYPTED PRIVATE KEY'), 'private key', 'holds an encrypted private key, and obs takes no passphrase'],
+    ['an OpenSSH key', block('OPENSSH PRIVATE KEY'), 'private key', 'holds an OpenSSH key'],
+    ['a public key', block('PUBLIC KEY'), 'certificate', 'holds a PUBLIC KEY'],
+    ['text', Buffer.from('hello\n'), 'certificate', 'holds no PEM block (no -----BEGIN CERTIFICATE-----)'],
+  ] as const) {
+    test(`pemProblem: ${name} wanted as a ${wanted} ${says ? `${says}` : 'is fine'}`, () => {
+      assert.equal(pemProblem(data, wanted)?.what, says)
+    })
+  }
+})
+
+describe('control characters in settings, from every source', () => {
+  for (const [name, env] of [
+    ['LOKI_ORG_ID', 'orgId'],
+    ['LOKI_BEARER_TOKEN', 'bearerToken'],
+    ['LOKI_USERNAME', 'username'],
+    ['LOKI_ADDR', 'addr'],
+  ] as const) {
+    test(`${name} with a CR/LF is refused naming --${SETTINGS[env].flag} and the variable`, async () => {
+      await rejectsUsage(resolve(sandbox({}, { [name]: 'value\r\nX-Injected: 1' })), `invalid --${SETTINGS[env].flag} (from env ${name}): it holds a line break (CR or LF)`)
+    })
+  }
+
+  test('a secret with a line break is refused without being echoed', async () => {
+    const error = await rejectsUsage(resolve(sandbox(), { username: 'admin', password: `${PASSWORD}\n` }), 'invalid --password: it holds a line break')
+    assert.equal(error.render().includes(PASSWORD), false)
+  })
+
+  test('a profile value with a line break names the file and the profile', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'profiles:\n  prod:\n    orgId: "a\\nb"\n' })
+    await rejectsUsage(resolve(box), /malformed config file .*obs\.config\.yaml: profile "prod": orgId holds a line break/)
+  })
+})
+
+describe('one tenant rule', () => {
+  const header = (value: string) => `X-Scope-OrgID: ${value}`
+
+  test('--org-id and an X-Scope-OrgID --header that agree are fine', async () => {
+    const settings = await resolve(sandbox(), { 'org-id': 'a', header: [header('a')] })
+    assert.equal(settings.loki.headers['x-scope-orgid'], 'a')
+  })
+
+  test('--org-id and an X-Scope-OrgID --header that disagree are refused', async () => {
+    await rejectsUsage(resolve(sandbox(), { 'org-id': 'a', header: [header('b')] }), 'two tenants given: --org-id "a" and --header "X-Scope-OrgID: b"')
+  })
+
+  test('a --header tenant is a flag: it wins over LOKI_ORG_ID and the profile', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    orgId: from-profile\n' }, { LOKI_ORG_ID: 'from-env' })
+    const settings = await resolve(box, { header: [header('from-header')] })
+    assert.equal(settings.loki.headers['x-scope-orgid'], 'from-header')
+    assert.deepEqual(
+      settings.sources.find((s) => s.setting === 'org-id'),
+      { setting: 'org-id', value: 'from-header', from: 'flag --header X-Scope-OrgID' },
+    )
+  })
+
+  test("LOKI_ORG_ID wins over a profile's X-Scope-OrgID header", async () => {
+    const box = sandbox(
+      { 'work/project/obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    headers:\n      X-Scope-OrgID: from-profile\n' },
+      { LOKI_ORG_ID: 'from-env' },
+    )
+    const settings = await resolve(box)
+    assert.equal(settings.loki.headers['x-scope-orgid'], 'from-env')
+    assert.equal(settings.sources.find((s) => s.setting === 'org-id')?.from, 'env LOKI_ORG_ID')
+  })
+
+  test("a profile's X-Scope-OrgID header is its tenant", async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'defaultProfile: dev\nprofiles:\n  dev:\n    headers:\n      x-scope-orgid: t1\n' })
+    const settings = await resolve(box)
+    assert.equal(settings.loki.headers['x-scope-orgid'], 't1')
+    assert.equal(settings.sources.find((s) => s.setting === 'org-id')?.from, 'profile dev (headers)')
+  })
+
+  test('a profile whose orgId and X-Scope-OrgID header disagree is refused, naming file and profile', async () => {
+    const box = sandbox({ 'work/project/obs.config.yaml': 'profiles:\n  dev:\n    orgId: a\n    headers:\n      X-Scope-OrgID: b\n' })
+    await rejectsUsage(resolve(box), /obs\.config\.yaml: profile "dev": orgId "a" and the X-Scope-OrgID header "b" name two tenants/)
   })
 })

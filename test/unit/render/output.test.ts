@@ -10,11 +10,15 @@ import {
   defaultOutputMode,
   EntryPrinter,
   entryToJsonl,
+  fitColumns,
   formatLabels,
   metricToJsonl,
   type OutputMode,
+  PIPED_TABLE_WIDTH,
   renderMetric,
   renderMetricTable,
+  renderTable,
+  tableWidth,
 } from '../../../src/lib/render/output.ts'
 
 const plain = new Chalk({ level: 0 })
@@ -436,5 +440,65 @@ describe('metric output', () => {
   test('formatLabels quotes values', () => {
     assert.equal(formatLabels({ app: 'x', msg: 'a"b' }), '{app="x", msg="a\\"b"}')
     assert.equal(formatLabels({}), '{}')
+  })
+})
+
+describe('tables fit their width', () => {
+  /** Display columns of a line (the box drawing is one column a character). */
+  const widest = (table: string) => Math.max(...table.split('\n').map((line) => Array.from(line).length))
+
+  test('a table that fits is left as it is', () => {
+    assert.deepEqual(fitColumns([5, 10, 3], 80), [undefined, undefined, undefined])
+  })
+
+  test('the widest column is cut first, to what is left', () => {
+    // 80 - 3 columns * 3 - 1 = 70 for content: 5 + 3 leave 62 for the wide one.
+    assert.deepEqual(fitColumns([5, 2000, 3], 80), [undefined, 62, undefined])
+    assert.deepEqual(fitColumns([5, 2000, 3], 200), [undefined, 182, undefined])
+  })
+
+  test('two wide columns are cut to one width, a narrow one kept', () => {
+    assert.deepEqual(fitColumns([300, 4, 500], 100), [43, undefined, 43])
+  })
+
+  test('no column is cut below 12 characters, even when the table cannot fit', () => {
+    assert.deepEqual(fitColumns([100, 100, 100, 100, 100, 100, 100, 100], 40), [12, 12, 12, 12, 12, 12, 12, 12])
+  })
+
+  test("the width: a terminal's columns, else PIPED_TABLE_WIDTH", () => {
+    assert.equal(tableWidth({ isTTY: true, columns: 93 }), 93)
+    assert.equal(tableWidth({ isTTY: false, columns: 93 }), PIPED_TABLE_WIDTH)
+    assert.equal(tableWidth({ isTTY: true, columns: 0 }), PIPED_TABLE_WIDTH)
+    assert.equal(tableWidth({}), PIPED_TABLE_WIDTH)
+  })
+
+  test('a 2,000-character value is cut with … and the table is as wide as given, colour or not', async () => {
+    const rows = [
+      ['x'.repeat(2000), '12 MB'],
+      ['short', '1 KB'],
+    ]
+    for (const chalk of [plain, new Chalk({ level: 1 })]) {
+      const table = await renderTable(['team', 'bytes'], rows, chalk, 80)
+      const visible = table.replace(/\u001b\[[0-9;]*m/g, '')
+      assert.equal(widest(visible), 80, visible)
+      assert.match(visible, /│ x{67}… │ 12 MB │/)
+      assert.match(visible, /│ short {63} │ 1 KB {2}│/)
+    }
+  })
+
+  test('wide characters count twice: the table still fits', async () => {
+    const table = await renderTable(['a', 'b'], [['界'.repeat(100), 'y'.repeat(100)]], plain, 60)
+    for (const line of table.split('\n')) {
+      const width = Array.from(line).reduce((sum, char) => sum + (char === '界' ? 2 : 1), 0)
+      assert.ok(width <= 60, `${width}: ${line}`)
+    }
+    assert.match(table, /界…/)
+  })
+
+  test('the metric table fits too (renderMetricTable goes through renderTable)', async () => {
+    const data: QueryData = { resultType: 'vector', result: [{ metric: { team: 'w'.repeat(2000) }, value: [1, '5'] }] }
+    const table = await renderMetricTable(data, { chalk: plain, sparklines: false })
+    assert.ok(widest(table) <= PIPED_TABLE_WIDTH, `${widest(table)} columns`)
+    assert.match(table, /\{team="w+… │ 5 {5}│/)
   })
 })

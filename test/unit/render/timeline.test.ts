@@ -41,3 +41,10 @@ test('control characters in messages, fields and the id are neutralised', () => 
   const text = renderTimeline({ reqId: 'r\u001b[2J', entries: [at(0, 'app\u202e', '{"level":"info","msg":"a\u001b]0;x\u0007","k\u001b":"v\u009b"}')] }, plain)
   assert.doesNotMatch(text, /[\u001b\u0007\u009b\u202e]/)
 })
+
+test('a long service name is cut with …, so that every line is not padded to its width', () => {
+  const text = renderTimeline({ reqId: 'req-2', entries: [at(0, 's'.repeat(2000), '{"level":30,"msg":"start"}'), at(5, 'app', '{"level":30,"msg":"next"}')] }, plain)
+  const rows = text.split('\n')
+  assert.match(rows[0], / s{23}… INFO {2}start$/)
+  assert.match(rows[1], / app {21} INFO {2}next$/)
+})
