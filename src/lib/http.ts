@@ -295,6 +295,9 @@ export class HttpClient {
       )
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
+    if (status === 400 && this.origin.startsWith('http:') && TLS_ONLY_ANSWER.test(body)) {
+      return new UnreachableError(`${peer} at ${this.address} speaks only TLS (it answered ${reason})`, `use https:// in ${this.hints.address}`)
+    }
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
     if (status === 401 || status === 403) {
       return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
@@ -323,6 +326,9 @@ export class HttpClient {
   }
 
   private networkError(error: unknown): ObsError {
+    if (this.origin.startsWith('https:') && speaksPlainHttp(error)) {
+      return new UnreachableError(`${this.settings.peer} at ${this.address} does not speak TLS (it answered plain HTTP)`, `use http:// in ${this.hints.address}`)
+    }
     return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${this.redact(describeNetworkError(error, this.hints))}`, this.hints.unreachable)
   }
 }
@@ -457,6 +463,21 @@ const NETWORK_REASONS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
   CERT_HAS_EXPIRED: 'TLS certificate has expired',
 }
+
+/**
+ * OpenSSL's words for a first answer that is no TLS record: a plain-HTTP
+ * server's "HTTP/1.1 400" read as a record header (its version bytes, or its
+ * length, make no sense).
+ */
+const PLAIN_HTTP_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST'])
+
+function speaksPlainHttp(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error)
+  return PLAIN_HTTP_CODES.has(errorCode(error) ?? '') || /tls_validate_record_header|wrong version number|packet length too long/.test(message)
+}
+
+/** A TLS-only server's answer to plain HTTP: Go's (Loki's own) and nginx's. */
+const TLS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
 
 function describeNetworkError(error: unknown, hints: PeerHints = PLAIN_HINTS): string {
   const code = errorCode(error)

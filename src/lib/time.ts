@@ -104,6 +104,23 @@ export function startBefore(end: Nanos, since: string, flag = '--since'): Nanos 
   return start
 }
 
+/**
+ * A shift back in time for a range (volume --compare: the same range that
+ * much earlier), refused when the earlier range would begin before the times
+ * Loki reads correctly; the message gives the longest shift this range allows.
+ */
+export function shiftBack(range: TimeRange, text: string, flag: string): Nanos {
+  const by = parseDuration(text, flag)
+  if (range.start - by < EARLIEST_NANOS) {
+    const most = (range.start - EARLIEST_NANOS) / NS_PER_UNIT.d
+    throw new UsageError(
+      `invalid ${flag} "${shown(text)}": the range that much earlier would begin before ${EARLIEST_SHOWN}, the earliest time Loki reads correctly`,
+      most > 0n ? `give a ${flag} of at most ${most}d for this range` : `give a shorter ${flag}`,
+    )
+  }
+  return by
+}
+
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/
 const RELATIVE = /^now(?:([+-])(.+))?$/
 const TIME_HINT = 'use RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, ms or ns, or now-1h'
