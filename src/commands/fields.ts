@@ -32,10 +32,10 @@ export default class Fields extends ObsCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Fields)
     const selector = selectorArgument(args.selector, 'fields')
-    const range = resolveTimeRange(flags, '1h')
+    const asked = resolveTimeRange(flags, '1h')
     const settings = await this.resolveSettings(flags)
     const client = this.track(new LokiClient(settings.loki))
-    const report = await fieldsOf(client, selector, range, { policy: settings.policy, sample: flags.sample })
+    const { range, value: report } = await this.withinQueryLength(client, asked, (within) => fieldsOf(client, selector, within, { policy: settings.policy, sample: flags.sample }))
     if (report.lokiUnavailable) this.note(`Loki's detected fields are unavailable (${report.lokiUnavailable}); from obs's sample alone`)
     if (flags.json) {
       await this.writeJson({ ...report, from: formatNanos(range.start), to: formatNanos(range.end) })

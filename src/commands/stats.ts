@@ -27,9 +27,8 @@ export default class Stats extends ObsCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stats)
     const selector = selectorArgument(args.selector, 'stats')
-    const range = resolveTimeRange(flags, '1h')
     const client = await this.lokiClient(flags)
-    const estimate = await estimateQuery(client, selector, range)
+    const { range, value: estimate } = await this.withinQueryLength(client, resolveTimeRange(flags, '1h'), (within) => estimateQuery(client, selector, within))
     if (flags.json) {
       await this.writeJson({ ...estimate, from: formatNanos(range.start), to: formatNanos(range.end), note: INDEX_CAVEAT })
       return

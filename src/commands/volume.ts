@@ -45,7 +45,9 @@ export default class Volume extends ObsCommand {
     const selector = given ?? streamSelector({ app: settings.identity.app, env: settings.identity.env })
     const client = this.track(new LokiClient(settings.loki))
     const terminal = Boolean(process.stdout.isTTY)
-    const report = await volumeBy(client, { selector, by, ...range, compareNs, trend: terminal || flags.json, limit: flags.limit })
+    const { value: report } = await this.withinQueryLength(client, range, (within) =>
+      volumeBy(client, { selector, by, ...within, compareNs, trend: terminal || flags.json, limit: flags.limit }),
+    )
     if (flags.json) {
       const { start, end, compared, ...rest } = report
       await this.writeJson({
