@@ -126,6 +126,20 @@ const DECODERS: Record<string, () => Transform> = {
 const QUERY_PATH = /^\/loki\/api\/v1\/(query|query_range|labels?|series|index|patterns|detected_)/
 const NARROW_HINT = 'narrow the query (a shorter range or more label matchers)'
 
+/**
+ * Loki 3.6's errors about the query itself that it answers with 500 (its
+ * evaluator's and query mapper's, which it does not mark as the client's):
+ * the same query fails the same way every time, so they are bad input,
+ * exit 2 with no retry, and each has its fix.
+ */
+const QUERY_ERRORS_AS_500: [RegExp, string][] = [
+  [/many-to-many matching not allowed/, 'match on labels that identify one series on at least one side (on(…) or ignoring(…)), or aggregate that side first with sum by (…)'],
+  [/many-to-one matching must be explicit/, 'add group_left (more series on the left) or group_right after on(…) or ignoring(…)'],
+  [/grouping labels must ensure unique matches/, 'the labels in on(…) or ignoring(…) must pick one series on the side without group_left/group_right'],
+  [/approx_topk is not enabled/, "use topk, or add approx_topk to limits_config.shard_aggregations in Loki's config"],
+  [/unsupported range vector aggregation operation/, "use a range aggregation Loki supports (LogQL's metric queries)"],
+]
+
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 8_000
 const RETRY_AFTER_MAX_MS = 60_000
@@ -299,6 +313,8 @@ export class HttpClient {
       return new UnreachableError(`${peer} at ${this.address} speaks only TLS (it answered ${reason})`, `use https:// in ${this.hints.address}`)
     }
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
+    const queryFix = status === 500 && QUERY_PATH.test(path) ? QUERY_ERRORS_AS_500.find(([error]) => error.test(body))?.[1] : undefined
+    if (queryFix) return new UsageError(`${peer} cannot evaluate the query: ${this.redact(oneLine(body.trim()))}`, queryFix)
     if (status === 401 || status === 403) {
       return new UnreachableError(`${peer} at ${this.address} refused the credentials: ${reason}`, this.hints.credentials)
     }
