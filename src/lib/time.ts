@@ -88,13 +88,18 @@ export const TIMER_BOUNDS = {
   timeout: { min: '1ms', max: '24h' },
 } as const satisfies Record<string, DurationBounds>
 
-/** Parses a duration obs will wait on, in milliseconds, refusing one outside its bounds. */
-export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
+/** Parses a duration, refusing one outside its bounds. */
+export function parseBoundedDuration(text: string, flag: string, bounds: DurationBounds): Nanos {
   const ns = parseDuration(text, flag)
   if (ns < parseDuration(bounds.min) || ns > parseDuration(bounds.max)) {
     throw new UsageError(`invalid ${flag} "${shown(text)}": it must be between ${bounds.min} and ${bounds.max}`, 'give a duration in that range')
   }
-  return durationToMs(ns)
+  return ns
+}
+
+/** Parses a duration obs will wait on, in milliseconds, refusing one outside its bounds. */
+export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
+  return durationToMs(parseBoundedDuration(text, flag, bounds))
 }
 
 /** `end` minus a `--since` duration, refused when it would reach back before the times Loki reads correctly. */

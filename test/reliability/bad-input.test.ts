@@ -91,6 +91,16 @@ const DURATIONS: Case[] = [
   ),
   { args: ['query-range', Q, '--since', ''], says: /--since/ },
   { args: ['query-range', Q, '--step', 'fast'], says: /invalid --step "fast"/ },
+  // Loki refuses more than 11,000 points; a step past the range made Loki count years of it and obs ask again without end.
+  {
+    args: ['query-range', 'count_over_time({app="x"}[1m])', '--since', '1h', '--step', '1ms'],
+    says: /invalid --step "1ms": more than Loki's 11000 points per series over 1h00m; give a --step of at least 328ms/,
+  },
+  {
+    args: ['query-range', 'count_over_time({app="x"}[1m])', '--since', '1h', '--step', '100000d'],
+    says: /invalid --step "100000d": longer than the range \(1h00m\).*at most 1h00m/,
+  },
+  { args: ['trace', 'req-1', '--gap', '100000d'], says: /invalid --gap "100000d": it must be between 1ms and 24h/ },
   { args: ['labels', '--timeout', 'soon'], says: /invalid --timeout "soon"/ },
   { args: ['labels', '--timeout', '0s'], says: /--timeout/ },
   { args: ['labels', '--timeout', '999us'], says: /--timeout/ },
