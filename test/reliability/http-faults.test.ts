@@ -333,6 +333,12 @@ describe('text from the server never reaches the terminal with raw control chara
   })
 })
 
+test("--addr https:// to the plain-HTTP test Loki: one line naming http://, not OpenSSL's internals, exit 3", async () => {
+  const https = addr.replace(/^http:/, 'https:')
+  const line = assertOneCleanLine(await obs(['labels', '--addr', https], { timeoutMs: 60_000 }))
+  assert.equal(line, `error: Loki at ${https} does not speak TLS (it answered plain HTTP); use http:// in --addr`)
+})
+
 test('counts', (t) => {
   t.diagnostic(counters('http-faults', { faultsInjected, faultsSurvived, linesLost }))
 })
