@@ -485,7 +485,7 @@ const NETWORK_REASONS: Record<string, string> = {
  * server's "HTTP/1.1 400" read as a record header (its version bytes, or its
  * length, make no sense).
  */
-const PLAIN_HTTP_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST'])
+const PLAIN_HTTP_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG'])
 
 function speaksPlainHttp(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error)
