@@ -2,7 +2,8 @@
  * `--since 60d` on a Loki with the shipped max_query_length (721h; the stock
  * config and the stack's alike): every command that asks about one range as
  * a whole reads the tenant's limit and asks for the most recent 721h, with a
- * note on stderr, where each ended on Loki's 400 while query-range read on.
+ * note on stderr (in the check's detail for smoke and doctor), where each
+ * ended on Loki's 400 while query-range read on.
  * (test/integration/metric-limits.test.ts has the limit learned from a refusal.)
  */
 import assert from 'node:assert/strict'
@@ -54,6 +55,17 @@ describe('--since 60d, beyond the shipped max_query_length', { concurrency: true
     const result = await runObs(['stats', APP, '--since', '60d', '--json', '--addr', addr])
     const { from, to } = JSON.parse(result.stdout) as { from: string; to: string }
     assert.equal(Date.parse(to) - Date.parse(from), 721 * 3_600_000)
+  })
+
+  test("doctor's loki-labels and loki-env-label: the most recent 721h, said in their details", async (t) => {
+    if (skip()) return t.skip(skip() as string)
+    const result = await runObs(['doctor', '--no-alloy', '--since', '60d', '--json', '--addr', addr])
+    const checks = (JSON.parse(result.stdout) as { checks: { id: string; status: string; detail: string }[] }).checks
+    for (const id of ['loki-labels', 'loki-env-label']) {
+      const check = checks.find((c) => c.id === id)
+      assert.notEqual(check?.status, 'fail', JSON.stringify(check))
+      assert.match(check?.detail ?? '', /\(the range \(1440h00m\) is longer than Loki's max_query_length \(721h00m\): using its most recent 721h00m, from \S+Z\)/, id)
+    }
   })
 
   test("smoke's label-policy: passes on the most recent 721h and says so in its detail", async (t) => {
