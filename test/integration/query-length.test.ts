@@ -68,6 +68,15 @@ describe('--since 60d, beyond the shipped max_query_length', { concurrency: true
     }
   })
 
+  test('smoke --deployed-at 40 days ago: volume-shift compares the 721h on each side of the deploy, said in its detail', async (t) => {
+    if (skip()) return t.skip(skip() as string)
+    const result = await runObs(['smoke', '--no-alloy', '--deployed-at', 'now-40d', '--json', '--addr', addr])
+    const check = (JSON.parse(result.stdout) as { checks: { id: string; status: string; detail: string }[] }).checks.find((c) => c.id === 'volume-shift')
+    assert.doesNotMatch(check?.detail ?? '', /rejected|exceeds the limit/, JSON.stringify(check))
+    assert.match(check?.detail ?? '', /before: the range \(960h00m\) is longer than Loki's max_query_length \(721h00m\): using its most recent 721h00m, from \S+Z/)
+    assert.match(check?.detail ?? '', /after: the range \(960h00m\) is longer than Loki's max_query_length \(721h00m\): using its first 721h00m, to \S+Z/)
+  })
+
   test("smoke's label-policy: passes on the most recent 721h and says so in its detail", async (t) => {
     if (skip()) return t.skip(skip() as string)
     const result = await runObs(['smoke', '--no-alloy', '--since', '60d', '--json', '--addr', addr])

@@ -30,10 +30,17 @@ export interface Fitted<T> {
  * more; a tenant whose limit is lower is learned from its refusal, and the
  * range asked again once, cut to fit.
  */
-export async function withinQueryLength<T>(client: LengthClient, range: TimeRange, ask: (range: TimeRange) => Promise<T>, note: (line: string) => void): Promise<Fitted<T>> {
+export async function withinQueryLength<T>(
+  client: LengthClient,
+  range: TimeRange,
+  ask: (range: TimeRange) => Promise<T>,
+  note: (line: string) => void,
+  /** Which end of the range the part asked keeps: the most recent (the default), or the earliest (the window just after a deploy). */
+  keep: 'recent' | 'earliest' = 'recent',
+): Promise<Fitted<T>> {
   const known = client.limitsKnown?.()
   const limits = known ? await known : range.end - range.start > DEFAULT_QUERY_LIMITS.maxQueryLengthNs ? await client.queryLimits?.() : undefined
-  const first = fit(range, limits?.maxQueryLengthNs ?? 0n, note)
+  const first = fit(range, limits?.maxQueryLengthNs ?? 0n, note, keep)
   try {
     return { ...first, value: await ask(first.range) }
   } catch (error) {
@@ -43,19 +50,21 @@ export async function withinQueryLength<T>(client: LengthClient, range: TimeRang
     // Loki may measure a range a little longer than end − start: what it counted beyond is kept below the limit too.
     const beyond = refusal?.queryLengthNs !== undefined && refusal.queryLengthNs > asked ? refusal.queryLengthNs - asked : 0n
     if (limit === undefined || limit - beyond <= 0n || asked <= limit - beyond) throw error
-    const second = fit(range, limit - beyond, note, limit)
+    const second = fit(range, limit - beyond, note, keep, limit)
     return { ...second, value: await ask(second.range) }
   }
 }
 
-/** The most recent `length` of the range, said in a note; the range itself when it fits or Loki sets no limit (0). */
-function fit(range: TimeRange, length: Nanos, note: (line: string) => void, limit = length): { range: TimeRange; cut?: string } {
+/** The most recent (or earliest) `length` of the range, said in a note; the range itself when it fits or Loki sets no limit (0). */
+function fit(range: TimeRange, length: Nanos, note: (line: string) => void, keep: 'recent' | 'earliest', limit = length): { range: TimeRange; cut?: string } {
   const span = range.end - range.start
   if (length <= 0n || span <= length) return { range }
-  const fitted = { start: range.end - length, end: range.end }
+  const fitted = keep === 'recent' ? { start: range.end - length, end: range.end } : { start: range.start, end: range.start + length }
   const cut =
     `the range (${humanDuration(span)}) is longer than Loki's max_query_length (${humanDuration(limit)}): ` +
-    `using its most recent ${humanDuration(length)}, from ${formatNanos(fitted.start)}`
+    (keep === 'recent'
+      ? `using its most recent ${humanDuration(length)}, from ${formatNanos(fitted.start)}`
+      : `using its first ${humanDuration(length)}, to ${formatNanos(fitted.end)}`)
   note(cut)
   return { range: fitted, cut }
 }

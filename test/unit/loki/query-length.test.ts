@@ -62,6 +62,20 @@ describe('withinQueryLength', () => {
     assert.equal(fitted.cut, notes[0])
   })
 
+  test("keep: 'earliest' asks the range's first max_query_length (the window just after a deploy)", async () => {
+    const notes: string[] = []
+    const asked: TimeRange[] = []
+    await withinQueryLength(
+      tenant(721n),
+      range(1440n),
+      async (r) => asked.push(r),
+      (line) => notes.push(line),
+      'earliest',
+    )
+    assert.deepEqual(asked, [{ start: END - 1440n * HOUR, end: END - 719n * HOUR }])
+    assert.match(notes[0], /using its first 721h00m, to /)
+  })
+
   test('a tenant without a limit (0) gets the whole range', async () => {
     const asked: TimeRange[] = []
     await withinQueryLength(
