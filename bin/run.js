@@ -65,6 +65,8 @@ const args = process.argv.slice(2)
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   const { readFileSync } = await import('node:fs')
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  // A stdout that fails (a full disk, /dev/full) is one line on stderr, not a stack trace; rare, so loaded then.
+  process.stdout.once('error', async (error) => (await import('../dist/cli.js')).onStdoutError(error))
   process.stdout.write(`obs/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
   // An export (query-range --limit 0) streams page after page: V8's heap is
@@ -88,6 +90,9 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   enableCompileCache?.()
   // dist/cli.js is oclif's execute entry point alone (its index loads every
   // part of it: help, ux, semver's 47 files), bundled with the commands.
-  const { execute } = await import('../dist/cli.js')
+  const { execute, guardStdout } = await import('../dist/cli.js')
+  // Ahead of oclif's listener, which makes a stack trace of any write error but
+  // EPIPE, for every command and for oclif's own output (help, completion) too.
+  guardStdout()
   await execute({ dir: import.meta.url })
 }

@@ -4,7 +4,7 @@ import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
 import { fieldsOf } from '../lib/incident/fields.ts'
 import { LokiClient } from '../lib/loki/client.ts'
-import { checkLogQL, querySelector } from '../lib/loki/logql.ts'
+import { selectorArgument } from '../lib/loki/logql.ts'
 import { renderTable } from '../lib/render/output.ts'
 import { neutralize } from '../lib/text.ts'
 import { formatNanos, resolveTimeRange } from '../lib/time.ts'
@@ -31,12 +31,11 @@ export default class Fields extends ObsCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Fields)
-    checkLogQL(args.selector)
-    const selector = querySelector(args.selector) ?? args.selector
-    const range = resolveTimeRange(flags, '1h')
+    const selector = selectorArgument(args.selector, 'fields')
+    const asked = resolveTimeRange(flags, '1h')
     const settings = await this.resolveSettings(flags)
     const client = this.track(new LokiClient(settings.loki))
-    const report = await fieldsOf(client, selector, range, { policy: settings.policy, sample: flags.sample })
+    const { range, value: report } = await this.withinQueryLength(client, asked, (within) => fieldsOf(client, selector, within, { policy: settings.policy, sample: flags.sample }))
     if (report.lokiUnavailable) this.note(`Loki's detected fields are unavailable (${report.lokiUnavailable}); from obs's sample alone`)
     if (flags.json) {
       await this.writeJson({ ...report, from: formatNanos(range.start), to: formatNanos(range.end) })

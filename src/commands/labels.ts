@@ -28,8 +28,10 @@ export default class Labels extends ObsCommand {
     if (flags.query !== undefined) checkLogQL(flags.query)
     const range = resolveTimeRange(flags, '1h')
     const client = await this.lokiClient(flags)
-    const query = { ...range, query: flags.query }
-    const values = args.name === undefined ? await client.labels(query) : await client.labelValues(args.name, query)
+    const { value: values } = await this.withinQueryLength(client, range, (within) => {
+      const query = { ...within, query: flags.query }
+      return args.name === undefined ? client.labels(query) : client.labelValues(args.name, query)
+    })
     values.sort()
     if (flags.json) {
       await this.writeJson(args.name === undefined ? { labels: values } : { label: args.name, values })

@@ -8,13 +8,13 @@ import { tuneHeapForStreaming } from '../lib/heap.ts'
 import { withContext } from '../lib/incident/context.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { checkLogQL, pinnedLabels, type QueryKind } from '../lib/loki/logql.ts'
-import { fetchMetricRange } from '../lib/loki/metric-query.ts'
+import { fetchMetricRange, metricStep } from '../lib/loki/metric-query.ts'
 import { fetchLogPages, type LogEntry, MAX_PAGE } from '../lib/loki/paging.ts'
 import { ExecTotals, guardQueryCost } from '../lib/loki/query-cost.ts'
 import { defaultOutputMode, EntryPrinter, type OutputMode, renderMetric } from '../lib/render/output.ts'
 import { Progress } from '../lib/render/terminal.ts'
 import { neutralize } from '../lib/text.ts'
-import { durationToMs, formatNanos, type Nanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
+import { formatNanos, type Nanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
 import { groupDigits } from '../lib/units.ts'
 
 /**
@@ -67,7 +67,7 @@ export default class QueryRange extends ObsCommand {
     const { args, flags } = await this.parse(QueryRange)
     const kind = checkLogQL(args.logql)
     const range = resolveTimeRange(flags, '1h')
-    const step = flags.step === undefined ? undefined : `${durationToMs(parseDuration(flags.step, '--step')) / 1000}`
+    const step = flags.step === undefined ? undefined : metricStep(flags.step, range)
     const mode = (flags.output ?? defaultOutputMode(process.stdout)) as OutputMode
     const before = flags['before-context'] ?? flags.context ?? 0
     const after = flags['after-context'] ?? flags.context ?? 0

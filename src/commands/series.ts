@@ -38,7 +38,7 @@ export default class Series extends ObsCommand {
     }
     const range = resolveTimeRange(flags, '1h')
     const client = await this.lokiClient(flags)
-    const series = await client.series([selector], range)
+    const { value: series } = await this.withinQueryLength(client, range, (within) => client.series([selector], within))
     const show = process.stdout.isTTY ? neutralize : (value: string) => value
 
     if (flags['analyze-labels']) {

@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag, timeFlags } from '../lib/cli/flags.ts'
-import { checkLogQL } from '../lib/loki/logql.ts'
+import { selectorArgument } from '../lib/loki/logql.ts'
 import { describeEstimate, estimateQuery, INDEX_CAVEAT } from '../lib/loki/query-cost.ts'
 import { formatNanos, resolveTimeRange } from '../lib/time.ts'
 
@@ -26,10 +26,9 @@ export default class Stats extends ObsCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stats)
-    checkLogQL(args.selector)
-    const range = resolveTimeRange(flags, '1h')
+    const selector = selectorArgument(args.selector, 'stats')
     const client = await this.lokiClient(flags)
-    const estimate = await estimateQuery(client, args.selector, range)
+    const { range, value: estimate } = await this.withinQueryLength(client, resolveTimeRange(flags, '1h'), (within) => estimateQuery(client, selector, within))
     if (flags.json) {
       await this.writeJson({ ...estimate, from: formatNanos(range.start), to: formatNanos(range.end), note: INDEX_CAVEAT })
       return

@@ -3,12 +3,12 @@ import * as Flags from '@oclif/core/flags'
 import { ObsCommand } from '../lib/cli/command.ts'
 import { jsonFlag } from '../lib/cli/flags.ts'
 import { ExitCode, UsageError } from '../lib/errors.ts'
-import { errorContext, findTrace, REQUEST_GAP, WIDENING } from '../lib/incident/trace.ts'
+import { errorContext, findTrace, GAP_BOUNDS, REQUEST_GAP, WIDENING } from '../lib/incident/trace.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { EntryPrinter } from '../lib/render/output.ts'
 import { renderTimeline } from '../lib/render/timeline.ts'
 import { neutralize } from '../lib/text.ts'
-import { formatNanos, nowNanos, parseDuration, startBefore } from '../lib/time.ts'
+import { formatNanos, nowNanos, parseBoundedDuration, startBefore } from '../lib/time.ts'
 
 export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'
@@ -39,7 +39,7 @@ export default class Trace extends ObsCommand {
     if (args.reqId.trim() === '') throw new UsageError('the request id is empty', 'give the reqId to trace')
     const since = flags.since ?? '1h'
     startBefore(nowNanos(), since)
-    if (flags.gap !== undefined) parseDuration(flags.gap, '--gap')
+    if (flags.gap !== undefined) parseBoundedDuration(flags.gap, '--gap', GAP_BOUNDS)
     const settings = await this.resolveSettings(flags, { app: flags.app })
     const client = this.track(new LokiClient(settings.loki))
     const trace = await findTrace(client, {

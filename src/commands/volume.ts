@@ -7,7 +7,7 @@ import { LokiClient } from '../lib/loki/client.ts'
 import { checkLabelName, selectorArgument, streamSelector } from '../lib/loki/logql.ts'
 import { renderTable } from '../lib/render/output.ts'
 import { neutralize } from '../lib/text.ts'
-import { formatNanos, parseDuration, resolveTimeRange } from '../lib/time.ts'
+import { formatNanos, resolveTimeRange, shiftBack } from '../lib/time.ts'
 import { formatBytes } from '../lib/units.ts'
 
 export default class Volume extends ObsCommand {
@@ -40,12 +40,14 @@ export default class Volume extends ObsCommand {
     const given = args.selector === undefined ? undefined : selectorArgument(args.selector, 'volume')
     const by = checkLabelName(flags.by)
     const range = resolveTimeRange(flags, '1h')
-    const compareNs = flags.compare === undefined ? undefined : parseDuration(flags.compare, '--compare')
+    const compareNs = flags.compare === undefined ? undefined : shiftBack(range, flags.compare, '--compare')
     const settings = await this.resolveSettings(flags, { app: flags.app, env: flags.env })
     const selector = given ?? streamSelector({ app: settings.identity.app, env: settings.identity.env })
     const client = this.track(new LokiClient(settings.loki))
     const terminal = Boolean(process.stdout.isTTY)
-    const report = await volumeBy(client, { selector, by, ...range, compareNs, trend: terminal || flags.json, limit: flags.limit })
+    const { value: report } = await this.withinQueryLength(client, range, (within) =>
+      volumeBy(client, { selector, by, ...within, compareNs, trend: terminal || flags.json, limit: flags.limit }),
+    )
     if (flags.json) {
       const { start, end, compared, ...rest } = report
       await this.writeJson({

@@ -162,6 +162,20 @@ const DECODERS: Record<string, () => Transform> = {
 const QUERY_PATH = /^\/loki\/api\/v1\/(query|query_range|labels?|series|index|patterns|detected_)/
 const NARROW_HINT = 'narrow the query (a shorter range or more label matchers)'
 
+/**
+ * Loki 3.6's errors about the query itself that it answers with 500 (its
+ * evaluator's and query mapper's, which it does not mark as the client's):
+ * the same query fails the same way every time, so they are bad input,
+ * exit 2 with no retry, and each has its fix.
+ */
+const QUERY_ERRORS_AS_500: [RegExp, string][] = [
+  [/many-to-many matching not allowed/, 'match on labels that identify one series on at least one side (on(…) or ignoring(…)), or aggregate that side first with sum by (…)'],
+  [/many-to-one matching must be explicit/, 'add group_left (more series on the left) or group_right after on(…) or ignoring(…)'],
+  [/grouping labels must ensure unique matches/, 'the labels in on(…) or ignoring(…) must pick one series on the side without group_left/group_right'],
+  [/approx_topk is not enabled/, "use topk, or add approx_topk to limits_config.shard_aggregations in Loki's config"],
+  [/unsupported range vector aggregation operation/, "use a range aggregation Loki supports (LogQL's metric queries)"],
+]
+
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 8_000
 const RETRY_AFTER_MAX_MS = 60_000
@@ -340,6 +354,9 @@ export class HttpClient {
       )
     }
     const reason = this.redact(summarizeBody(status, headers['content-type'], body))
+    if (status === 400 && this.origin.startsWith('http:') && TLS_ONLY_ANSWER.test(body)) {
+      return new UnreachableError(`${peer} at ${this.address} speaks only TLS (it answered ${reason})`, `use https:// in ${this.hints.address}`)
+    }
     if (status === 400 || status === 422) return new UsageError(`${peer} rejected the request: ${reason}`, 'correct what it names and run the command again')
     if (status === 407) {
       return new UnreachableError(
@@ -347,6 +364,8 @@ export class HttpClient {
         `check the user and password in the proxy's URL (${this.proxy?.from ?? 'the proxy setting'})`,
       )
     }
+    const queryFix = status === 500 && QUERY_PATH.test(path) ? QUERY_ERRORS_AS_500.find(([error]) => error.test(body))?.[1] : undefined
+    if (queryFix) return new UsageError(`${peer} cannot evaluate the query: ${this.redact(oneLine(body.trim()))}`, queryFix)
     if (status === 401 || status === 403) {
       // Some proxies (tinyproxy 1.11) ask for their own credentials with 401, not 407.
       const proxy = this.proxy ? `; or, if the proxy is what asks, its user and password (${this.proxy.from})` : ''
@@ -383,6 +402,9 @@ export class HttpClient {
   }
 
   private networkError(error: unknown): ObsError {
+    if (this.origin.startsWith('https:') && speaksPlainHttp(error)) {
+      return new UnreachableError(`${this.settings.peer} at ${this.address} does not speak TLS (it answered plain HTTP)`, `use http:// in ${this.hints.address}`)
+    }
     const reason = this.redact(describeNetworkError(error, this.hints))
     if (!this.proxy) return new UnreachableError(`cannot reach ${this.settings.peer} at ${this.address}: ${reason}`, this.hints.unreachable)
     // Behind a proxy obs connects to the proxy only: a connection that fails is the proxy's, a refusal is the proxy's answer.
@@ -520,6 +542,21 @@ const NETWORK_REASONS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
   CERT_HAS_EXPIRED: 'TLS certificate has expired',
 }
+
+/**
+ * OpenSSL's words for a first answer that is no TLS record: a plain-HTTP
+ * server's "HTTP/1.1 400" read as a record header (its version bytes, or its
+ * length, make no sense).
+ */
+const PLAIN_HTTP_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG'])
+
+function speaksPlainHttp(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error)
+  return PLAIN_HTTP_CODES.has(errorCode(error) ?? '') || /tls_validate_record_header|wrong version number|packet length too long/.test(message)
+}
+
+/** A TLS-only server's answer to plain HTTP: Go's (Loki's own) and nginx's. */
+const TLS_ONLY_ANSWER = /Client sent an HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i
 
 function describeNetworkError(error: unknown, hints: PeerHints = PLAIN_HINTS): string {
   const code = errorCode(error)

@@ -88,13 +88,18 @@ export const TIMER_BOUNDS = {
   timeout: { min: '1ms', max: '24h' },
 } as const satisfies Record<string, DurationBounds>
 
-/** Parses a duration obs will wait on, in milliseconds, refusing one outside its bounds. */
-export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
+/** Parses a duration, refusing one outside its bounds. */
+export function parseBoundedDuration(text: string, flag: string, bounds: DurationBounds): Nanos {
   const ns = parseDuration(text, flag)
   if (ns < parseDuration(bounds.min) || ns > parseDuration(bounds.max)) {
     throw new UsageError(`invalid ${flag} "${shown(text)}": it must be between ${bounds.min} and ${bounds.max}`, 'give a duration in that range')
   }
-  return durationToMs(ns)
+  return ns
+}
+
+/** Parses a duration obs will wait on, in milliseconds, refusing one outside its bounds. */
+export function parseDurationMs(text: string, flag: string, bounds: DurationBounds): number {
+  return durationToMs(parseBoundedDuration(text, flag, bounds))
 }
 
 /** `end` minus a `--since` duration, refused when it would reach back before the times Loki reads correctly. */
@@ -102,6 +107,23 @@ export function startBefore(end: Nanos, since: string, flag = '--since'): Nanos 
   const start = end - parseDuration(since, flag)
   if (start < EARLIEST_NANOS) throw new UsageError(`${flag} ${shown(since)} reaches back before ${EARLIEST_SHOWN}`, `use a shorter ${flag}`)
   return start
+}
+
+/**
+ * A shift back in time for a range (volume --compare: the same range that
+ * much earlier), refused when the earlier range would begin before the times
+ * Loki reads correctly; the message gives the longest shift this range allows.
+ */
+export function shiftBack(range: TimeRange, text: string, flag: string): Nanos {
+  const by = parseDuration(text, flag)
+  if (range.start - by < EARLIEST_NANOS) {
+    const most = (range.start - EARLIEST_NANOS) / NS_PER_UNIT.d
+    throw new UsageError(
+      `invalid ${flag} "${shown(text)}": the range that much earlier would begin before ${EARLIEST_SHOWN}, the earliest time Loki reads correctly`,
+      most > 0n ? `give a ${flag} of at most ${most}d for this range` : `give a shorter ${flag}`,
+    )
+  }
+  return by
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/

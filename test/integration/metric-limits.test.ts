@@ -78,3 +78,37 @@ describe('metric range queries longer than max_query_length', () => {
     })
   }
 })
+
+/**
+ * The commands that ask about one range as a whole (labels, series, the
+ * index's stats and volume, detected fields, smoke's label policy) on the
+ * same 1h limit, with the tenant limits page hidden: Loki's refusal teaches
+ * the limit, and the range is asked again cut to its most recent hour, with
+ * a note, as query-range reads a long range without ending on the refusal.
+ */
+describe('commands over one range longer than max_query_length, the limit learned from the refusal', { concurrency: true }, () => {
+  const selector = `{app="${APP}"}`
+  const NOTE = /^the range \(3h00m\) is longer than Loki's max_query_length \(1h00m\): using its most recent 1h00m, from \S+Z$/m
+  for (const [name, args, shows] of [
+    ['labels', ['labels'], /^app$/m],
+    ['label values', ['labels', 'app'], new RegExp(`^${APP}$`, 'm')],
+    ['series', ['series', selector], new RegExp(`app="${APP}"`)],
+    ['stats', ['stats', selector], /^about /],
+    ['fields', ['fields', selector], /^│ i /m],
+    ['volume', ['volume', selector, '--by', 'app'], new RegExp(APP)],
+  ] as const) {
+    test(`${name} --since 3h: the most recent hour, a note on stderr, exit 0`, async () => {
+      const result = await runObs([...args, '--since', '3h'], { env: { LOKI_ADDR: proxy.addr } })
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, NOTE)
+      assert.match(result.stdout, shows)
+    })
+  }
+
+  test("smoke's label-policy --since 3h: passes on the most recent hour and says so in its detail", async () => {
+    const result = await runObs(['smoke', '--no-alloy', '--app', APP, '--since', '3h', '--json'], { env: { LOKI_ADDR: proxy.addr } })
+    const check = (JSON.parse(result.stdout) as { checks: { id: string; status: string; detail: string }[] }).checks.find((c) => c.id === 'label-policy')
+    assert.equal(check?.status, 'pass', JSON.stringify(check))
+    assert.match(check.detail, /\(the range \(3h00m\) is longer than Loki's max_query_length \(1h00m\): using its most recent 1h00m, from \S+Z\)/)
+  })
+})

@@ -93,6 +93,14 @@ const LOGQL: Case[] = [
   { args: ['volume', '{app="x"'], says: /never closed/, caret: true },
   { args: ['volume', 'count_over_time({app="x"}[5m])'], says: /volume takes a stream selector/ },
   { args: ['patterns', 'sum(count_over_time({app="x"}[5m]))'], says: /patterns takes a stream selector/ },
+  // fields and stats read lines or the index of streams: a metric query is refused with its own selector as the fix.
+  {
+    args: ['fields', 'sum(count_over_time({app="x"}[5m]))'],
+    says: /fields takes a stream selector or a log query .*not the metric query .*; give its selector alone: \{app="x"\}/,
+  },
+  { args: ['fields', 'rate({app="x"} |= "a" [1m])'], says: /fields takes a stream selector or a log query .*; give its selector alone: \{app="x"\}/ },
+  { args: ['stats', 'sum(count_over_time({app="x"}[5m]))'], says: /stats takes a stream selector or a log query .*not the metric query .*; give its selector alone: \{app="x"\}/ },
+  { args: ['stats', 'count_over_time({app="x"}[1m]) / count_over_time({app="y"}[1m])'], says: /stats takes a stream selector or a log query .*; give a selector such as/ },
   { args: ['volume', '--by', 'bad-name'], says: /invalid label name "bad-name"/ },
 ]
 
@@ -102,6 +110,16 @@ const DURATIONS: Case[] = [
   ),
   { args: ['query-range', Q, '--since', ''], says: /--since/ },
   { args: ['query-range', Q, '--step', 'fast'], says: /invalid --step "fast"/ },
+  // Loki refuses more than 11,000 points; a step past the range made Loki count years of it and obs ask again without end.
+  {
+    args: ['query-range', 'count_over_time({app="x"}[1m])', '--since', '1h', '--step', '1ms'],
+    says: /invalid --step "1ms": more than Loki's 11000 points per series over 1h00m; give a --step of at least 328ms/,
+  },
+  {
+    args: ['query-range', 'count_over_time({app="x"}[1m])', '--since', '1h', '--step', '100000d'],
+    says: /invalid --step "100000d": longer than the range \(1h00m\).*at most 1h00m/,
+  },
+  { args: ['trace', 'req-1', '--gap', '100000d'], says: /invalid --gap "100000d": it must be between 1ms and 24h/ },
   { args: ['labels', '--timeout', 'soon'], says: /invalid --timeout "soon"/ },
   { args: ['labels', '--timeout', '0s'], says: /--timeout/ },
   { args: ['labels', '--timeout', '999us'], says: /--timeout/ },
@@ -119,6 +137,12 @@ const DURATIONS: Case[] = [
   { args: ['smoke', '--no-alloy', '--since', '1h30m'], says: /--since for smoke must be one number and unit/ },
   { args: ['smoke', '--no-alloy', '--wait', '1m1'], says: /invalid --wait/ },
   { args: ['volume', '--compare', '5x'], says: /invalid --compare "5x"/ },
+  // The range that much earlier would begin before the times Loki reads correctly (Loki refused it after obs had sent the range itself).
+  {
+    args: ['volume', '--compare', '100000d'],
+    says: /invalid --compare "100000d": the range that much earlier would begin before 1970-01-01T00:00:10Z.*; give a --compare of at most \d+d for this range/,
+  },
+  { args: ['volume', '--from', '1970-01-11T00:00:00Z', '--to', '1970-01-12T00:00:00Z', '--compare', '10d'], says: /invalid --compare "10d".*at most 9d for this range/ },
   { args: ['smoke', '--no-alloy', '--deployed-at', 'now-10m', '--window', '30s'], says: /--window 30s is shorter than a minute/ },
   { args: ['smoke', '--no-alloy', '--window', '10m'], says: /--window needs --deployed-at/ },
 ]

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { brotliCompressSync, createGzip, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib'
 import { MAX_ANSWER_BYTES } from '../../src/lib/http.ts'
@@ -209,5 +209,32 @@ describe('timeouts: the hint fits the request', { concurrency: 1 }, () => {
       result,
       /^error: Loki did not answer \/loki\/api\/v1\/labels within the 1s timeout; narrow the query \(a shorter range or more label matchers\) or raise --timeout$/m,
     )
+  })
+})
+
+describe('the wrong scheme in --addr', { concurrency: 1 }, () => {
+  for (const args of [['labels'], ['ready'], ['query-range', '{app="a"}', '--since', '5m']]) {
+    test(`https:// to a plain-HTTP server (${args[0]}): one line naming the scheme to use, not OpenSSL's internals, exit 3`, async () => {
+      handler = (_, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(LABELS)
+      const https = addr.replace(/^http:/, 'https:')
+      const result = await obs([...args, '--addr', https], { timeoutMs: 60_000 })
+      oneLineExit3(result, new RegExp(`^error: Loki at ${https} does not speak TLS \\(it answered plain HTTP\\); use http:// in --addr$`, 'm'))
+      assert.doesNotMatch(result.err, /SSL routines|openssl|tls_validate/i)
+    })
+  }
+
+  test("http:// to a TLS-only server (Go's answer to plain HTTP, as a TLS Loki gives it): one line naming https://, exit 3", async () => {
+    const tlsOnly = createNetServer((socket) => socket.once('data', () => socket.end('HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n')))
+    await new Promise<void>((resolve) => tlsOnly.listen(0, '127.0.0.1', resolve))
+    try {
+      const plain = `http://127.0.0.1:${(tlsOnly.address() as AddressInfo).port}`
+      const result = await obs(['labels', '--addr', plain], { timeoutMs: 60_000 })
+      oneLineExit3(
+        result,
+        new RegExp(`^error: Loki at ${plain} speaks only TLS \\(it answered 400 Bad Request: Client sent an HTTP request to an HTTPS server\\.\\); use https:// in --addr$`, 'm'),
+      )
+    } finally {
+      await new Promise((closed) => tlsOnly.close(closed))
+    }
   })
 })

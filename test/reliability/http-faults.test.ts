@@ -259,6 +259,52 @@ describe('faults that end the command: one line on stderr, exit 3', { concurrenc
   })
 })
 
+/**
+ * Errors about the query itself that Loki 3.6 answers with 500 (its
+ * evaluator's binary-operation matching, a disabled approx_topk): asked
+ * again, the same query fails the same way, so they are bad input, exit 2,
+ * Loki's reason and the fix, and the query is sent once, retries allowed.
+ */
+describe("Loki's errors about the query, answered with 500: exit 2, Loki's reason, sent once", { concurrency: true }, () => {
+  const range = ['--from', FIRST.toString(), '--to', (LAST + 1n).toString()]
+  for (const [name, args, reason] of [
+    [
+      'many-to-many on ()',
+      ['query-range', `sum by (service) (count_over_time(${ALL}[1m])) / on() count_over_time(${ALL}[1m])`, ...range],
+      /many-to-many matching not allowed.*; match on labels that identify one series/,
+    ],
+    [
+      'many-to-one without group_left',
+      ['query-range', `count_over_time(${ALL}[1m]) / on(app) sum by (app) (count_over_time(${ALL}[1m]))`, ...range],
+      /many-to-one matching must be explicit \(group_left\/group_right\); add group_left/,
+    ],
+    [
+      'many-to-many, instant',
+      ['query', `sum by (service) (count_over_time(${ALL}[1h])) / on() count_over_time(${ALL}[1h])`, '--time', (LAST + 1n).toString()],
+      /many-to-many matching not allowed/,
+    ],
+    [
+      'approx_topk not enabled',
+      ['query-range', `approx_topk(2, sum by (service) (count_over_time(${ALL}[1m])))`, ...range],
+      /approx_topk is not enabled.*; use topk, or add approx_topk/,
+    ],
+  ] as const) {
+    test(name, async (t) => {
+      const [command, query] = args
+      const path = command === 'query' ? '/loki/api/v1/query' : '/loki/api/v1/query_range'
+      const direct = await fetch(`${addr}${path}?${new URLSearchParams({ query, start: FIRST.toString(), end: (LAST + 1n).toString(), time: (LAST + 1n).toString() })}`)
+      if (direct.status !== 500) return t.skip(`this Loki answers ${direct.status} to it, not 500`)
+      const proxy = await startFaultProxy(addr)
+      proxies.push(proxy)
+      const line = assertOneCleanLine(await run(proxy, [...args, '--retries', '3']), 2)
+      assert.match(line, /^error: Loki cannot evaluate the query: /)
+      assert.match(line, reason)
+      assert.doesNotMatch(line, /retry|persists|Internal Server Error/)
+      assert.equal(proxy.requests.filter((r) => r.path === path).length, 1, 'the query is sent once')
+    })
+  }
+})
+
 describe('text from the server never reaches the terminal with raw control characters', { concurrency: true }, () => {
   test('an error body with escape sequences (500): cleaned to one line', async () => {
     const proxy = await proxyWith(() => ({ type: 'respond', status: 500, body: 'boom \u001b[2J\u001b]0;pwned\u0007\r\nsecond line \u202eevil' }))
@@ -285,6 +331,12 @@ describe('text from the server never reaches the terminal with raw control chara
       assert.doesNotMatch(result.err, RAW_CONTROL, `stderr of obs ${args.join(' ')}: ${JSON.stringify(result.err)}`)
     }
   })
+})
+
+test("--addr https:// to the plain-HTTP test Loki: one line naming http://, not OpenSSL's internals, exit 3", async () => {
+  const https = addr.replace(/^http:/, 'https:')
+  const line = assertOneCleanLine(await obs(['labels', '--addr', https], { timeoutMs: 60_000 }))
+  assert.equal(line, `error: Loki at ${https} does not speak TLS (it answered plain HTTP); use http:// in --addr`)
 })
 
 test('counts', (t) => {

@@ -126,6 +126,14 @@ describe('output that cannot be written', { concurrency: true }, () => {
       assert.match(line, /cannot write to standard output: no space left on device \(ENOSPC\); free space/)
     })
   }
+  // oclif writes these itself, outside any obs command (and --version outside oclif): no stack trace and bundle source either.
+  for (const args of [['completion', 'bash'], ['completion', 'zsh'], ['help'], ['help', 'trace'], ['trace', '--help'], ['--version'], ['__complete', 'obs ']]) {
+    const name = args.join(' ')
+    test(`${name} > /dev/full: one line naming the full disk, exit 1`, { skip: !fullDisk && 'no /dev/full here' }, async () => {
+      const line = assertOneLine(await toFullDisk(args), 1, name)
+      assert.match(line, /^error: cannot write to standard output: no space left on device \(ENOSPC\); free space/)
+    })
+  }
 
   test('smoke --junit to a path that cannot be written: the checklist is printed, then one line, exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'obs-junit-'))

@@ -21,6 +21,7 @@ import { fetchPatterns, isErrorPattern, type PatternRow, patternStepSeconds, res
 import { bytesBy } from '../incident/volume.ts'
 import type { LokiClient } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
+import { type LengthClient, withinQueryLength } from '../loki/query-length.ts'
 import { ERROR_LEVEL_REGEX } from '../pino.ts'
 import { shellQuote } from '../text.ts'
 import { EARLIEST_NANOS, formatNanos, humanDuration, type Nanos, NS_PER_SECOND, parseDuration, parseTime } from '../time.ts'
@@ -28,7 +29,7 @@ import { formatBytes } from '../units.ts'
 import type { Check, CheckOutcome } from './runner.ts'
 
 export interface DeployContext {
-  loki: Pick<LokiClient, 'queryInstant' | 'queryRange' | 'labelValues' | 'patterns' | 'volume'>
+  loki: Pick<LokiClient, 'queryInstant' | 'queryRange' | 'labelValues' | 'patterns' | 'volume'> & LengthClient
   identity: AppIdentity
   thresholds: DeployThresholds
   deployedAt: Nanos
@@ -225,16 +226,24 @@ export function deployChecks(context: DeployContext): Check[] {
       run: () =>
         unlessUnavailable(async (): Promise<CheckOutcome> => {
           const thresholds = { volumeMinRatio: t.volumeMinRatio, volumeMaxRatio: t.volumeMaxRatio, volumeFloorBytes: t.volumeFloorBytes }
-          const bytes = async (window: Window) => bytesBy(await loki.volume({ query: appSelector, ...window, targetLabels: ['service'] }), 'service')
-          const changes = volumeChanges(await bytes(before), await bytes(after), t)
+          // Windows longer than Loki's max_query_length: the parts next to the deploy, equally long, said in the detail.
+          const cuts: string[] = []
+          const bytes = async (window: Window, keep: 'recent' | 'earliest') => {
+            const ask = (within: Window) => loki.volume({ query: appSelector, ...within, targetLabels: ['service'] })
+            const { value, cut } = await withinQueryLength(loki, window, ask, () => {}, keep)
+            if (cut) cuts.push(`${keep === 'recent' ? 'before' : 'after'}: ${cut}`)
+            return bytesBy(value, 'service')
+          }
+          const changes = volumeChanges(await bytes(before, 'recent'), await bytes(after, 'earliest'), t)
+          const within = cuts.length > 0 ? ` (${cuts.join('; ')})` : ''
           const line = (c: ServiceChange) => `${c.service}: ${formatBytes(c.before)} → ${formatBytes(c.after)} (${times(c.before, c.after)})`
           const failed = changes.filter((c) => c.failed)
           if (failed.length === 0) {
-            return { status: 'pass', detail: changes.length > 0 ? changes.map(line).join('; ') : 'no bytes in either window', thresholds }
+            return { status: 'pass', detail: `${changes.length > 0 ? changes.map(line).join('; ') : 'no bytes in either window'}${within}`, thresholds }
           }
           return {
             status: 'fail',
-            detail: `volume outside ×${t.volumeMinRatio}–×${t.volumeMaxRatio}: ${failed.map(line).join('; ')}`,
+            detail: `volume outside ×${t.volumeMinRatio}–×${t.volumeMaxRatio}: ${failed.map(line).join('; ')}${within}`,
             hint: `look at it: obs volume ${shellQuote(appSelector)} --by service ${afterFlags} --compare ${windowSeconds}s`,
             thresholds,
           }

@@ -7,6 +7,7 @@ import type { LabelPolicy } from '../config/settings.ts'
 import { ObsError, UsageError } from '../errors.ts'
 import { maskUrl } from '../http.ts'
 import type { LokiClient } from '../loki/client.ts'
+import { withinQueryLength } from '../loki/query-length.ts'
 import { type CounterReading, gaugeValue, keepReading, loadReadings, parseMetrics, type Sample, sumBy } from '../metrics.ts'
 import { neutralize, shown } from '../text.ts'
 import { humanDuration, type Nanos, sleep } from '../time.ts'
@@ -99,13 +100,19 @@ function lokiChecks(context: DoctorContext): Check[] {
       id: 'loki-env-label',
       title: 'every stream has an env label',
       async run(): Promise<CheckOutcome> {
-        const series = await loki.series(['{app=~".+"}'], range())
+        const { value: series, cut } = await withinQueryLength(
+          loki,
+          range(),
+          (within) => loki.series(['{app=~".+"}'], within),
+          () => {},
+        )
         if (series.length === 0) return { status: 'skip', detail: 'no streams with an app label in the window' }
+        const within = cut ? ` (${cut})` : ''
         const without = series.filter((labels) => !labels.env)
-        if (without.length === 0) return { status: 'pass', detail: `all ${series.length} streams carry env` }
+        if (without.length === 0) return { status: 'pass', detail: `all ${series.length} streams carry env${within}` }
         return {
           status: 'fail',
-          detail: `${without.length} of ${series.length} streams have no env label — dev, test and prod logs cannot be told apart`,
+          detail: `${without.length} of ${series.length} streams have no env label — dev, test and prod logs cannot be told apart${within}`,
           hint: `set APP_ENV in Alloy's environment (the compose file requires it) ${see('labels-missing')}`,
         }
       },

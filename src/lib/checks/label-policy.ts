@@ -10,6 +10,7 @@
 import type { LabelPolicy } from '../config/settings.ts'
 import { analyzeLabels } from '../loki/cardinality.ts'
 import type { Labels, LokiClient } from '../loki/client.ts'
+import { withinQueryLength } from '../loki/query-length.ts'
 import { neutralize } from '../text.ts'
 import type { Nanos } from '../time.ts'
 import type { CheckOutcome } from './runner.ts'
@@ -93,14 +94,20 @@ export async function streamLabelsOutcome(
   selector: string,
   range: { start: Nanos; end: Nanos },
 ): Promise<{ outcome: CheckOutcome; labels: string[] } | undefined> {
-  const series = await loki.series([selector], range)
+  // A range longer than Loki's max_query_length: its most recent part, said in the detail (checks have no stderr of their own).
+  const { value: series, cut } = await withinQueryLength(
+    loki,
+    range,
+    (within) => loki.series([selector], within),
+    () => {},
+  )
   if (series.length === 0) return undefined
   const uses = analyzeLabels(series)
     .labels.map(({ label, uniqueValues, streams }) => ({ name: label, values: uniqueValues, streams }))
     .sort((a, b) => a.name.localeCompare(b.name))
   const created = pipelineStreams(series)
   const split = created === series.length ? '' : `, ${created} before Loki split them`
-  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), `${count(series.length, 'stream')} of ${neutralize(selector)}${split}`)
+  const outcome = labelPolicyOutcome(judgeLabels(uses, policy), `${count(series.length, 'stream')} of ${neutralize(selector)}${split}${cut ? ` (${cut})` : ''}`)
   return { outcome, labels: uses.map((use) => use.name) }
 }
 

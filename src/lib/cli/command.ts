@@ -4,9 +4,11 @@ import { type CheckResult, checksExitCode } from '../checks/runner.ts'
 import { type AppIdentity, type ConnectionFlags, resolveSettings, type Settings } from '../config/settings.ts'
 import { ExitCode, ObsError } from '../errors.ts'
 import { LokiClient } from '../loki/client.ts'
+import { type Fitted, withinQueryLength } from '../loki/query-length.ts'
 import { chalkFor, guardStdout } from '../render/terminal.ts'
 import { redactWrites } from '../secrets.ts'
 import { neutralize, oneLine } from '../text.ts'
+import type { TimeRange } from '../time.ts'
 import { connectionFlags } from './flags.ts'
 
 /**
@@ -58,6 +60,11 @@ export abstract class ObsCommand extends Command {
   protected track<T extends { close(): Promise<void> }>(client: T): T {
     this.clients.push(client)
     return client
+  }
+
+  /** Asks Loki over the range, cut to its max_query_length with a note on stderr when longer (query-length.ts). */
+  protected withinQueryLength<T>(client: LokiClient, range: TimeRange, ask: (range: TimeRange) => Promise<T>): Promise<Fitted<T>> {
+    return withinQueryLength(client, range, ask, (line) => this.note(line))
   }
 
   /** A diagnostic line on stderr. */

@@ -4,7 +4,7 @@ import type { LogEntry } from '../loki/paging.ts'
 import { fetchLogPages, StreamCache, streamEntries } from '../loki/paging.ts'
 import { isErrorLevel, levelName } from '../pino.ts'
 import type { ContextGroup } from '../render/output.ts'
-import { type Nanos, parseDuration, startBefore } from '../time.ts'
+import { type Nanos, parseBoundedDuration, parseDuration, startBefore } from '../time.ts'
 import { withContext } from './context.ts'
 
 /**
@@ -31,6 +31,12 @@ export const WIDENING = ['1h', '6h', '24h', '7d']
  * would be cut at the pause: `--gap` raises it.
  */
 export const REQUEST_GAP = '30s'
+/**
+ * --gap's bounds: the window reaches 1.5 gaps either side of a line found,
+ * so a gap of days asks Loki for times past its limits (100000d: before
+ * 1970, and past 2262 where the end overflows), and no request pauses a day.
+ */
+export const GAP_BOUNDS = { min: '1ms', max: '24h' } as const
 
 /** The first stretch searched for a line of the request, the newest; each next one, older, is twice as long. */
 const FIRST_PROBE = 60_000_000_000n
@@ -80,7 +86,7 @@ export async function findTrace(
   },
 ): Promise<Trace> {
   const query = traceQuery(options.reqId, options.app)
-  const gap = parseDuration(options.gap ?? REQUEST_GAP, '--gap')
+  const gap = parseBoundedDuration(options.gap ?? REQUEST_GAP, '--gap', GAP_BOUNDS)
   const first = parseDuration(options.since, '--since')
   const windows = [options.since, ...WIDENING.filter((w) => parseDuration(w) > first)]
   // Where the stretches searched so far begin: a wider window is only

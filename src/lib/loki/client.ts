@@ -556,7 +556,7 @@ export function tenantLimits(doc: unknown): QueryLimits {
 }
 
 /** Loki's refusals that name a limit a narrower or smaller query would fit. */
-function limitRefusal(error: UsageError): LimitRefusal | undefined {
+export function limitRefusal(error: UsageError): LimitRefusal | undefined {
   const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(error.message)
   if (length) {
     try {

@@ -283,7 +283,20 @@ export function selectorArgument(query: string, command: string): string {
   checkLogQL(query)
   const selector = querySelector(query)
   if (selector === undefined) {
-    throw new UsageError(`${command} takes a stream selector (or a log query, whose selector it uses), not "${shown(query)}"`, 'give one such as {app="cogni-template"}')
+    // A metric query over one stream selector says which streams were meant: that selector is the fix.
+    const inner: string[] = []
+    parseQuery(parsable(query)).tree.iterate({
+      enter(ref) {
+        if (ref.name !== 'Selector') return undefined
+        inner.push(query.slice(ref.from, ref.to))
+        return false
+      },
+    })
+    const distinct = [...new Set(inner)]
+    throw new UsageError(
+      `${command} takes a stream selector or a log query (a selector with optional filters), not the metric query "${shown(query)}"`,
+      distinct.length === 1 ? `give its selector alone: ${shown(distinct[0])}` : 'give a selector such as {app="cogni-template"}',
+    )
   }
   return selector
 }

@@ -1,4 +1,6 @@
-import { type Nanos, NS_PER_SECOND } from '../time.ts'
+import { UsageError } from '../errors.ts'
+import { shown } from '../text.ts'
+import { humanDuration, type Nanos, NS_PER_SECOND, parseDuration, type TimeRange } from '../time.ts'
 import { LimitRefusal, type LokiClient, type QueryData, type SampleSeries } from './client.ts'
 
 export interface MetricRangeParams {
@@ -7,6 +9,32 @@ export interface MetricRangeParams {
   end: Nanos
   /** Seconds between points, as Loki's `step`; Loki's own default when absent. */
   step?: string
+}
+
+/** Loki's most points per series of one range query (its query_range refuses more, whatever the limits). */
+const MAX_POINTS = 11_000n
+
+/**
+ * A metric query's --step for the range, as Loki's `step` (seconds), refused
+ * before anything is sent where Loki would refuse it: under a millisecond,
+ * more than 11,000 points, or longer than the range (one point at most; Loki
+ * aligns the start to the step, so a step of days reads days before the range
+ * and a step of years passes every max_query_length).
+ */
+export function metricStep(text: string, range: TimeRange, flag = '--step'): string {
+  const step = parseDuration(text, flag)
+  const span = range.end - range.start
+  const shortest = (span + MAX_POINTS - 1n) / MAX_POINTS
+  if (step < 1_000_000n || step < shortest) {
+    const least = shortest > 1_000_000n ? humanDuration(((shortest + 999_999n) / 1_000_000n) * 1_000_000n) : '1ms'
+    throw new UsageError(`invalid ${flag} "${shown(text)}": more than Loki's ${MAX_POINTS} points per series over ${humanDuration(span)}`, `give a ${flag} of at least ${least}`)
+  }
+  if (step > span)
+    throw new UsageError(
+      `invalid ${flag} "${shown(text)}": longer than the range (${humanDuration(span)}), which it would cover with one point at most`,
+      `give a ${flag} of at most ${humanDuration(span)}`,
+    )
+  return `${Number(step / 1_000_000n) / 1000}`
 }
 
 /**
@@ -36,6 +64,8 @@ export async function fetchMetricRange(client: LokiClient, params: MetricRangePa
       const measuredBeyond = error.queryLengthNs - asked
       const limit = error.learned.maxQueryLengthNs ?? maxQueryLengthNs
       if (limit === maxQueryLengthNs && measuredBeyond <= lookback) throw error
+      // What Loki counts beyond the range leaves no room for any piece: asking again would be refused forever.
+      if (measuredBeyond >= limit) throw error
       lookback = measuredBeyond > lookback ? measuredBeyond : lookback
     }
   }
