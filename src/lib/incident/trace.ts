@@ -23,12 +23,14 @@ export function traceQuery(reqId: string, app: string): string {
 export const WIDENING = ['1h', '6h', '24h', '7d']
 
 /**
- * How far apart two consecutive lines of one request may be. A request's
- * lines sit within seconds of each other: once one line is found, the request
- * is fetched in a window reaching this far past its outermost lines found,
- * and the window widens for as long as lines come closer than this to its
- * edge. A request with a pause longer than this between two of its lines
- * would be cut at the pause: `--gap` raises it.
+ * How far before the first line found a request's earlier lines may lie. The
+ * search runs newest first, so every later line of the request lies between
+ * the first line found and the end of the stretch it was found in, and all of
+ * them are fetched, however long the pauses between them. Earlier lines lie
+ * in stretches not searched: the window reaches this far before the oldest
+ * line found and widens back for as long as lines come closer than this to
+ * its start. A pause longer than this before the first line found cuts the
+ * request there: `--gap` raises it.
  */
 export const REQUEST_GAP = '30s'
 
@@ -64,9 +66,12 @@ export interface Trace {
  *    last minutes only. Starts with `since` and widens through WIDENING while
  *    nothing is found, each time searching only the part not searched yet.
  * 2. Fetch: every line of the request, forward and complete (fetchLogPages),
- *    in a window from `gap` before that line to `gap` after it, widened on a
- *    side for as long as a line found lies within `gap` of that edge. The
- *    window never goes past `end`: nothing was logged after it.
+ *    from `gap` before that line to the end of the stretch it was found in,
+ *    widened back for as long as a line found lies within `gap` of the
+ *    window's start. The line found is the stretch's oldest, not the
+ *    request's last: its later lines, an error minutes after the first line
+ *    included, lie anywhere up to the stretch's end, and none after it (the
+ *    newer stretches were searched and held none).
  */
 export async function findTrace(
   client: LokiClient,
@@ -99,7 +104,7 @@ export async function findTrace(
       const from = searchedFrom - probe > start ? searchedFrom - probe : start
       const found = await lineIn(client, query, from, searchedFrom)
       if (found !== undefined) {
-        const fetched = await fetchAround(client, query, found, gap, options.end)
+        const fetched = await fetchFrom(client, query, found, gap, searchedFrom)
         return { reqId: options.reqId, query, ...fetched, widenedTo: index > 0 ? since : undefined }
       }
       searchedFrom = from
@@ -128,13 +133,15 @@ async function lineIn(client: LokiClient, query: string, start: Nanos, end: Nano
 }
 
 /**
- * Every entry of `query` around `at`: [at − 1.5 gap, at + 1.5 gap] (the half
- * gap for the request's own lines around `at`, so that a request of a few
- * seconds needs no widening), then widened on each side (doubling what is
- * added) until the outermost entries lie at least `gap` inside the window, or
- * the window reaches `end` (exclusive).
+ * Every entry of `query` from `at` − 1.5 gap up to `end` (exclusive), where
+ * `at` is the oldest entry in the stretch ending at `end` and nothing lies
+ * after it. One request in the usual case: the half gap is for the request's
+ * own lines just before `at` (in the older stretch), so that a request of a
+ * few seconds needs no widening. Then widened back (doubling what is added)
+ * until the oldest entry lies at least `gap` inside the window, no further
+ * back than the widest search.
  */
-async function fetchAround(client: LokiClient, query: string, at: Nanos, gap: Nanos, end: Nanos): Promise<{ start: Nanos; end: Nanos; entries: TraceEntry[] }> {
+async function fetchFrom(client: LokiClient, query: string, at: Nanos, gap: Nanos, end: Nanos): Promise<{ start: Nanos; end: Nanos; entries: TraceEntry[] }> {
   const fetch = async (from: Nanos, to: Nanos): Promise<TraceEntry[]> => {
     const entries: TraceEntry[] = []
     for await (const page of fetchLogPages(client, { query, start: from, end: to, direction: 'forward', limit: 0, batch: 5000 })) {
@@ -142,36 +149,23 @@ async function fetchAround(client: LokiClient, query: string, at: Nanos, gap: Na
     }
     return entries
   }
-  const limit = (t: Nanos) => (t < end ? t : end)
-  const reach = gap + gap / 2n
-  let windowStart = at - reach
-  let windowEnd = limit(at + reach + 1n)
-  let entries = await fetch(windowStart, windowEnd)
+  let windowStart = at - (gap + gap / 2n)
+  let entries = await fetch(windowStart, end)
   // The oldest allowed start: as far back as the widest search.
   const floor = at - parseDuration(WIDENING.at(-1)!)
   let step = gap
   for (;;) {
     // `at` itself was found, so there is always an entry; the guard is for a Loki that loses it.
     const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : at
-    const newest = entries.length > 0 ? BigInt(entries.at(-1)!.entry.ts) : at
-    const before = oldest - windowStart < gap && windowStart > floor
-    const after = windowEnd - newest <= gap && windowEnd < end
-    if (!before && !after) break
+    if (oldest - windowStart >= gap || windowStart <= floor) break
     step *= 2n
-    // Forward paging yields time order, ties in one stable order; the parts
-    // fetched before and after the window join it at its ends.
-    if (before) {
-      const from = oldest - step > floor ? oldest - step : floor
-      entries = [...(await fetch(from, windowStart)), ...entries]
-      windowStart = from
-    }
-    if (after) {
-      const to = limit(newest + step + 1n)
-      entries = [...entries, ...(await fetch(windowEnd, to))]
-      windowEnd = to
-    }
+    // Forward paging yields time order, ties in one stable order; the part
+    // fetched before the window joins it at its start.
+    const from = oldest - step > floor ? oldest - step : floor
+    entries = [...(await fetch(from, windowStart)), ...entries]
+    windowStart = from
   }
-  return { start: windowStart, end: windowEnd, entries }
+  return { start: windowStart, end, entries }
 }
 
 function parseFields(line: string): Record<string, unknown> {

@@ -96,3 +96,24 @@ test('the window never reaches past the end of the search, and nothing found mea
   assert.equal(none.probes.at(-1)![0], end - 7n * 24n * HOUR)
   assert.equal(none.fetches.length, 0)
 })
+
+test('later lines of the request, minutes past --gap, are fetched; a request of seconds costs one fetch, within the stretch searched', async () => {
+  const end = 1_000_000n * HOUR
+  // The issue's request: 390 s and 388 s ago, its error 240 s ago.
+  const request = [end - 390n * SECOND, end - 388n * SECOND, end - 240n * SECOND]
+  const { client, probes, fetches } = fakeLoki(request)
+  const trace = await findTrace(client, { reqId: 'req-1', app: 'a', since: '1h', end })
+  assert.deepEqual(
+    trace.entries.map(({ entry }) => entry.ts),
+    request.map(String),
+  )
+  // One fetch, from the stretch the first line was found in to its end (no newer stretch held a line).
+  assert.equal(fetches.length, 1)
+  assert.equal(fetches[0][1], probes.at(-1)![1])
+
+  const short = fakeLoki([end - 390n * SECOND, end - 389n * SECOND])
+  const quick = await findTrace(short.client, { reqId: 'req-1', app: 'a', since: '1h', end })
+  assert.equal(quick.entries.length, 2)
+  assert.equal(short.fetches.length, 1)
+  assert.equal(short.probes.length, 3)
+})
