@@ -23,13 +23,12 @@ export function traceQuery(reqId: string, app: string): string {
 export const WIDENING = ['1h', '6h', '24h', '7d']
 
 /**
- * How far before the first line found a request's earlier lines may lie. The
- * search runs newest first, so every later line of the request lies between
- * the first line found and the end of the stretch it was found in, and all of
- * them are fetched, however long the pauses between them. Earlier lines lie
- * in stretches not searched: the window reaches this far before the oldest
- * line found and widens back for as long as lines come closer than this to
- * its start. A pause longer than this before the first line found cuts the
+ * How far before the oldest line found a request's earlier lines may lie. The
+ * search runs newest first and reads the first stretch holding a line whole,
+ * so every later line of the request is found, however long the pauses
+ * between them. Earlier lines lie in stretches not searched: the window
+ * widens back for as long as its oldest line lies closer than this to its
+ * start. A pause longer than this before the oldest line found cuts the
  * request there: `--gap` raises it.
  */
 export const REQUEST_GAP = '30s'
@@ -59,19 +58,19 @@ export interface Trace {
  * on equal timestamps), in two steps that keep Loki from reading the whole
  * range for a handful of lines:
  *
- * 1. Locate: one line of the request, asked with a limit of one over
- *    stretches of time searched newest first, each twice as long as the one
- *    before (the last 1m, the 2m before it, then 4m, …), so that Loki stops
- *    reading each stream at its first match and a recent request costs the
- *    last minutes only. Starts with `since` and widens through WIDENING while
- *    nothing is found, each time searching only the part not searched yet.
+ * 1. Locate: the request's lines in stretches of time searched newest
+ *    first, each twice as long as the one before (the last 1m, the 2m before
+ *    it, then 4m, …), so that a recent request costs the last minutes only.
+ *    Starts with `since` and widens through WIDENING while nothing is found,
+ *    each time searching only the part not searched yet. The first stretch
+ *    holding any line is read to its end for the request's oldest and
+ *    newest line there: its later lines, an error minutes after its first
+ *    line included, lie anywhere in it, and none after it (the newer
+ *    stretches were searched and held none).
  * 2. Fetch: every line of the request, forward and complete (fetchLogPages),
- *    from `gap` before that line to the end of the stretch it was found in,
- *    widened back for as long as a line found lies within `gap` of the
- *    window's start. The line found is the stretch's oldest, not the
- *    request's last: its later lines, an error minutes after the first line
- *    included, lie anywhere up to the stretch's end, and none after it (the
- *    newer stretches were searched and held none).
+ *    from `gap` before the oldest line found to the newest, widened back for
+ *    as long as the oldest line lies within `gap` of the window's start:
+ *    earlier lines lie in stretches not searched.
  */
 export async function findTrace(
   client: LokiClient,
@@ -102,10 +101,10 @@ export async function findTrace(
         if (maxQueryLengthNs > 0n && probe > maxQueryLengthNs) probe = maxQueryLengthNs
       }
       const from = searchedFrom - probe > start ? searchedFrom - probe : start
-      const found = await lineIn(client, query, from, searchedFrom)
+      const found = await spanIn(client, query, from, searchedFrom)
       if (found !== undefined) {
-        const fetched = await fetchFrom(client, query, found, gap, searchedFrom)
-        return { reqId: options.reqId, query, ...fetched, widenedTo: index > 0 ? since : undefined }
+        const fetched = await fetchBack(client, query, found, gap)
+        return { reqId: options.reqId, query, ...fetched, end: searchedFrom, widenedTo: index > 0 ? since : undefined }
       }
       searchedFrom = from
       probe *= 2n
@@ -114,58 +113,69 @@ export async function findTrace(
   return { reqId: options.reqId, query, start: searchedFrom, end: options.end, widenedTo: windows.length > 1 ? windows.at(-1) : undefined, entries: [] }
 }
 
+/** Entries asked of a stretch at once: more than a request's lines, so that its last is among them. */
+const STRETCH_LINES = 100
+
 /**
- * The timestamp of an entry of `query` in [start, end), if any: one entry, so
- * that Loki stops reading each stream at its first match. Asked forward:
- * Loki reads a stream backward a whole block at a time and reverses it,
- * which measured 2 to 6 times the lines read forward to the same match
- * (bench, 1M lines). Asked plain: an empty answer is then trusted without a
- * second request.
+ * The oldest and the newest timestamp of `query`'s entries in [start, end),
+ * if any. One request, asked forward (Loki reads a stream backward a whole
+ * block at a time and reverses it, which measured 2 to 6 times the lines
+ * read forward to the same match: bench, 1M lines) and plain (an empty answer
+ * is then trusted without a second request; its labels mix in the parsed
+ * fields, so the lines themselves are fetched apart). Where the request is
+ * not, Loki reads every stream to the stretch's end whatever the limit; where
+ * it is, a limit above its lines has Loki read on to the end, where later
+ * lines may be. A stretch holding STRETCH_LINES or more counts as held to
+ * its end.
  */
-async function lineIn(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<Nanos | undefined> {
-  const data = await client.queryRange({ query, start, end, limit: 1, direction: 'forward', plain: true })
-  let found: Nanos | undefined
-  for (const entry of streamEntries(data?.resultType === 'streams' ? data.result : [], new StreamCache())) {
+async function spanIn(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<{ first: Nanos; last: Nanos } | undefined> {
+  const data = await client.queryRange({ query, start, end, limit: STRETCH_LINES, direction: 'forward', plain: true })
+  const entries = streamEntries(data?.resultType === 'streams' ? data.result : [], new StreamCache())
+  if (entries.length === 0) return undefined
+  let first = BigInt(entries[0].ts)
+  let last = first
+  for (const entry of entries) {
     const ts = BigInt(entry.ts)
-    if (found === undefined || ts < found) found = ts
+    if (ts < first) first = ts
+    if (ts > last) last = ts
   }
-  return found
+  return { first, last: entries.length >= STRETCH_LINES ? end - 1n : last }
+}
+
+/** Every entry of `query` in [start, end), forward and complete. */
+async function fetchAll(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<TraceEntry[]> {
+  const entries: TraceEntry[] = []
+  for await (const page of fetchLogPages(client, { query, start, end, direction: 'forward', limit: 0, batch: 5000 })) {
+    for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
+  }
+  return entries
 }
 
 /**
- * Every entry of `query` from `at` − 1.5 gap up to `end` (exclusive), where
- * `at` is the oldest entry in the stretch ending at `end` and nothing lies
- * after it. One request in the usual case: the half gap is for the request's
- * own lines just before `at` (in the older stretch), so that a request of a
- * few seconds needs no widening. Then widened back (doubling what is added)
- * until the oldest entry lies at least `gap` inside the window, no further
- * back than the widest search.
+ * Every entry of `query` from 1.5 gap before `found.first` to `found.last`
+ * (the half gap for the request's own lines just before the stretch it was
+ * found in, so that a request of a few seconds needs no widening), then
+ * widened back (doubling what is added) until the oldest entry lies at least
+ * `gap` inside the window, no further back than the widest search.
  */
-async function fetchFrom(client: LokiClient, query: string, at: Nanos, gap: Nanos, end: Nanos): Promise<{ start: Nanos; end: Nanos; entries: TraceEntry[] }> {
-  const fetch = async (from: Nanos, to: Nanos): Promise<TraceEntry[]> => {
-    const entries: TraceEntry[] = []
-    for await (const page of fetchLogPages(client, { query, start: from, end: to, direction: 'forward', limit: 0, batch: 5000 })) {
-      for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
-    }
-    return entries
-  }
-  let windowStart = at - (gap + gap / 2n)
-  let entries = await fetch(windowStart, end)
+async function fetchBack(client: LokiClient, query: string, found: { first: Nanos; last: Nanos }, gap: Nanos): Promise<{ start: Nanos; entries: TraceEntry[] }> {
+  let windowStart = found.first - (gap + gap / 2n)
+  let entries = await fetchAll(client, query, windowStart, found.last + 1n)
   // The oldest allowed start: as far back as the widest search.
-  const floor = at - parseDuration(WIDENING.at(-1)!)
+  const floor = found.first - parseDuration(WIDENING.at(-1)!)
   let step = gap
   for (;;) {
-    // `at` itself was found, so there is always an entry; the guard is for a Loki that loses it.
-    const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : at
+    // `first` itself was found, so there is always an entry; the guard is for a Loki that loses it.
+    const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : found.first
     if (oldest - windowStart >= gap || windowStart <= floor) break
     step *= 2n
     // Forward paging yields time order, ties in one stable order; the part
     // fetched before the window joins it at its start.
     const from = oldest - step > floor ? oldest - step : floor
-    entries = [...(await fetch(from, windowStart)), ...entries]
+    entries = [...(await fetchAll(client, query, from, windowStart)), ...entries]
     windowStart = from
   }
-  return { start: windowStart, end, entries }
+  return { start: windowStart, entries }
 }
 
 function parseFields(line: string): Record<string, unknown> {
