@@ -46,13 +46,13 @@ export default class Fields extends ObsCommand {
       return
     }
     const rows = report.fields.map((field) => [
-      neutralize(field.name) + (field.neverALabel ? ' *' : ''),
+      (field.name === '' ? '"" (empty key)' : neutralize(field.name)) + (field.neverALabel ? ' *' : ''),
       field.type,
       field.parsers.join(', '),
       `${field.sampleCardinality}${field.lokiCardinality === undefined ? '' : ` / ${field.lokiCardinality}`}`,
       `${field.lines}`,
       field.top.map(({ value, count }) => `${neutralize(value.length > 40 ? `${value.slice(0, 39)}…` : value)} (${count})`).join(', '),
-      neutralize(field.filter),
+      neutralize(field.filter ?? ''),
     ])
     process.stdout.write(
       `${await renderTable(['field', 'type', 'parser', 'values (sample / Loki)', 'lines', 'most common', 'filter'], rows, this.stdoutChalk)}\n` +

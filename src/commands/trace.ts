@@ -14,7 +14,7 @@ export default class Trace extends ObsCommand {
   static override usage = '<%= command.id %> REQID [FLAGS]'
   static override summary = 'Show every log line of one request, across services, as a timeline'
   static override description =
-    `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. It first looks for one line of the request, searching newest first (the last minute, then the two before, then four, and so on), then fetches every line around it, widening while lines lie within --gap of the window's edge. When nothing is found in --since, the search widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
+    `Finds the request's lines in all services of the app (a line filter on the id, then an exact match on the JSON field reqId), oldest first: time, offset from the first line, service, level, message and the notable fields, then a summary. It searches newest first (the last minute, then the two before, then four, and so on) and reads the first stretch holding a line of the request whole, so that every later line is found however long the pauses (an error minutes after the first line is part of the request); earlier lines are added while they lie within --gap of the window's start. When nothing is found in --since, the search widens step by step up to ${WIDENING.at(-1)}, saying so on stderr. Exit 1 when the request is not found.`
   static override examples = [
     '<%= config.bin %> trace req-7f3a9c',
     '<%= config.bin %> trace req-7f3a9c --since 24h --app cogni-template',
@@ -29,7 +29,7 @@ export default class Trace extends ObsCommand {
   static override flags = {
     since: Flags.string({ description: `where to start looking, widened automatically up to ${WIDENING.at(-1)} (default: 1h)` }),
     app: Flags.string({ description: 'the app label to search (default: from the profile, else cogni-template)' }),
-    gap: Flags.string({ description: `longest pause between two lines of one request (default: ${REQUEST_GAP})` }),
+    gap: Flags.string({ description: `longest pause between two lines of one request before the oldest line found (default: ${REQUEST_GAP})` }),
     context: Flags.integer({ char: 'C', description: 'N lines of its stream before and after each error line of the request', min: 0 }),
     json: jsonFlag,
   }

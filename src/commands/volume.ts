@@ -14,7 +14,7 @@ export default class Volume extends ObsCommand {
   static override usage = '<%= command.id %> [SELECTOR] [FLAGS]'
   static override summary = 'Show bytes per service (or any label) over the range, with share, trend and change'
   static override description =
-    `Loki's volume API (/loki/api/v1/index/volume) for the selector (default: the profile's app): bytes per value of --by, each row's share, a sparkline per row on a terminal, and with --compare DUR the change against the same range DUR earlier, rows that grew most first: who got noisy. The volume is ${VOLUME_CAVEAT}. A Loki with volumes disabled (limits_config.volume_enabled: false) gets a message naming the setting, exit 1.`
+    `Loki's volume API (/loki/api/v1/index/volume) for the selector (default: the profile's app): bytes per value of --by, each row's share, a sparkline per row on a terminal, and with --compare DUR the change against the same range DUR earlier, rows that grew most first: who got noisy. The total and each share are over every value Loki has (up to its volume_max_series, 1000 by default), shown or not: --limit cuts the rows only, and says "top N of M". The volume is ${VOLUME_CAVEAT}. A Loki with volumes disabled (limits_config.volume_enabled: false) gets a message naming the setting, exit 1.`
   static override examples = [
     '<%= config.bin %> volume --since 1h',
     '<%= config.bin %> volume \'{app="cogni-template"}\' --by service --since 1h --compare 1h',
@@ -29,7 +29,7 @@ export default class Volume extends ObsCommand {
     ...timeFlags('1h'),
     by: Flags.string({ description: 'the label to group by', default: 'service' }),
     compare: Flags.string({ description: 'also the same range this much earlier, and the change: 1h, 1d, 7d' }),
-    limit: Flags.integer({ description: 'most rows Loki returns (largest first)', default: 100, min: 1, max: 1000 }),
+    limit: Flags.integer({ description: 'most rows shown (largest first); the total and the shares are over every value', default: 100, min: 1, max: 1000 }),
     app: Flags.string({ description: 'app label of the default selector (default: profile, else cogni-template)' }),
     env: Flags.string({ description: 'env label of the default selector (default: profile)' }),
     json: jsonFlag,
@@ -66,6 +66,7 @@ export default class Volume extends ObsCommand {
     const { head, rows } = volumeTable(report, { sparklines: terminal })
     const before = report.compared ? `, ${formatBytes(report.compared.totalBytes)} the range ${flags.compare} earlier` : ''
     process.stdout.write(`${await renderTable(head, rows, this.stdoutChalk)}\n${formatBytes(report.totalBytes)} in ${neutralize(selector)}${before}\n`)
-    if (report.rows.length >= flags.limit) this.note(`Loki returned its top ${flags.limit} rows; --limit shows more`)
+    if (report.rows.length < report.values) this.note(`top ${report.rows.length} of ${report.values} values of ${report.by}; --limit shows more`)
+    if (report.valuesCut) this.note(`Loki answered with ${report.values} values of ${report.by}, as many as obs asks for; it may have more, which the total does not count`)
   }
 }

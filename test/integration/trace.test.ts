@@ -75,3 +75,70 @@ test('a request longer than the first window comes back whole, and nothing of an
   )
   assert.deepEqual(new Set(document.entries.map((e) => e.labels.service)), new Set(services))
 })
+
+/**
+ * Pushes one request's lines, `[seconds before now, service, level, msg]`
+ * each, under an app label of the test's own, as a shipper sends them, with a
+ * line of another request (whose id starts with this one's) beside each.
+ */
+async function pushRequest(app: string, reqId: string, lines: [number, string, number, string][]): Promise<string[]> {
+  const now = BigInt(Date.now()) * 1_000_000n
+  const byService = new Map<string, [string, string][]>()
+  const expected: string[] = []
+  for (const [secondsAgo, service, level, msg] of lines) {
+    const at = now - BigInt(secondsAgo) * 1_000_000_000n
+    const line = JSON.stringify({ level, time: Number(at / 1_000_000n), reqId, msg })
+    const values = byService.get(service) ?? []
+    byService.set(service, values)
+    values.push([at.toString(), line], [(at + 1n).toString(), JSON.stringify({ level: 50, time: Number(at / 1_000_000n), reqId: `${reqId}0`, msg })])
+    expected.push(line)
+  }
+  await pushAll(addr, [[...byService].map(([service, values]) => ({ stream: { app, env: 'test', service, stream: 'stdout' }, values }))])
+  return expected
+}
+
+test('a request whose error comes minutes after its first lines is traced whole, the error counted', async () => {
+  // The issue's request: two lines 390 s and 388 s ago, its error 240 s ago.
+  const app = `trace-late-${process.pid}`
+  const reqId = 'job-42'
+  const expected = await pushRequest(app, reqId, [
+    [390, 'gateway', 30, 'request received'],
+    [388, 'app', 30, 'job started'],
+    [240, 'worker', 50, 'upstream call failed'],
+  ])
+  const json = await runObs(['trace', reqId, '--app', app, '--json'], { env })
+  assert.equal(json.code, 0, json.stderr)
+  const document = JSON.parse(json.stdout) as { entries: { line: string }[] }
+  assert.deepEqual(
+    document.entries.map((e) => e.line),
+    expected,
+  )
+  const timeline = await runObs(['trace', reqId, '--app', app], { env })
+  assert.equal(timeline.code, 0, timeline.stderr)
+  assert.match(timeline.stdout, /job-42: 3 lines over 2m30s.*; 1 error\n$/)
+})
+
+test('a request of many minutes with long pauses, longer than the first window, comes back whole', async () => {
+  // Nine minutes from the first line to the last, pauses of up to 3 minutes
+  // (far more than --gap), the error 5 minutes after the first line.
+  const app = `trace-long-${process.pid}`
+  const reqId = `req-long-${process.pid}`
+  const expected = await pushRequest(app, reqId, [
+    [850, 'gateway', 30, 'request received'],
+    [849, 'app', 30, 'export started'],
+    [700, 'app', 40, 'export slow'],
+    [560, 'worker', 50, 'export failed'],
+    [555, 'worker', 30, 'export retried'],
+    [460, 'app', 30, 'export done'],
+  ])
+  const json = await runObs(['trace', reqId, '--app', app, '--json'], { env })
+  assert.equal(json.code, 0, json.stderr)
+  const document = JSON.parse(json.stdout) as { entries: { line: string }[] }
+  assert.deepEqual(
+    document.entries.map((e) => e.line),
+    expected,
+  )
+  const timeline = await runObs(['trace', reqId, '--app', app], { env })
+  assert.equal(timeline.code, 0, timeline.stderr)
+  assert.match(timeline.stdout, new RegExp(`${reqId}: 6 lines over .*; 1 error\\n$`))
+})

@@ -30,7 +30,8 @@ export interface FieldReport {
   sampleCardinality: number
   lines: number
   top: { value: string; count: number }[]
-  filter: string
+  /** A LogQL filter for the field's most common value, when LogQL can express one (not for a key no JSON path expression can name). */
+  filter?: string
   /** The policy lists it among the fields that must never be labels. */
   neverALabel: boolean
 }
@@ -48,6 +49,12 @@ export interface FieldsReport {
   suspectLabels: SuspectLabel[]
   /** Why Loki's detected fields are missing, when they are. */
   lokiUnavailable?: string
+  /**
+   * A JSON key LogQL cannot name (empty, or only spaces) was seen: Loki's
+   * `| json` without parameters fails on such a line ("err while creating
+   * labelset"), so the filters extract their one field by its JSON path.
+   */
+  emptyJsonKey: boolean
 }
 
 const TOP_VALUES = 5
@@ -57,12 +64,30 @@ interface Tally {
   parsers: Set<Parser>
   values: Map<string, number>
   lines: number
+  /** The JSON key path of the first line that had it (json fields). */
+  path?: string[]
+}
+
+/**
+ * Loki's label name for a parsed key path (v3.6's json parser; a logfmt key
+ * is a path of one): each part trimmed, its characters other than letters,
+ * digits and _ made _, empty parts skipped, the rest joined with _, a leading
+ * digit given a _ before it. '' when every part is empty: not a label name.
+ */
+export function lokiJsonName(path: string[]): string {
+  let name = ''
+  for (const part of path) {
+    const key = part.trim()
+    if (key === '') continue
+    const clean = key.replace(/[^a-zA-Z0-9_]/gu, '_')
+    name = name === '' ? (/^[0-9]/.test(clean) ? `_${clean}` : clean) : `${name}_${clean}`
+  }
+  return name
 }
 
 /** Loki's label name for a parsed key: invalid characters become _, a leading digit gets one before it. */
 export function lokiFieldName(key: string): string {
-  const name = key.replace(/[^a-zA-Z0-9_]/g, '_')
-  return /^[0-9]/.test(name) ? `_${name}` : name
+  return lokiJsonName([key])
 }
 
 function typeOf(value: unknown): string {
@@ -71,26 +96,35 @@ function typeOf(value: unknown): string {
   return 'string'
 }
 
-/** A JSON object's leaves as Loki's json parser names them (nested keys joined with _; arrays and nulls left out). */
-function jsonLeaves(value: Record<string, unknown>, prefix = '', out: [string, unknown][] = [], depth = 0): [string, unknown][] {
+/** A JSON object's leaves as Loki's json parser names them (lokiJsonName; arrays and nulls left out), with their key paths. */
+function jsonLeaves(value: Record<string, unknown>, out: { fields: [string, unknown][]; paths: string[][] }, prefix: string[] = []): void {
   for (const [key, child] of Object.entries(value)) {
-    const name = prefix ? `${prefix}_${key}` : key
+    const path = [...prefix, key]
     if (child === null || Array.isArray(child)) continue
     if (typeof child === 'object') {
-      if (depth < 8) jsonLeaves(child as Record<string, unknown>, name, out, depth + 1)
-    } else out.push([name, child])
+      if (path.length <= 8) jsonLeaves(child as Record<string, unknown>, out, path)
+    } else {
+      out.fields.push([lokiJsonName(path), child])
+      out.paths.push(path)
+    }
   }
-  return out
 }
 
 const LOGFMT_PAIR = /(?:^|\s)([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)/g
 
-/** The fields of one line and the parser that finds them: JSON objects first, then logfmt pairs. */
-export function lineFields(line: string): { parser: Parser; fields: [string, unknown][] } | undefined {
+/**
+ * The fields of one line and the parser that finds them: JSON objects first
+ * (with each field's key path), then logfmt pairs.
+ */
+export function lineFields(line: string): { parser: Parser; fields: [string, unknown][]; paths?: string[][] } | undefined {
   if (line.startsWith('{')) {
     try {
       const value = JSON.parse(line) as unknown
-      if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { parser: 'json', fields: jsonLeaves(value as Record<string, unknown>) }
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        const leaves = { fields: [] as [string, unknown][], paths: [] as string[][] }
+        jsonLeaves(value as Record<string, unknown>, leaves)
+        return { parser: 'json', ...leaves }
+      }
     } catch {
       // not JSON: maybe logfmt
     }
@@ -102,11 +136,30 @@ export function lineFields(line: string): { parser: Parser; fields: [string, unk
   return pairs.length >= 2 ? { parser: 'logfmt', fields: pairs } : undefined
 }
 
-function filterFor(name: string, parser: Parser, type: string, top: string | undefined): string {
-  const stage = `| ${parser}`
-  if (top === undefined) return `${stage} | ${name}!=""`
-  if (type === 'int' || type === 'float') return `${stage} | ${name}>=${top}`
-  return `${stage} | ${name}=${quoteLogQL(top)}`
+/** The label a filter extracts a field without a name into (a JSON key that is empty or only spaces). */
+const UNNAMED_FIELD = 'empty_key'
+
+/**
+ * A filter for the field's most common value: `| json | name="value"`, or,
+ * where the plain `| json` cannot be used (the field has no label name, or
+ * the lines hold a key without one, on which `| json` fails), the field
+ * extracted alone by its JSON path: `| json name="[\"key\"]" | name="value"`.
+ * Loki's path expressions have no escapes: a key holding `"`, `]`, `\` or a
+ * control character cannot be named, and gets no filter.
+ */
+function filterFor(field: { name: string; parser: Parser; type: string; top?: string; path?: string[] }, byPath: boolean): string | undefined {
+  let stage = `| ${field.parser}`
+  let name = field.name
+  if (field.parser === 'json' && (byPath || name === '')) {
+    if (!field.path || field.path.some((part) => /["\\\]\p{Cc}]/u.test(part))) return undefined
+    if (name === '') name = UNNAMED_FIELD
+    const identifiers = field.path.every((part) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(part))
+    stage = `| json ${name}=${quoteLogQL(identifiers ? field.path.join('.') : field.path.map((part) => `["${part}"]`).join(''))}`
+  }
+  if (name === '') return undefined
+  if (field.top === undefined) return `${stage} | ${name}!=""`
+  if (field.type === 'int' || field.type === 'float') return `${stage} | ${name}>=${field.top}`
+  return `${stage} | ${name}=${quoteLogQL(field.top)}`
 }
 
 const ID_LIKE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|\d{6,}|[A-Za-z]+[-_][0-9a-z]{6,})$/i
@@ -137,14 +190,19 @@ export async function fieldsOf(client: LokiClient, selector: string, range: { st
       for (const name of Object.keys(entry.stream.labels)) streamLabels.add(name)
       const found = lineFields(entry.line)
       if (!found) continue
-      for (const [key, value] of found.fields) {
+      // Keys Loki names alike ("a" and {"a": {"": …}}): the first is the field, as in Loki.
+      const named = new Set<string>()
+      for (const [index, [key, value]] of found.fields.entries()) {
         // A parsed key that is also a stream label comes out as <key>_extracted.
         const base = lokiFieldName(key)
         const name = Object.hasOwn(entry.stream.labels, base) ? `${base}_extracted` : base
-        const tally = tallies.get(name) ?? { types: new Map(), parsers: new Set(), values: new Map(), lines: 0 }
+        if (named.has(name)) continue
+        named.add(name)
+        const tally: Tally = tallies.get(name) ?? { types: new Map(), parsers: new Set(), values: new Map(), lines: 0 }
         tallies.set(name, tally)
         tally.lines++
         tally.parsers.add(found.parser)
+        tally.path ??= found.paths?.[index]
         const type = typeOf(value)
         tally.types.set(type, (tally.types.get(type) ?? 0) + 1)
         const text = String(value)
@@ -162,6 +220,7 @@ export async function fieldsOf(client: LokiClient, selector: string, range: { st
     lokiUnavailable = error.message
   }
   const byName = new Map(detected.map((field) => [field.label, field]))
+  const emptyJsonKey = [...tallies.keys(), ...byName.keys()].includes('')
 
   const names = new Set([...tallies.keys(), ...byName.keys()])
   const fields = [...names].map((name): FieldReport => {
@@ -184,11 +243,11 @@ export async function fieldsOf(client: LokiClient, selector: string, range: { st
       sampleCardinality: tally?.values.size ?? 0,
       lines: tally?.lines ?? 0,
       top,
-      filter: filterFor(name, parsers[0] ?? 'json', type, top[0]?.value),
+      filter: filterFor({ name, parser: parsers[0] ?? 'json', type, top: top[0]?.value, path: tally?.path ?? lokiField?.jsonPath }, emptyJsonKey),
       neverALabel: options.policy.forbiddenLabels.includes(name),
     }
   })
   fields.sort((a, b) => b.lines - a.lines || a.name.localeCompare(b.name))
   const series = await client.series([selector], range)
-  return { selector, sampled, fields, suspectLabels: suspectLabels(series, options.policy), lokiUnavailable }
+  return { selector, sampled, fields, suspectLabels: suspectLabels(series, options.policy), lokiUnavailable, emptyJsonKey }
 }

@@ -23,12 +23,13 @@ export function traceQuery(reqId: string, app: string): string {
 export const WIDENING = ['1h', '6h', '24h', '7d']
 
 /**
- * How far apart two consecutive lines of one request may be. A request's
- * lines sit within seconds of each other: once one line is found, the request
- * is fetched in a window reaching this far past its outermost lines found,
- * and the window widens for as long as lines come closer than this to its
- * edge. A request with a pause longer than this between two of its lines
- * would be cut at the pause: `--gap` raises it.
+ * How far before the oldest line found a request's earlier lines may lie. The
+ * search runs newest first and reads the first stretch holding a line whole,
+ * so every later line of the request is found, however long the pauses
+ * between them. Earlier lines lie in stretches not searched: the window
+ * widens back for as long as its oldest line lies closer than this to its
+ * start. A pause longer than this before the oldest line found cuts the
+ * request there: `--gap` raises it.
  */
 export const REQUEST_GAP = '30s'
 /**
@@ -63,16 +64,19 @@ export interface Trace {
  * on equal timestamps), in two steps that keep Loki from reading the whole
  * range for a handful of lines:
  *
- * 1. Locate: one line of the request, asked with a limit of one over
- *    stretches of time searched newest first, each twice as long as the one
- *    before (the last 1m, the 2m before it, then 4m, …), so that Loki stops
- *    reading each stream at its first match and a recent request costs the
- *    last minutes only. Starts with `since` and widens through WIDENING while
- *    nothing is found, each time searching only the part not searched yet.
+ * 1. Locate: the request's lines in stretches of time searched newest
+ *    first, each twice as long as the one before (the last 1m, the 2m before
+ *    it, then 4m, …), so that a recent request costs the last minutes only.
+ *    Starts with `since` and widens through WIDENING while nothing is found,
+ *    each time searching only the part not searched yet. The first stretch
+ *    holding any line is read to its end for the request's oldest and
+ *    newest line there: its later lines, an error minutes after its first
+ *    line included, lie anywhere in it, and none after it (the newer
+ *    stretches were searched and held none).
  * 2. Fetch: every line of the request, forward and complete (fetchLogPages),
- *    in a window from `gap` before that line to `gap` after it, widened on a
- *    side for as long as a line found lies within `gap` of that edge. The
- *    window never goes past `end`: nothing was logged after it.
+ *    from `gap` before the oldest line found to the newest, widened back for
+ *    as long as the oldest line lies within `gap` of the window's start:
+ *    earlier lines lie in stretches not searched.
  */
 export async function findTrace(
   client: LokiClient,
@@ -103,10 +107,10 @@ export async function findTrace(
         if (maxQueryLengthNs > 0n && probe > maxQueryLengthNs) probe = maxQueryLengthNs
       }
       const from = searchedFrom - probe > start ? searchedFrom - probe : start
-      const found = await lineIn(client, query, from, searchedFrom)
+      const found = await spanIn(client, query, from, searchedFrom)
       if (found !== undefined) {
-        const fetched = await fetchAround(client, query, found, gap, options.end)
-        return { reqId: options.reqId, query, ...fetched, widenedTo: index > 0 ? since : undefined }
+        const fetched = await fetchBack(client, query, found, gap)
+        return { reqId: options.reqId, query, ...fetched, end: searchedFrom, widenedTo: index > 0 ? since : undefined }
       }
       searchedFrom = from
       probe *= 2n
@@ -115,69 +119,69 @@ export async function findTrace(
   return { reqId: options.reqId, query, start: searchedFrom, end: options.end, widenedTo: windows.length > 1 ? windows.at(-1) : undefined, entries: [] }
 }
 
+/** Entries asked of a stretch at once: more than a request's lines, so that its last is among them. */
+const STRETCH_LINES = 100
+
 /**
- * The timestamp of an entry of `query` in [start, end), if any: one entry, so
- * that Loki stops reading each stream at its first match. Asked forward:
- * Loki reads a stream backward a whole block at a time and reverses it,
- * which measured 2 to 6 times the lines read forward to the same match
- * (bench, 1M lines). Asked plain: an empty answer is then trusted without a
- * second request.
+ * The oldest and the newest timestamp of `query`'s entries in [start, end),
+ * if any. One request, asked forward (Loki reads a stream backward a whole
+ * block at a time and reverses it, which measured 2 to 6 times the lines
+ * read forward to the same match: bench, 1M lines) and plain (an empty answer
+ * is then trusted without a second request; its labels mix in the parsed
+ * fields, so the lines themselves are fetched apart). Where the request is
+ * not, Loki reads every stream to the stretch's end whatever the limit; where
+ * it is, a limit above its lines has Loki read on to the end, where later
+ * lines may be. A stretch holding STRETCH_LINES or more counts as held to
+ * its end.
  */
-async function lineIn(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<Nanos | undefined> {
-  const data = await client.queryRange({ query, start, end, limit: 1, direction: 'forward', plain: true })
-  let found: Nanos | undefined
-  for (const entry of streamEntries(data?.resultType === 'streams' ? data.result : [], new StreamCache())) {
+async function spanIn(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<{ first: Nanos; last: Nanos } | undefined> {
+  const data = await client.queryRange({ query, start, end, limit: STRETCH_LINES, direction: 'forward', plain: true })
+  const entries = streamEntries(data?.resultType === 'streams' ? data.result : [], new StreamCache())
+  if (entries.length === 0) return undefined
+  let first = BigInt(entries[0].ts)
+  let last = first
+  for (const entry of entries) {
     const ts = BigInt(entry.ts)
-    if (found === undefined || ts < found) found = ts
+    if (ts < first) first = ts
+    if (ts > last) last = ts
   }
-  return found
+  return { first, last: entries.length >= STRETCH_LINES ? end - 1n : last }
+}
+
+/** Every entry of `query` in [start, end), forward and complete. */
+async function fetchAll(client: LokiClient, query: string, start: Nanos, end: Nanos): Promise<TraceEntry[]> {
+  const entries: TraceEntry[] = []
+  for await (const page of fetchLogPages(client, { query, start, end, direction: 'forward', limit: 0, batch: 5000 })) {
+    for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
+  }
+  return entries
 }
 
 /**
- * Every entry of `query` around `at`: [at − 1.5 gap, at + 1.5 gap] (the half
- * gap for the request's own lines around `at`, so that a request of a few
- * seconds needs no widening), then widened on each side (doubling what is
- * added) until the outermost entries lie at least `gap` inside the window, or
- * the window reaches `end` (exclusive).
+ * Every entry of `query` from 1.5 gap before `found.first` to `found.last`
+ * (the half gap for the request's own lines just before the stretch it was
+ * found in, so that a request of a few seconds needs no widening), then
+ * widened back (doubling what is added) until the oldest entry lies at least
+ * `gap` inside the window, no further back than the widest search.
  */
-async function fetchAround(client: LokiClient, query: string, at: Nanos, gap: Nanos, end: Nanos): Promise<{ start: Nanos; end: Nanos; entries: TraceEntry[] }> {
-  const fetch = async (from: Nanos, to: Nanos): Promise<TraceEntry[]> => {
-    const entries: TraceEntry[] = []
-    for await (const page of fetchLogPages(client, { query, start: from, end: to, direction: 'forward', limit: 0, batch: 5000 })) {
-      for (const entry of page) entries.push({ entry, fields: parseFields(entry.line) })
-    }
-    return entries
-  }
-  const limit = (t: Nanos) => (t < end ? t : end)
-  const reach = gap + gap / 2n
-  let windowStart = at - reach
-  let windowEnd = limit(at + reach + 1n)
-  let entries = await fetch(windowStart, windowEnd)
+async function fetchBack(client: LokiClient, query: string, found: { first: Nanos; last: Nanos }, gap: Nanos): Promise<{ start: Nanos; entries: TraceEntry[] }> {
+  let windowStart = found.first - (gap + gap / 2n)
+  let entries = await fetchAll(client, query, windowStart, found.last + 1n)
   // The oldest allowed start: as far back as the widest search.
-  const floor = at - parseDuration(WIDENING.at(-1)!)
+  const floor = found.first - parseDuration(WIDENING.at(-1)!)
   let step = gap
   for (;;) {
-    // `at` itself was found, so there is always an entry; the guard is for a Loki that loses it.
-    const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : at
-    const newest = entries.length > 0 ? BigInt(entries.at(-1)!.entry.ts) : at
-    const before = oldest - windowStart < gap && windowStart > floor
-    const after = windowEnd - newest <= gap && windowEnd < end
-    if (!before && !after) break
+    // `first` itself was found, so there is always an entry; the guard is for a Loki that loses it.
+    const oldest = entries.length > 0 ? BigInt(entries[0].entry.ts) : found.first
+    if (oldest - windowStart >= gap || windowStart <= floor) break
     step *= 2n
-    // Forward paging yields time order, ties in one stable order; the parts
-    // fetched before and after the window join it at its ends.
-    if (before) {
-      const from = oldest - step > floor ? oldest - step : floor
-      entries = [...(await fetch(from, windowStart)), ...entries]
-      windowStart = from
-    }
-    if (after) {
-      const to = limit(newest + step + 1n)
-      entries = [...entries, ...(await fetch(windowEnd, to))]
-      windowEnd = to
-    }
+    // Forward paging yields time order, ties in one stable order; the part
+    // fetched before the window joins it at its start.
+    const from = oldest - step > floor ? oldest - step : floor
+    entries = [...(await fetchAll(client, query, from, windowStart)), ...entries]
+    windowStart = from
   }
-  return { start: windowStart, end: windowEnd, entries }
+  return { start: windowStart, entries }
 }
 
 function parseFields(line: string): Record<string, unknown> {

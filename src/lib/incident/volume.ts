@@ -10,7 +10,7 @@
  * lines are counted, and the bytes are the lines' own; but a chunk whose
  * lines bunch up on one side of a boundary is spread evenly across it.
  */
-import type { LokiClient, SampleSeries } from '../loki/client.ts'
+import { type LokiClient, type SampleSeries, VOLUME_ALL } from '../loki/client.ts'
 import { sparkline } from '../render/terminal.ts'
 import { neutralize } from '../text.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
@@ -39,7 +39,12 @@ export interface VolumeReport {
   by: string
   start: Nanos
   end: Nanos
+  /** Over every value Loki has, shown or not. */
   totalBytes: number
+  /** How many values of `by` Loki has (in either window, with --compare); the rows are the top `limit` of them. */
+  values: number
+  /** True when Loki may have more values than it answered with (a tenant whose volume_max_series is above VOLUME_ALL): the total is then a lower bound. */
+  valuesCut: boolean
   rows: VolumeRow[]
   /** The comparison window, with --compare. */
   compared?: { start: Nanos; end: Nanos; totalBytes: number }
@@ -55,6 +60,7 @@ export interface VolumeOptions {
   /** Compare with the same range this much earlier. */
   compareNs?: Nanos
   trend?: boolean
+  /** Rows kept, the top ones in the report's order; the total and the shares are over every value. */
   limit?: number
 }
 
@@ -65,7 +71,8 @@ const TREND_CONCURRENCY = 8
 
 export async function volumeBy(client: Pick<LokiClient, 'volume'>, options: VolumeOptions): Promise<VolumeReport> {
   const { selector, by, start, end } = options
-  const ask = { query: selector, targetLabels: [by], limit: options.limit }
+  // Every series, not Loki's top `limit`: the total and the shares are over all of them.
+  const ask = { query: selector, targetLabels: [by], limit: VOLUME_ALL }
   const stepSeconds = Math.max(1, Math.ceil(Number((end - start) / NS_PER_SECOND) / TREND_POINTS))
   const [current, previous, trends] = await Promise.all([
     client.volume({ ...ask, start, end }),
@@ -88,7 +95,8 @@ export async function volumeBy(client: Pick<LokiClient, 'volume'>, options: Volu
   })
   // With a comparison, the rows that grew most come first: who got noisy. Otherwise the largest.
   rows.sort((a, b) => (before ? b.bytes - (b.previousBytes ?? 0) - (a.bytes - (a.previousBytes ?? 0)) : b.bytes - a.bytes) || (a.value < b.value ? -1 : 1))
-  const report: VolumeReport = { selector, by, start, end, totalBytes, rows }
+  const valuesCut = current.length >= VOLUME_ALL || (previous?.length ?? 0) >= VOLUME_ALL
+  const report: VolumeReport = { selector, by, start, end, totalBytes, values: rows.length, valuesCut, rows: rows.slice(0, options.limit) }
   if (before) report.compared = { start: start - options.compareNs!, end: end - options.compareNs!, totalBytes: sum(before.values()) }
   if (trends) report.stepSeconds = stepSeconds
   return report
@@ -114,7 +122,7 @@ export function bytesBy(series: SampleSeries[], by: string): Map<string, number>
  */
 async function trendsBy(
   client: Pick<LokiClient, 'volume'>,
-  ask: { query: string; targetLabels: string[]; limit?: number },
+  ask: { query: string; targetLabels: string[]; limit: number },
   by: string,
   start: Nanos,
   end: Nanos,

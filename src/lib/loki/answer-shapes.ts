@@ -123,13 +123,18 @@ export interface DetectedField {
   jsonPath?: string[]
 }
 
+// Loki encodes a field with its protobuf's JSON tags: label, type and
+// cardinality are left out when empty or 0 (a JSON key "" comes without a label).
 const detectedFields = object({
-  fields: optional(list(object({ label: string, type: string, cardinality: number, parsers: optional(list(string)), jsonPath: optional(list(string)) }))),
+  fields: optional(
+    list(object({ label: optional(string), type: optional(string), cardinality: optional(number), parsers: optional(list(string)), jsonPath: optional(list(string)) })),
+  ),
 })
 
-/** /loki/api/v1/detected_fields answers bare: `{fields, limit}`; no fields is an empty list. */
+/** /loki/api/v1/detected_fields answers bare: `{fields, limit}`; no fields is an empty list; what Loki left out is filled in. */
 export function detectedFieldsAnswer(path: string, answer: unknown): DetectedField[] {
-  return checkShape<{ fields?: DetectedField[] | null }>({ server: 'Loki', path, hint: LOKI_HINT }, detectedFields, answer, 'the answer').fields ?? []
+  const fields = checkShape<{ fields?: Partial<DetectedField>[] | null }>({ server: 'Loki', path, hint: LOKI_HINT }, detectedFields, answer, 'the answer').fields ?? []
+  return fields.map((field) => ({ ...field, label: field.label ?? '', type: field.type || 'string', cardinality: field.cardinality ?? 0, parsers: field.parsers ?? null }))
 }
 
 /** One pattern of Loki's pattern ingester: its template, the level Loki gave it, and [unix seconds, count] samples. */

@@ -125,8 +125,16 @@ export interface VolumeParams {
   start: Nanos
   end: Nanos
   targetLabels?: string[]
+  /** The top `limit` by bytes (Loki's default, 100, when not given); VOLUME_ALL for every one. */
   limit?: number
 }
+
+/**
+ * A volume limit for every series: Loki 3.6.2 takes any positive limit, but
+ * refuses an answer of more than volume_max_series (1000 by default) series
+ * ("the query hit the max number of series limit").
+ */
+export const VOLUME_ALL = 1000
 
 /** How to turn on what a 404 of these endpoints means is off. */
 const FEATURES = {
@@ -472,7 +480,8 @@ export class LokiClient {
 
 /** Loki's default limit of the volume endpoints, and its default volume_max_series. */
 const DEFAULT_VOLUME_LIMIT = 100
-const MAX_VOLUME_LIMIT = 1000
+/** How far above the limit wanted the limit asked may go, for a cache key of its own (volumeParams). */
+const VOLUME_LIMIT_SPREAD = 1000n
 
 /**
  * Loki's volume results cache (on by default, for ranges that end more than
@@ -488,10 +497,9 @@ const MAX_VOLUME_LIMIT = 1000
  */
 function volumeParams(params: VolumeParams): Record<string, string | undefined> {
   const wanted = params.limit ?? DEFAULT_VOLUME_LIMIT
-  // Up to Loki's volume_max_series default (1000). Two adjacent windows of length W (the deploy gate's) differ by 8·W ms
-  // here, so they share a key only when W is a multiple of `room − 1` seconds (899 s for the default limit).
-  const room = BigInt(MAX_VOLUME_LIMIT - wanted)
-  const spread = room > 1n ? 1n + (((params.start / 1_000_000n) * 7n + params.end / 1_000_000n) % (room - 1n)) : 0n
+  // Loki bounds the series it answers with (volume_max_series), not the limit asked. Two adjacent windows of length W
+  // (the deploy gate's) differ by 8·W ms here, so they share a key only when W is a multiple of 999 s.
+  const spread = 1n + (((params.start / 1_000_000n) * 7n + params.end / 1_000_000n) % (VOLUME_LIMIT_SPREAD - 1n))
   return {
     query: params.query,
     start: params.start.toString(),

@@ -14,6 +14,21 @@ describe('lineFields', () => {
         ['ok', true],
         ['ms', 1.5],
       ],
+      paths: [['level'], ['req', 'method'], ['req', 'url'], ['ok'], ['ms']],
+    })
+  })
+
+  test("JSON keys Loki's way: trimmed, empty parts skipped; a key of nothing but spaces has no name", () => {
+    assert.deepEqual(lineFields('{"":"v"," b ":1,"a":{"":"n"},"x y":2,"9x":3}'), {
+      parser: 'json',
+      fields: [
+        ['', 'v'],
+        ['b', 1],
+        ['a', 'n'],
+        ['x_y', 2],
+        ['_9x', 3],
+      ],
+      paths: [[''], [' b '], ['a', ''], ['x y'], ['9x']],
     })
   })
 
@@ -31,7 +46,7 @@ describe('lineFields', () => {
   })
 
   test('field names as LogQL needs them', () => {
-    assert.deepEqual(['a.b', 'x-y', '9lives', 'ok_1'].map(lokiFieldName), ['a_b', 'x_y', '_9lives', 'ok_1'])
+    assert.deepEqual(['a.b', 'x-y', '9lives', 'ok_1', ' ', 'é'].map(lokiFieldName), ['a_b', 'x_y', '_9lives', 'ok_1', '', '_'])
   })
 })
 

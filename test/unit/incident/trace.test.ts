@@ -20,8 +20,8 @@ function fakeLoki(lines: bigint[]): { client: LokiClient; probes: [bigint, bigin
     },
     async queryRange(params: RangeParams): Promise<QueryData> {
       const inside = lines.filter((at) => params.start <= at && at < params.end).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      // The search asks one entry; the fetches page (fetchLogPages asks one more than fits).
-      if (params.limit === 1) probes.push([params.start, params.end])
+      // The search asks plain; the fetches page (fetchLogPages).
+      if (params.plain) probes.push([params.start, params.end])
       else fetches.push([params.start, params.end])
       if (params.direction === 'backward') inside.reverse()
       const values: [string, string][] = inside.slice(0, params.limit).map((at) => [at.toString(), `{"reqId":"req-1","msg":"at ${at}"}`])
@@ -52,8 +52,8 @@ test('the search goes newest first, each stretch once and contiguous, widening o
   for (let i = 1; i < probes.length; i++) assert.equal(probes[i][1], probes[i - 1][0])
   const last = probes.at(-1)!
   assert.ok(last[0] <= lineAt && lineAt < last[1])
-  // The window the lines were fetched from: at least a gap (30s) each side of the line.
-  assert.ok(trace.start <= lineAt - 30n * SECOND && trace.end > lineAt + 30n * SECOND)
+  // The window the lines were fetched from: at least a gap (30s) before the line, and the stretch it was found in.
+  assert.ok(trace.start <= lineAt - 30n * SECOND && trace.end === last[1])
 })
 
 test('a request longer than the first window is fetched whole: the window widens while its lines reach the edge', async () => {
@@ -71,11 +71,12 @@ test('a request longer than the first window is fetched whole: the window widens
     request.map(String),
   )
   assert.ok(probes.length <= 5, `${probes.length} probes`)
-  // The fetches tile one window, without overlap.
+  // The fetches tile one window, without overlap, up to the last line; nothing is after it in the stretch searched.
   const tiles = [...fetches].sort((a, b) => (a[0] < b[0] ? -1 : 1))
   for (let i = 1; i < tiles.length; i++) assert.equal(tiles[i][0], tiles[i - 1][1])
   assert.equal(trace.start, tiles[0][0])
-  assert.equal(trace.end, tiles.at(-1)![1])
+  assert.equal(tiles.at(-1)![1], request.at(-1)! + 1n)
+  assert.equal(trace.end, probes.at(-1)![1])
 
   // With a gap longer than the pause, the straggler belongs to the request.
   const wide = await findTrace(fakeLoki([...request, straggler]).client, { reqId: 'req-1', app: 'a', since: '1h', end, gap: '61m' })
@@ -95,4 +96,26 @@ test('the window never reaches past the end of the search, and nothing found mea
   assert.equal(missing.widenedTo, '7d')
   assert.equal(none.probes.at(-1)![0], end - 7n * 24n * HOUR)
   assert.equal(none.fetches.length, 0)
+})
+
+test('later lines of the request, minutes past --gap, are found by the search and fetched, in one fetch', async () => {
+  const end = 1_000_000n * HOUR
+  // The issue's request: 390 s and 388 s ago, its error 240 s ago.
+  const request = [end - 390n * SECOND, end - 388n * SECOND, end - 240n * SECOND]
+  const { client, probes, fetches } = fakeLoki(request)
+  const trace = await findTrace(client, { reqId: 'req-1', app: 'a', since: '1h', end })
+  assert.deepEqual(
+    trace.entries.map(({ entry }) => entry.ts),
+    request.map(String),
+  )
+  // The stretch searched last told where they end (no newer stretch held a line): one fetch, up to the last line.
+  assert.equal(probes.length, 3)
+  assert.deepEqual(fetches, [[request[0] - 45n * SECOND, request[2] + 1n]])
+  assert.equal(trace.end, probes.at(-1)![1])
+
+  // A stretch holding more lines than the search asks of it is fetched to its end.
+  const many = Array.from({ length: 250 }, (_, i) => end - 400n * SECOND + BigInt(i) * SECOND)
+  const busy = fakeLoki(many)
+  const long = await findTrace(busy.client, { reqId: 'req-1', app: 'a', since: '1h', end })
+  assert.equal(long.entries.length, 250)
 })

@@ -19,7 +19,7 @@ test('shares of the total; with --compare, the previous range and the change, wh
     },
   }
   const report = await volumeBy(client, { selector: '{app="x"}', by: 'service', start, end, compareNs: 3600n * S })
-  assert.deepEqual(asked[1], { query: '{app="x"}', targetLabels: ['service'], limit: undefined, start: start - 3600n * S, end: end - 3600n * S })
+  assert.deepEqual(asked[1], { query: '{app="x"}', targetLabels: ['service'], limit: 1000, start: start - 3600n * S, end: end - 3600n * S })
   assert.equal(report.totalBytes, 1000)
   assert.equal(report.compared?.totalBytes, 700)
   assert.deepEqual(
@@ -30,6 +30,25 @@ test('shares of the total; with --compare, the previous range and the change, wh
       ['app', 600, 0.6, 550, 600 / 550 - 1],
       ['gone', 0, 0, 50, -1],
     ],
+  )
+})
+
+test('--limit keeps the top rows; the total, the shares and the count of values are over every one Loki has', async () => {
+  const asked: VolumeParams[] = []
+  const client = {
+    volume: async (params: VolumeParams) => {
+      asked.push(params)
+      return vector({ a: 300, b: 300, c: 400 })
+    },
+  }
+  const report = await volumeBy(client, { selector: '{app=~"x.+"}', by: 'service', start, end, limit: 1 })
+  assert.equal(asked[0].limit, 1000)
+  assert.equal(report.totalBytes, 1000)
+  assert.equal(report.values, 3)
+  assert.equal(report.valuesCut, false)
+  assert.deepEqual(
+    report.rows.map((r) => [r.value, r.share]),
+    [['c', 0.4]],
   )
 })
 
