@@ -19,7 +19,7 @@ import type { AppIdentity } from '../config/settings.ts'
 import { UnavailableError, UsageError } from '../errors.ts'
 import { fetchPatterns, isErrorPattern, type PatternRow, patternStepSeconds, resolveLevels } from '../incident/patterns.ts'
 import { bytesBy } from '../incident/volume.ts'
-import type { LokiClient } from '../loki/client.ts'
+import { type LokiClient, VOLUME_ALL } from '../loki/client.ts'
 import { quoteLogQL, streamSelector } from '../loki/logql.ts'
 import { type LengthClient, withinQueryLength } from '../loki/query-length.ts'
 import { ERROR_LEVEL_REGEX } from '../pino.ts'
@@ -226,10 +226,10 @@ export function deployChecks(context: DeployContext): Check[] {
       run: () =>
         unlessUnavailable(async (): Promise<CheckOutcome> => {
           const thresholds = { volumeMinRatio: t.volumeMinRatio, volumeMaxRatio: t.volumeMaxRatio, volumeFloorBytes: t.volumeFloorBytes }
-          // Windows longer than Loki's max_query_length: the parts next to the deploy, equally long, said in the detail.
+          // Every service (Loki answers its top 100 by default); windows longer than max_query_length: the parts next to the deploy, equally long, said in the detail.
           const cuts: string[] = []
           const bytes = async (window: Window, keep: 'recent' | 'earliest') => {
-            const ask = (within: Window) => loki.volume({ query: appSelector, ...within, targetLabels: ['service'] })
+            const ask = (within: Window) => loki.volume({ query: appSelector, ...within, targetLabels: ['service'], limit: VOLUME_ALL })
             const { value, cut } = await withinQueryLength(loki, window, ask, () => {}, keep)
             if (cut) cuts.push(`${keep === 'recent' ? 'before' : 'after'}: ${cut}`)
             return bytesBy(value, 'service')
