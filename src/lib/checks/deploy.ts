@@ -107,8 +107,18 @@ export interface Coverage {
   after: number
 }
 
+/**
+ * A first line this close to a window's start (15 s, or a twentieth of a
+ * short window) is a service there all along whose lines are spaced out:
+ * scaling by it would only add noise.
+ */
+function startTolerance(w: Window): Nanos {
+  const twentieth = (w.end - w.start) / 20n
+  return twentieth < 15n * NS_PER_SECOND ? twentieth : 15n * NS_PER_SECOND
+}
+
 function coverageOf(first: Nanos | undefined, windows: { before: Window; after: Window }): Coverage {
-  const part = (w: Window) => (first === undefined ? 1 : first <= w.start ? 1 : first >= w.end ? 0 : Number(w.end - first) / Number(w.end - w.start))
+  const part = (w: Window) => (first === undefined || first <= w.start + startTolerance(w) ? 1 : first >= w.end ? 0 : Number(w.end - first) / Number(w.end - w.start))
   return { before: part(windows.before), after: part(windows.after) }
 }
 
