@@ -111,6 +111,12 @@ describe('obs patterns on short pino messages', () => {
     const scenario = scenarios['short-quiet']
     const range = ['--from', formatNanos(scenario.deployedAt - scenario.windowNs), '--to', formatNanos(scenario.deployedAt + scenario.windowNs)]
     const result = await runObs(['patterns', `{app="${scenario.app}", service="web"}`, ...range], { env })
+    if ((await fetch(`${addr}/loki/api/v1/patterns?query=%7Bapp%3D%22none%22%7D`)).status === 404) {
+      // A Loki without the pattern ingester: the setting that turns it on, as before (deploy.test.ts).
+      assert.equal(result.code, 1)
+      assert.match(result.stderr, /pattern ingester is off/)
+      return
+    }
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /no patterns from Loki's pattern ingester .*: since Loki started, its pattern ingester dropped \d+ lines as too short \(fewer than 4 tokens/)
     assert.match(result.stderr, /instead: message templates of the newest 600 lines \(every line of the range\)/)
