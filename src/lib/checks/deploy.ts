@@ -36,7 +36,7 @@ import { formatBytes } from '../units.ts'
 import type { Check, CheckOutcome } from './runner.ts'
 
 export interface DeployContext {
-  loki: Pick<LokiClient, 'queryInstant' | 'queryRange' | 'labelValues' | 'patterns' | 'volume'> & LengthClient
+  loki: Pick<LokiClient, 'queryInstant' | 'queryRange' | 'volume'> & LengthClient
   identity: AppIdentity
   thresholds: DeployThresholds
   deployedAt: Nanos
@@ -204,20 +204,31 @@ export function deployChecks(context: DeployContext): Check[] {
   const errorFilter = `| json level | __error__="" | level=~${quoteLogQL(ERROR_LEVEL_REGEX)}`
   const windowSeconds = Number(windowNs / NS_PER_SECOND)
 
-  /** Each service's part of each window, from its first line (looked for from a window's length before the first): once for every check. */
-  let covering: Promise<Map<string, Coverage>> | undefined
-  const coverage = () => {
-    covering ??= (async () => {
-      const names = await loki.labelValues('service', { start: before.start, end: after.end, query: appSelector })
-      const lookFrom = before.start - windowNs > EARLIEST_NANOS ? before.start - windowNs : EARLIEST_NANOS
-      const firsts = await inBatches(names, 4, async (service) => {
+  /**
+   * Each service's part of each window, from its first line (looked for from
+   * a window's length before the first). Asked for the services each check
+   * sees, once each for every check and every --wait round; a service with
+   * no line found yet is asked again next time.
+   */
+  const firsts = new Map<string, Promise<Coverage | undefined>>()
+  const lookFrom = before.start - windowNs > EARLIEST_NANOS ? before.start - windowNs : EARLIEST_NANOS
+  const coverageFor = (service: string) => {
+    let found = firsts.get(service)
+    if (found === undefined) {
+      found = (async () => {
         const data = await loki.queryRange({ query: serviceSelector(service), start: lookFrom, end: after.end, limit: 1, direction: 'forward' })
         const first = data.resultType === 'streams' ? data.result.flatMap((s) => s.values.map(([ts]) => BigInt(ts))).sort((x, y) => (x < y ? -1 : 1))[0] : undefined
-        return [service, coverageOf(first, { before, after })] as const
-      })
-      return new Map(firsts)
-    })()
-    return covering
+        if (first === undefined) firsts.delete(service)
+        return first === undefined ? undefined : coverageOf(first, { before, after })
+      })()
+      firsts.set(service, found)
+    }
+    return found
+  }
+  const coverage = async (...maps: Map<string, unknown>[]) => {
+    const names = [...new Set(maps.flatMap((m) => [...m.keys()]))]
+    const found = await inBatches(names, 4, async (service) => [service, await coverageFor(service)] as const)
+    return new Map(found.filter((f): f is readonly [string, Coverage] => f[1] !== undefined))
   }
   /** "(over the 1m 40s it existed)" for a service measured over part of a window. */
   const existed = (c: ServiceChange) => {
@@ -256,7 +267,8 @@ export function deployChecks(context: DeployContext): Check[] {
           if (data.resultType === 'vector') for (const s of data.result) found.set(s.metric.service ?? '', Number(s.value?.[1] ?? 0))
           return found
         }
-        const changes = errorRateChanges(await counts(before), await counts(after), windowSeconds / 60, t, await coverage())
+        const [countsBefore, countsAfter] = [await counts(before), await counts(after)]
+        const changes = errorRateChanges(countsBefore, countsAfter, windowSeconds / 60, t, await coverage(countsBefore, countsAfter))
         const line = (c: ServiceChange) => `${c.service}: ${perMinute(c.before)} → ${perMinute(c.after)} a minute (${times(c.before, c.after)})${existed(c)}`
         const failed = changes.filter((c) => c.failed)
         if (failed.length === 0) {
@@ -284,9 +296,9 @@ export function deployChecks(context: DeployContext): Check[] {
         const lines = data.resultType === 'streams' ? data.result.flatMap((s) => s.values.map(([, line]) => ({ key: s.stream.service ?? '', line }))) : []
         const sample = lines.length >= NEW_ERRORS_SAMPLE ? ` (templates of the first ${NEW_ERRORS_SAMPLE} error lines after the deploy)` : ''
         if (lines.length === 0) return { status: 'pass', detail: 'no error lines after the deploy', thresholds }
-        const covered = await coverage()
         const all = groupTemplates(lines).filter((g) => g.count >= Math.max(1, t.newPatternMinCount))
         const groups = all.slice(0, MAX_TEMPLATES)
+        const covered = await coverage(new Map(groups.map((g) => [g.key, 0])))
         const unchecked = all.length > groups.length ? `; ${all.length - groups.length} rarer templates not checked` : ''
         // A service with less than a minute of lines before the deploy has no history its messages could be found in.
         const noHistory = [...new Set(groups.filter((g) => (covered.get(g.key)?.before ?? 1) * windowSeconds < 60).map((g) => g.key))].sort()
@@ -340,7 +352,8 @@ export function deployChecks(context: DeployContext): Check[] {
             if (cut) cuts.push(`${keep === 'recent' ? 'before' : 'after'}: ${cut}`)
             return bytesBy(value, 'service')
           }
-          const changes = volumeChanges(await bytes(before, 'recent'), await bytes(after, 'earliest'), t, await coverage(), windowNs)
+          const [bytesBefore, bytesAfter] = [await bytes(before, 'recent'), await bytes(after, 'earliest')]
+          const changes = volumeChanges(bytesBefore, bytesAfter, t, await coverage(bytesBefore, bytesAfter), windowNs)
           const within = cuts.length > 0 ? ` (${cuts.join('; ')})` : ''
           // Bytes of a service that existed in part of a window are scaled to the whole window: said in the line.
           const line = (c: ServiceChange) =>

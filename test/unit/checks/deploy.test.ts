@@ -141,9 +141,7 @@ describe('deployChecks', () => {
     return {
       loki: {
         queryInstant: async ({ query, time }) => (query.includes('obs_msg') ? vector({ '': templateBefore }) : time === deployedAt ? vector({ app: 20 }) : vector({ app: 60 })),
-        labelValues: async () => ['app'],
         queryRange: async ({ query }) => (query.includes('| json level') ? streams(errorLines) : streams(['{"level":"info","msg":"up"}'], firstLine)),
-        patterns: async () => [],
         volume: async ({ start }) => (start < deployedAt ? volume({ app: 100_000 }) : volume({ app: 0 })),
         ...rest,
       },
@@ -227,7 +225,7 @@ describe('deployChecks', () => {
     const off = (feature: string) => async () => {
       throw new UnavailableError(feature, `${feature} are off`, `turn ${feature} on`)
     }
-    const [errors, fresh, shift] = await run({ patterns: off('patterns'), volume: off('volumes') })
+    const [errors, fresh, shift] = await run({ volume: off('volumes') })
     assert.equal(errors.status, 'fail')
     assert.equal(fresh.status, 'fail')
     assert.deepEqual([shift.status, shift.detail, shift.hint], ['skip', 'skipped: volumes are off', 'turn volumes on'])
