@@ -216,7 +216,9 @@ export function deployChecks(context: DeployContext): Check[] {
     let found = firsts.get(service)
     if (found === undefined) {
       found = (async () => {
-        const data = await loki.queryRange({ query: serviceSelector(service), start: lookFrom, end: after.end, limit: 1, direction: 'forward' })
+        // Past max_query_length, the earliest part: a first line found there is the first; none found counts the service as there all along.
+        const ask = (range: Window) => loki.queryRange({ query: serviceSelector(service), ...range, limit: 1, direction: 'forward' })
+        const { value: data } = await withinQueryLength(loki, { start: lookFrom, end: after.end }, ask, () => {}, 'earliest')
         const first = data.resultType === 'streams' ? data.result.flatMap((s) => s.values.map(([ts]) => BigInt(ts))).sort((x, y) => (x < y ? -1 : 1))[0] : undefined
         if (first === undefined) firsts.delete(service)
         return first === undefined ? undefined : coverageOf(first, { before, after })
@@ -292,10 +294,12 @@ export function deployChecks(context: DeployContext): Check[] {
       title: `error messages new since the deploy: ${shown}`,
       async run(): Promise<CheckOutcome> {
         const thresholds = { newPatternMinCount: t.newPatternMinCount, sampleLines: NEW_ERRORS_SAMPLE }
-        const data = await loki.queryRange({ query: `${appSelector} ${errorFilter}`, start: after.start, end: after.end, limit: NEW_ERRORS_SAMPLE, direction: 'forward' })
+        const ask = (range: Window) => loki.queryRange({ query: `${appSelector} ${errorFilter}`, ...range, limit: NEW_ERRORS_SAMPLE, direction: 'forward' })
+        const { value: data, cut } = await withinQueryLength(loki, after, ask, () => {}, 'earliest')
+        const within = cut === undefined ? '' : ` (after: ${cut})`
         const lines = data.resultType === 'streams' ? data.result.flatMap((s) => s.values.map(([, line]) => ({ key: s.stream.service ?? '', line }))) : []
-        const sample = lines.length >= NEW_ERRORS_SAMPLE ? ` (templates of the first ${NEW_ERRORS_SAMPLE} error lines after the deploy)` : ''
-        if (lines.length === 0) return { status: 'pass', detail: 'no error lines after the deploy', thresholds }
+        const sample = `${lines.length >= NEW_ERRORS_SAMPLE ? ` (templates of the first ${NEW_ERRORS_SAMPLE} error lines after the deploy)` : ''}${within}`
+        if (lines.length === 0) return { status: 'pass', detail: `no error lines after the deploy${within}`, thresholds }
         const all = groupTemplates(lines).filter((g) => g.count >= Math.max(1, t.newPatternMinCount))
         const groups = all.slice(0, MAX_TEMPLATES)
         const covered = await coverage(new Map(groups.map((g) => [g.key, 0])))
