@@ -80,3 +80,49 @@ export function scenarioStreams(scenario: DeployScenario): { stream: Record<stri
   }
   return [...streams.values()]
 }
+
+/** The short message a bad deploy brings, its number varying: too few tokens for Loki's pattern ingester. */
+export const SHORT_NEW_ERROR = 'db connection refused on pool'
+
+export interface ShortScenarioOptions {
+  windowSeconds?: number
+  /** The services' first line, this long before the deploy (the window's length: there all along; 0: new after it). */
+  startsBeforeDeploySeconds?: number
+  /** After the deploy, 40 error lines `db connection refused on pool N` (N from 0 to 6) among app's lines. */
+  newError?: boolean
+}
+
+/**
+ * The stack's app as pino writes it, messages of two or three words: `web`
+ * (level names) "request received" a second and "upstream call failed" (with
+ * an err object) every 5 s, `jobs` (level numbers) "job done" every 2 s and
+ * "job failed" every 10 s; from `startsBeforeDeploySeconds` before the deploy
+ * (a container started then) to the end of the window after it.
+ */
+export function shortMessageScenario(app: string, end: bigint, options: ShortScenarioOptions = {}): DeployScenario {
+  const windowSeconds = options.windowSeconds ?? 300
+  const windowNs = BigInt(windowSeconds) * S
+  const deployedAt = end - windowNs
+  const startsAt = deployedAt - BigInt(options.startsBeforeDeploySeconds ?? windowSeconds) * S
+  const entries: TruthEntry[] = []
+  const labels = (service: string) => ({ app, env: 'test', service, stream: 'stdout' })
+  let fresh = 0
+  for (let ts = startsAt + S / 2n, i = 0; ts < end; ts += S, i++) {
+    const time = Number(ts / 1_000_000n)
+    const after = ts >= deployedAt
+    const reqId = `req-${app}-${i}`
+    let web: Record<string, unknown> = { level: 'info', time, pid: 1, hostname: 'web-1', reqId, msg: 'request received' }
+    if (options.newError && after && i % 7 === 3 && fresh < 40) {
+      web = { level: 'error', time, pid: 1, hostname: 'web-1', reqId, msg: `${SHORT_NEW_ERROR} ${fresh++ % 7}` }
+    } else if (i % 5 === 0) {
+      web = { level: 'error', time, pid: 1, hostname: 'web-1', reqId, err: { type: 'Error', message: `socket hang up after ${i} ms` }, msg: 'upstream call failed' }
+    }
+    entries.push({ labels: labels('web'), ts: ts.toString(), line: JSON.stringify(web) })
+    if (i % 2 === 1) {
+      const failed = i % 10 === 1
+      const line = { level: failed ? 50 : 30, time, pid: 1, hostname: 'jobs-1', job: `job-${i}`, msg: failed ? 'job failed' : 'job done' }
+      entries.push({ labels: labels('jobs'), ts: ts.toString(), line: JSON.stringify(line) })
+    }
+  }
+  return { app, deployedAt, windowNs, entries }
+}

@@ -11,7 +11,7 @@ export interface DeployThresholds {
   errorRateRatio: number
   /** …and are at least this many per minute: 0.1 → 0.3 a minute is not worth a rollback. */
   errorRateFloor: number
-  /** new-patterns fails on an error-level pattern absent before that occurs at least this often after. */
+  /** new-patterns fails on an error message template absent before the deploy that occurs at least this often after. */
   newPatternMinCount: number
   /** volume-shift fails when a service's bytes after ÷ before fall below this… */
   volumeMinRatio: number

@@ -16,14 +16,16 @@
  * from one of the pattern's lines.
  */
 import type { ChalkInstance } from 'chalk'
-import { UsageError } from '../errors.ts'
+import { ObsError, UsageError } from '../errors.ts'
 import type { LokiClient, PatternSeries, QueryData } from '../loki/client.ts'
 import { quoteLogQL } from '../loki/logql.ts'
+import { parseMetrics } from '../metrics.ts'
 import { isErrorLevel, levelName, lineLevel } from '../pino.ts'
 import { colorLevel } from '../render/output.ts'
 import { sparkline } from '../render/terminal.ts'
 import { neutralize } from '../text.ts'
 import { type Nanos, NS_PER_SECOND } from '../time.ts'
+import { groupTemplates } from './templates.ts'
 
 /** What every printed pattern count says about its precision. */
 export const PATTERNS_CAVEAT = "the pattern ingester's: every line it was sent, clustered as they arrived and counted in 10-second buckets, kept about 3h"
@@ -154,4 +156,50 @@ export function patternsTable(rows: PatternRow[], options: { markNew: boolean; s
     return line
   })
   return { head, rows: cells }
+}
+
+/**
+ * Why the pattern ingester may have answered nothing, from its own counters
+ * (Loki's /metrics, since it started): lines it dropped as too short (pino's
+ * two- and three-word messages) and patterns it formed. Undefined when
+ * /metrics cannot be read (a proxy may keep it from obs).
+ */
+export async function ingesterCounters(client: Pick<LokiClient, 'metrics'>): Promise<{ tooFewTokens: number; detected: number } | undefined> {
+  let text: string
+  try {
+    text = await client.metrics()
+  } catch (error) {
+    if (error instanceof ObsError) return undefined
+    throw error
+  }
+  const samples = parseMetrics(text, ['loki_pattern_ingester_patterns_dropped_total', 'loki_pattern_ingester_patterns_detected_total'])
+  const sum = (name: string, keep: (labels: Record<string, string>) => boolean = () => true) =>
+    samples.filter((s) => s.name === name && keep(s.labels)).reduce((n, s) => n + s.value, 0)
+  return {
+    tooFewTokens: sum('loki_pattern_ingester_patterns_dropped_total', (labels) => labels.reason === 'too_few_tokens'),
+    detected: sum('loki_pattern_ingester_patterns_detected_total'),
+  }
+}
+
+/** Lines read for message templates where the ingester has no patterns: the newest this many of the range. */
+export const TEMPLATE_SAMPLE_LINES = 1000
+
+/**
+ * Message templates of a bounded sample (the newest `limit` lines of the
+ * range), as pattern rows: obs's own reading (incident/templates.ts) where
+ * the ingester formed none. Counts and shares are of the sample, said by
+ * `sampled`.
+ */
+export async function sampleTemplates(
+  client: Pick<LokiClient, 'queryRange'>,
+  selector: string,
+  range: { start: Nanos; end: Nanos },
+  limit = TEMPLATE_SAMPLE_LINES,
+): Promise<{ sampled: number; rows: PatternRow[] }> {
+  const data = await client.queryRange({ query: selector, ...range, limit, direction: 'backward' })
+  const lines = data.resultType === 'streams' ? data.result.flatMap((s) => s.values.map(([, line]) => ({ key: '', line }))) : []
+  const rows = groupTemplates(lines).map(
+    (group): PatternRow => ({ pattern: group.text, level: lineLevel(group.example), count: group.count, share: lines.length > 0 ? group.count / lines.length : 0, trend: [] }),
+  )
+  return { sampled: lines.length, rows }
 }

@@ -1,11 +1,10 @@
 /** The deploy verdict's comparisons: thresholds at their edges, windows, and what a failing check says. */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { type DeployContext, deployChecks, deployWindow, errorRateChanges, newErrorPatterns, volumeChanges } from '../../../src/lib/checks/deploy.ts'
+import { type DeployContext, deployChecks, deployWindow, errorRateChanges, volumeChanges } from '../../../src/lib/checks/deploy.ts'
 import { DEFAULT_DEPLOY_THRESHOLDS, type DeployThresholds } from '../../../src/lib/config/deploy-thresholds.ts'
 import { UnavailableError, UsageError } from '../../../src/lib/errors.ts'
-import type { PatternRow } from '../../../src/lib/incident/patterns.ts'
-import type { PatternSeries, QueryData, SampleSeries } from '../../../src/lib/loki/client.ts'
+import type { QueryData, SampleSeries } from '../../../src/lib/loki/client.ts'
 
 const t: DeployThresholds = { ...DEFAULT_DEPLOY_THRESHOLDS }
 const m = (entries: Record<string, number>) => new Map(Object.entries(entries))
@@ -71,27 +70,31 @@ describe('volumeChanges', () => {
   })
 })
 
-describe('newErrorPatterns', () => {
-  const row = (pattern: string, level: string | undefined, before: number, after: number): PatternRow => ({
-    pattern,
-    level,
-    count: before + after,
-    share: 0,
-    trend: [],
-    before,
-    after,
-    isNew: before === 0 && after > 0,
+describe('coverage: a service measured over the time it existed', () => {
+  test('errors a minute over the part of each window the service existed in; less than a minute before is not compared', () => {
+    const coverage = new Map([
+      ['started', { before: 0.2, after: 1 }],
+      ['fresh', { before: 0, after: 0.5 }],
+    ])
+    const changes = errorRateChanges(m({ started: 4 }), m({ started: 20, fresh: 30 }), 10, t, coverage)
+    assert.deepEqual(
+      changes.map((c) => [c.service, c.before, c.after, c.failed, c.noHistory ?? false]),
+      [
+        ['fresh', 0, 6, false, true],
+        ['started', 2, 2, false, false],
+      ],
+    )
+    // Over the whole window the started service's 0.4 → 2 a minute would fail.
+    assert.equal(errorRateChanges(m({ started: 4 }), m({ started: 20 }), 10, t)[0].failed, true)
   })
-  test('error-level patterns with no line before, at least the minimum after', () => {
-    const rows = [row('a', 'error', 0, 3), row('b', 'error', 2, 3), row('c', 'info', 0, 9), row('d', 'fatal', 0, 1), row('e', undefined, 0, 4)]
-    assert.deepEqual(
-      newErrorPatterns(rows, t).map((r) => r.pattern),
-      ['a', 'd'],
-    )
-    assert.deepEqual(
-      newErrorPatterns(rows, { ...t, newPatternMinCount: 2 }).map((r) => r.pattern),
-      ['a'],
-    )
+
+  test('bytes of a service that existed in part of a window are scaled to the whole window', () => {
+    const coverage = new Map([['started', { before: 0.2, after: 1 }]])
+    const [started] = volumeChanges(m({ started: 20_000 }), m({ started: 100_000 }), t, coverage, 10n * MIN)
+    assert.deepEqual([started.before, started.after, started.failed], [100_000, 100_000, false])
+    assert.equal(volumeChanges(m({ started: 20_000 }), m({ started: 100_000 }), t)[0].failed, true)
+    const [fresh] = volumeChanges(m({}), m({ fresh: 100_000 }), t, new Map([['fresh', { before: 0, after: 1 }]]), 10n * MIN)
+    assert.deepEqual([fresh.failed, fresh.noHistory], [false, true])
   })
 })
 
@@ -127,16 +130,20 @@ describe('deployChecks', () => {
     result: Object.entries(values).map(([service, v]) => ({ metric: { service }, value: [0, String(v)] })),
   })
   const volume = (values: Record<string, number>): SampleSeries[] => Object.entries(values).map(([service, v]) => ({ metric: { service }, value: [0, String(v)] }))
-  const deploySeconds = Number(deployedAt / S)
-  function context(loki: Partial<DeployContext['loki']>): DeployContext {
+  const streams = (lines: string[], ts = deployedAt + MIN): QueryData => ({
+    resultType: 'streams',
+    result: [{ stream: { service: 'app' }, values: lines.map((line) => [String(ts), line] as [string, string]) }],
+  })
+  const errorLines = ['{"level":"error","msg":"db down 3"}', '{"level":"error","msg":"db down 12"}', '{"level":50,"msg":"db down 4"}', '{"level":"error","msg":"db down 7"}']
+  /** A fake Loki: the error lines after the deploy, each service's first line, counts of error lines and of each template before. */
+  function context(loki: Partial<DeployContext['loki']> & { firstLine?: bigint; templateBefore?: number } = {}): DeployContext {
+    const { firstLine = deployedAt - 30n * MIN, templateBefore = 0, ...rest } = loki
     return {
       loki: {
-        queryInstant: async ({ time }) => (time === deployedAt ? vector({ app: 20 }) : vector({ app: 60 })),
-        labelValues: async () => ['app'],
-        queryRange: async () => ({ resultType: 'streams', result: [] }),
-        patterns: async () => [],
+        queryInstant: async ({ query, time }) => (query.includes('obs_msg') ? vector({ '': templateBefore }) : time === deployedAt ? vector({ app: 20 }) : vector({ app: 60 })),
+        queryRange: async ({ query }) => (query.includes('| json level') ? streams(errorLines) : streams(['{"level":"info","msg":"up"}'], firstLine)),
         volume: async ({ start }) => (start < deployedAt ? volume({ app: 100_000 }) : volume({ app: 0 })),
-        ...loki,
+        ...rest,
       },
       identity: { app: 'shop', service: 'app', env: 'prod' },
       thresholds: t,
@@ -145,14 +152,16 @@ describe('deployChecks', () => {
       now: () => now,
     }
   }
-  const run = async (loki: Partial<DeployContext['loki']> = {}) => Promise.all(deployChecks(context(loki)).map(async (c) => ({ id: c.id, ...(await c.run({})) })))
+  const run = async (loki: Parameters<typeof context>[0] = {}) => Promise.all(deployChecks(context(loki)).map(async (c) => ({ id: c.id, ...(await c.run({})) })))
 
   test('each failing check names the service, the change, its thresholds and a query to look with', async () => {
-    const patterns: PatternSeries[] = [
-      { pattern: '{"level":"error","msg":"db down <_>"}', level: '', samples: [[deploySeconds + 60, 4]] },
-      { pattern: '{"level":"info","msg":"ok <_>"}', level: 'info', samples: [[deploySeconds - 300, 9]] },
-    ]
-    const [errors, fresh, shift] = await run({ patterns: async () => patterns })
+    const asked: string[] = []
+    const [errors, fresh, shift] = await run({
+      queryInstant: async ({ query, time }) => {
+        if (query.includes('obs_msg')) asked.push(query)
+        return query.includes('obs_msg') ? vector({}) : time === deployedAt ? vector({ app: 20 }) : vector({ app: 60 })
+      },
+    })
     assert.equal(errors.status, 'fail')
     assert.equal(errors.detail, 'error lines up: app: 2.00 → 6.00 a minute (×3.00) (fails above ×1.5 and 1 a minute)')
     assert.match(
@@ -161,76 +170,64 @@ describe('deployChecks', () => {
     )
     assert.deepEqual(errors.thresholds, { errorRateRatio: 1.5, errorRateFloor: 1, windowSeconds: 600 })
     assert.equal(fresh.status, 'fail')
-    assert.equal(fresh.detail, 'new error patterns: app: {"level":"error","msg":"db down <_>"} (4 lines)')
-    assert.match(fresh.hint ?? '', /obs query-range '\{app="shop", env="prod", service="app"\} \|> "\{\\"level\\":\\"error\\",\\"msg\\":\\"db down <_>\\"\}"'/)
+    assert.equal(fresh.detail, 'new error messages: app: db down <_> (4 lines)')
+    assert.deepEqual(asked, ['sum(count_over_time({app="shop", env="prod", service="app"} |= "db down" | json obs_msg="msg" | obs_msg=~"db down .+" [600s]))'])
+    assert.match(fresh.hint ?? '', /obs query-range '\{app="shop", env="prod", service="app"\} \|= "db down" \| json obs_msg="msg" \| obs_msg=~"db down \.\+"' --from/)
     assert.equal(shift.status, 'fail')
     assert.equal(shift.detail, 'volume outside ×0.25–×4: app: 100 kB → 0 bytes (×0.00)')
     assert.match(shift.hint ?? '', /obs volume '\{app="shop", env="prod"\}' --by service --from \S+ --to \S+ --compare 600s$/)
   })
 
   test('an unchanged deploy passes every check', async () => {
-    const steady: PatternSeries[] = [
-      {
-        pattern: '{"level":"error","msg":"x"}',
-        samples: [
-          [deploySeconds - 300, 5],
-          [deploySeconds + 300, 5],
-        ],
-      },
-    ]
-    const results = await run({ queryInstant: async () => vector({ app: 20 }), volume: async () => volume({ app: 100_000 }), patterns: async () => steady })
+    const results = await run({ queryInstant: async ({ query }) => vector(query.includes('obs_msg') ? { '': 5 } : { app: 20 }), volume: async () => volume({ app: 100_000 }) })
     assert.deepEqual(
-      results.map((r) => [r.id, r.status]),
+      results.map((r) => [r.id, r.status, r.detail]),
       [
-        ['error-rate', 'pass'],
-        ['new-patterns', 'pass'],
-        ['volume-shift', 'pass'],
+        ['error-rate', 'pass', 'error lines app: 2.00 → 2.00 a minute (×1.00)'],
+        ['new-patterns', 'pass', 'no new error messages: 1 error messages after the deploy, each seen before it'],
+        ['volume-shift', 'pass', 'app: 100 kB → 100 kB (×1.00)'],
       ],
     )
   })
 
-  test("a pattern whose level Loki does not know (the stack's config) gets its line's: pino's 50 is an error, 30 is not", async () => {
-    const unknown: PatternSeries[] = [
-      { pattern: '<_>db refused the connection again<_>', level: 'unknown', samples: [[deploySeconds + 60, 40]] },
-      { pattern: '<_>cache warmed up in time<_>', level: 'unknown', samples: [[deploySeconds + 60, 40]] },
-      { pattern: '<_>request served fine today<_>', level: 'unknown', samples: [[deploySeconds - 300, 40]] },
-    ]
-    const asked: string[] = []
-    const [, fresh] = await run({
-      patterns: async () => unknown,
-      queryRange: async ({ query }) => {
-        asked.push(query)
-        const level = query.includes('refused') ? 50 : 30
-        return { resultType: 'streams', result: [{ stream: {}, values: [['1', JSON.stringify({ level, msg: 'x' })]] }] }
-      },
+  test('a service whose first line is after the deploy: could not compare, warn in every check, never pass or fail', async () => {
+    const results = await run({ firstLine: deployedAt + MIN, volume: async ({ start }) => (start < deployedAt ? volume({}) : volume({ app: 100_000 })) })
+    assert.deepEqual(
+      results.map((r) => [r.id, r.status]),
+      [
+        ['error-rate', 'warn'],
+        ['new-patterns', 'warn'],
+        ['volume-shift', 'warn'],
+      ],
+    )
+    assert.match(results[1].detail, /^could not compare: no lines before the deploy to compare with for app$/)
+    assert.match(results[0].detail, /^not enough history for app: less than a minute of lines before the deploy/)
+  })
+
+  test('a service that started 2 minutes before the deploy is measured over those 2 minutes', async () => {
+    const results = await run({
+      firstLine: deployedAt - 2n * MIN,
+      templateBefore: 3,
+      queryInstant: async ({ query, time }) => vector(query.includes('obs_msg') ? { '': 3 } : time === deployedAt ? { app: 4 } : { app: 20 }),
+      volume: async ({ start }) => (start < deployedAt ? volume({ app: 20_000 }) : volume({ app: 100_000 })),
     })
-    assert.equal(fresh.status, 'fail')
-    assert.equal(fresh.detail, 'new error patterns: app: <_>db refused the connection again<_> (40 lines)')
-    assert.equal(asked.length, 2, 'only the new patterns are looked up')
-    assert.ok(asked.every((q) => q.startsWith('{app="shop", env="prod", service="app"} |> "<_>')))
+    assert.deepEqual(
+      results.map((r) => [r.id, r.status, r.detail]),
+      [
+        ['error-rate', 'pass', 'error lines app: 2.00 → 2.00 a minute (×1.00) (over the 2m00s before it existed)'],
+        ['new-patterns', 'pass', 'no new error messages: 1 error messages after the deploy, each seen before it'],
+        ['volume-shift', 'pass', 'app: 100 kB → 100 kB (×1.00) (over the 2m00s before it existed, scaled to the window)'],
+      ],
+    )
   })
 
-  test('a service without patterns before the deploy is noted, not failed: the ingester has no history of it', async () => {
-    const onlyAfter: PatternSeries[] = [{ pattern: '{"level":"error","msg":"x"}', samples: [[deploySeconds + 60, 5]] }]
-    const [, fresh] = await run({ patterns: async () => onlyAfter })
-    assert.equal(fresh.status, 'pass')
-    assert.match(fresh.detail, /no patterns before the deploy to compare with for app/)
-  })
-
-  test('patterns and volumes switched off skip their checks with the setting that turns them on', async () => {
+  test('volumes switched off skip volume-shift with the setting that turns them on; new errors need no pattern ingester', async () => {
     const off = (feature: string) => async () => {
       throw new UnavailableError(feature, `${feature} are off`, `turn ${feature} on`)
     }
-    const [errors, fresh, shift] = await run({ patterns: off('patterns'), volume: off('volumes') })
+    const [errors, fresh, shift] = await run({ volume: off('volumes') })
     assert.equal(errors.status, 'fail')
-    assert.deepEqual([fresh.status, fresh.detail, fresh.hint], ['skip', 'skipped: patterns are off', 'turn patterns on'])
+    assert.equal(fresh.status, 'fail')
     assert.deepEqual([shift.status, shift.detail, shift.hint], ['skip', 'skipped: volumes are off', 'turn volumes on'])
-  })
-
-  test('a window before the deploy older than the pattern ingester keeps is skipped', async () => {
-    const checks = deployChecks({ ...context({}), deployedAt: now - 2n * 3600n * S, windowNs: 2n * 3600n * S })
-    const fresh = await checks[1].run({})
-    assert.equal(fresh.status, 'skip')
-    assert.match(fresh.detail, /more than 3h ago/)
   })
 })
