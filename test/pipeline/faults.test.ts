@@ -272,6 +272,45 @@ describe('faults on the live pipeline, each found by doctor with its fix', { ski
     assert.ok(affected.size <= 2, `lines missing or twice in ${affected.size} seconds: ${listed(affected)}`)
   })
 
+  test('a container logging with --log-driver none: alloy-docker-targets names the driver and the compose fix, not the socket', async (t) => {
+    // No record: Docker keeps none of its lines, so none can reach Loki; the delivery test below has nothing to account for.
+    const id = await pipeline.startContainer('worker', { number: 7, logDriver: 'none', record: false })
+    try {
+      const targets = await doctorUntil('alloy-docker-targets', 'fail')
+      t.diagnostic(`detail: ${targets.detail}; hint: ${targets.hint}`)
+      assert.match(targets.detail, /cogni-worker-7\): running, last error: .*logging driver does not support reading/)
+      assert.match(targets.hint ?? '', /cogni-worker-7 \(compose service worker\) logs with the log driver "none", which Docker cannot read back/)
+      assert.match(targets.hint ?? '', /set services\.worker\.logging\.driver to json-file or local in the compose file \(or remove its logging override\)/)
+      assert.doesNotMatch(targets.hint ?? '', /socket/)
+    } finally {
+      await pipeline.docker.docker(['rm', '-f', id])
+    }
+    await doctorUntil('alloy-docker-targets', 'pass')
+  })
+
+  test("a container whose pino time is 10 days old: Loki's 400 is tied to greater_than_max_sample_age and the container is named with its offset", async (t) => {
+    // No record: Loki refuses every line of it (older than reject_old_samples_max_age), so none is stored.
+    const id = await pipeline.startContainer('worker', { number: 8, clockOffsetMs: -10 * 24 * 3600_000, record: false })
+    try {
+      const write = await doctorUntil('alloy-loki-write', 'fail')
+      t.diagnostic(`alloy-loki-write: ${write.detail}; hint: ${write.hint}`)
+      assert.match(write.detail, /failed pushes: \d+× HTTP 400/)
+      assert.match(
+        write.hint ?? '',
+        /^Loki answered \(\d+× HTTP 400\), so it is reachable: it refuses the lines themselves — loki_discarded_samples_total .*\d+ for greater_than_max_sample_age/,
+      )
+      assert.match(write.hint ?? '', /greater_than_max_sample_age: lines older than limits_config\.reject_old_samples_max_age/)
+      assert.match(write.hint ?? '', /cogni-worker-8 \(service worker\): its newest line's pino time is 10d 0h behind Docker's timestamp/)
+      assert.doesNotMatch(write.hint ?? '', /reachable from Alloy/)
+      const ingestion = await doctorUntil('loki-ingestion', 'fail')
+      t.diagnostic(`loki-ingestion: ${ingestion.detail}; hint: ${ingestion.hint}`)
+      assert.match(ingestion.detail, /\d+ lines discarded for greater_than_max_sample_age/)
+      assert.match(ingestion.hint ?? '', /cogni-worker-8 \(service worker\): its newest line's pino time is 10d 0h behind Docker's timestamp/)
+    } finally {
+      await pipeline.docker.docker(['rm', '-f', id])
+    }
+  })
+
   test('across every fault above: what Loki holds against what was written, every difference accounted for', async (t: TestContext) => {
     const ids = await composeIds()
     await pipeline.docker.docker(['pause', ...ids])

@@ -31,6 +31,10 @@ export interface ContainerOptions {
   number?: number
   /** Record every line for the delivery tests (the default); the sandbox's containers log for days and record nothing. */
   record?: boolean
+  /** Docker's --log-driver (json-file, Docker's default, otherwise): `none` is the fault doctor names. */
+  logDriver?: string
+  /** Added to the app's pino `time`: a container whose clock is wrong (its lines too old or too new for Loki). */
+  clockOffsetMs?: number
 }
 
 export interface Pipeline {
@@ -114,6 +118,8 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
           `TICK_MS=${container.tickMs ?? 200}`,
           '-e',
           `REQUESTS=${container.requests ?? 0}`,
+          ...(container.logDriver ? ['--log-driver', container.logDriver] : []),
+          ...(container.clockOffsetMs ? ['-e', `CLOCK_OFFSET_MS=${container.clockOffsetMs}`] : []),
           ...(container.record === false ? [] : ['-e', 'RECORD_DIR=/record', '-v', `${recordDir}:/record`]),
           APP_IMAGE,
         ])
