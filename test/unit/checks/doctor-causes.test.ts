@@ -100,14 +100,12 @@ function dockerWith(containers: { id: string; name: string; service?: string; ne
     containers.map((c) => ({ Id: c.id, Names: [`/${c.name}`], State: 'running', Status: 'Up', Labels: c.service ? { 'com.docker.compose.service': c.service } : {} })),
   )
   for (const c of containers) {
-    scope
-      .get(`/containers/${c.id.slice(0, 12)}/json`)
-      .reply(200, {
-        Id: c.id,
-        State: { Running: true, Status: 'running', ExitCode: 0 },
-        Config: { Labels: {} },
-        HostConfig: { LogConfig: { Type: c.logDriver ?? 'json-file', Config: {} } },
-      })
+    scope.get(`/containers/${c.id.slice(0, 12)}/json`).reply(200, {
+      Id: c.id,
+      State: { Running: true, Status: 'running', ExitCode: 0 },
+      Config: { Labels: {} },
+      HostConfig: { LogConfig: { Type: c.logDriver ?? 'json-file', Config: {} } },
+    })
     const logs = scope.get(`/containers/${c.id}/logs`).query({ stdout: '1', stderr: '1', tail: '1', timestamps: '1' })
     if (c.logDriver === 'none') logs.reply(501, { message: 'configured logging driver does not support reading' })
     else logs.reply(200, c.newest === undefined ? Buffer.alloc(0) : frames([1, `${c.at} ${c.newest}\n`]))
