@@ -17,7 +17,8 @@ import { type LokiProcess, startLoki, stopAndRemove } from './loki.ts'
 
 /** The compose project the containers belong to, as `docker compose -p` would name it. */
 export const COMPOSE_PROJECT = 'cogni'
-export type AppService = 'app' | 'worker'
+/** The app's compose services; `billing` runs only in the fault a wrong clock makes, so its lines are told apart by service. */
+export type AppService = 'app' | 'worker' | 'billing'
 
 export interface ContainerOptions {
   /** Requests to log before going quiet; 0 (the default) logs until stopped. */

@@ -311,8 +311,9 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS, c
           return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
         const broken = targets.filter((t) => !t.running || t.lastError)
         if (broken.length > 0) {
-          // A running container whose log driver Docker cannot read back is no socket problem: Docker answered, with nothing to read.
-          const unreadable = broken.filter((t) => t.running && unreadableLogDriver(t))
+          // A log driver Docker cannot read back is no socket problem: Docker answered, with nothing to read. Alloy's
+          // reader of that container then stops (not running) and tries again at its next tick, with the same error.
+          const unreadable = broken.filter((t) => unreadableLogDriver(t))
           const unreached = broken.filter((t) => !unreadable.includes(t))
           const hints = [
             ...(unreadable.length > 0 ? [`${await logDriverHint(unreadable, causes.docker)} ${see('no-logs-ingested')}`] : []),

@@ -58,7 +58,10 @@ function frames(...lines: [stream: 1 | 2, text: string][]): Buffer {
 /** Alloy in the recorded healthy state; the worker's target has this last error, and /metrics answers each text in turn. */
 function alloy(lastError = '', ...metrics: string[]): void {
   const source = JSON.parse(fixture('healthy.component.loki.source.docker.default.json')) as { debugInfo: { body: { name: string; value: { value: string } }[] }[] }
-  source.debugInfo[0]!.body.find((field) => field.name === 'last_error')!.value.value = lastError
+  const worker = source.debugInfo[0]!.body
+  worker.find((field) => field.name === 'last_error')!.value.value = lastError
+  // As Alloy v1.1.1 showed it on the live pipeline: the reader stops at the error and tries again at its next tick.
+  if (lastError) worker.find((field) => field.name === 'is_running')!.value.value = 'false'
   const scope = nock(ALLOY).persist()
   scope.get('/api/v0/web/components').reply(200, fixture('healthy.components.json'), { 'content-type': 'application/json' })
   scope.get('/api/v0/web/components/loki.source.docker.default').reply(200, source, { 'content-type': 'application/json' })
@@ -145,7 +148,7 @@ describe('doctor names a log driver Docker cannot read back, with the compose fi
     assert.equal(outcome.status, 'fail')
     assert.match(
       outcome.detail,
-      /^2023fdcdd6b6 \(cogni-worker-1\): running, last error: Error response from daemon: configured logging driver does not support reading — their logs are not read$/,
+      /^2023fdcdd6b6 \(cogni-worker-1\): not running, last error: Error response from daemon: configured logging driver does not support reading — their logs are not read$/,
     )
     assert.equal(
       outcome.hint,
