@@ -20,9 +20,8 @@ export const DISCARD_FIXES: Record<string, string> = {
   per_stream_rate_limit: 'raise limits_config.per_stream_rate_limit (and per_stream_rate_limit_burst), or spread lines over more streams',
   stream_limit: 'too many streams (limits_config.max_global_streams_per_user): a label has too many values; remove high-cardinality labels',
   line_too_long: 'lines above limits_config.max_line_size (256KB): shorten them, or set limits_config.max_line_size_truncate',
-  greater_than_max_sample_age: 'lines older than limits_config.reject_old_samples_max_age (7d): fix the clock of the container that writes them, or the timestamp stage',
-  too_far_in_future:
-    "timestamps more than limits_config.creation_grace_period (10m) ahead of Loki's clock: fix the clock of the container that writes them, or the timestamp stage (pino time is UnixMs)",
+  greater_than_max_sample_age: 'lines older than limits_config.reject_old_samples_max_age (7d): fix the clock or the timestamp stage',
+  too_far_in_future: "timestamps more than limits_config.creation_grace_period (10m) ahead of Loki's clock: fix the clock or the timestamp stage (pino time is UnixMs)",
   out_of_order: 'entries out of order for a stream (limits_config.unordered_writes is off): check the timestamp stage',
   too_far_behind: "entries older than the stream's newest by more than half of ingester.max_chunk_age: a container's clock went back, or the timestamp stage is wrong",
   invalid_labels: 'label names or values Loki refuses (limits_config.max_label_name_length, max_label_value_length): check the relabel rules',

@@ -182,7 +182,7 @@ describe("doctor ties pushes Loki refuses to Loki's discard reason", () => {
     assert.match(outcome.detail, /^pushes are failing now \(3 failed, 44 entries dropped/)
     assert.equal(
       outcome.hint,
-      "Loki answered (3× HTTP 400), so it is reachable: it refuses the lines themselves — loki_discarded_samples_total in the 0.01 s watched: 44 for greater_than_max_sample_age; greater_than_max_sample_age: lines older than limits_config.reject_old_samples_max_age (7d): fix the clock of the container that writes them, or the timestamp stage; the clock is wrong in cogni-worker-8 (service worker): its newest line's pino time is 10d 0h behind Docker's timestamp (time 2026-11-27T16:40:00Z, Docker 2026-12-07T16:40:00Z) — fix that container's clock or how its app sets time (runbooks/TROUBLESHOOTING.md#pushes-failing)",
+      "Loki answered (3× HTTP 400), so it is reachable: it refuses the lines themselves — loki_discarded_samples_total in the 0.01 s watched: 44 for greater_than_max_sample_age; greater_than_max_sample_age: lines older than limits_config.reject_old_samples_max_age (7d): fix the clock or the timestamp stage; the clock is wrong in cogni-worker-8 (service worker): its newest line's pino time is 10d 0h behind Docker's timestamp (time 2026-11-27T16:40:00Z, Docker 2026-12-07T16:40:00Z) — fix that container's clock or how its app sets time (runbooks/TROUBLESHOOTING.md#pushes-failing)",
     )
   })
 
