@@ -10,6 +10,7 @@
 //
 // Every line written is also appended to RECORD_DIR/<service>.<hostname>.log as
 // "<epoch ms> <stream> <line>": the ground truth the delivery tests compare Loki with.
+// With CLOCK_OFFSET_MS the lines' pino `time` is that far off the real time.
 // With REQUESTS=N the container logs N requests, then stays up silently (a
 // container that exits early may be gone before Alloy's next discovery).
 import { appendFileSync, writeSync } from 'node:fs'
@@ -20,6 +21,8 @@ const run = process.env.RUN_ID ?? 'run'
 const tickMs = Number(process.env.TICK_MS ?? 200)
 const startMs = Number(process.env.START_MS ?? Date.now())
 const requests = Number(process.env.REQUESTS ?? 0)
+// A wrong clock in the app alone: pino's `time` is off by this much, Docker's own timestamp is not.
+const clockOffsetMs = Number(process.env.CLOCK_OFFSET_MS ?? 0)
 const record = process.env.RECORD_DIR ? `${process.env.RECORD_DIR}/${service}.${hostname()}.log` : undefined
 const host = hostname()
 let seq = 0
@@ -31,7 +34,7 @@ function write(stream, line, ms = Date.now()) {
 
 function log(level, msg, fields, stream = level === 'error' ? 'stderr' : 'stdout') {
   seq += 1
-  const time = Date.now()
+  const time = Date.now() + clockOffsetMs
   write(stream, JSON.stringify({ level, time, pid: process.pid, hostname: host, name: service, seq, ...fields, msg }), time)
 }
 

@@ -17,7 +17,8 @@ import { type LokiProcess, startLoki, stopAndRemove } from './loki.ts'
 
 /** The compose project the containers belong to, as `docker compose -p` would name it. */
 export const COMPOSE_PROJECT = 'cogni'
-export type AppService = 'app' | 'worker'
+/** The app's compose services; `billing` runs only in the fault a wrong clock makes, so its lines are told apart by service. */
+export type AppService = 'app' | 'worker' | 'billing'
 
 export interface ContainerOptions {
   /** Requests to log before going quiet; 0 (the default) logs until stopped. */
@@ -31,6 +32,10 @@ export interface ContainerOptions {
   number?: number
   /** Record every line for the delivery tests (the default); the sandbox's containers log for days and record nothing. */
   record?: boolean
+  /** Docker's --log-driver (json-file, Docker's default, otherwise): `none` is the fault doctor names. */
+  logDriver?: string
+  /** Added to the app's pino `time`: a container whose clock is wrong (its lines too old or too new for Loki). */
+  clockOffsetMs?: number
 }
 
 export interface Pipeline {
@@ -114,6 +119,8 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
           `TICK_MS=${container.tickMs ?? 200}`,
           '-e',
           `REQUESTS=${container.requests ?? 0}`,
+          ...(container.logDriver ? ['--log-driver', container.logDriver] : []),
+          ...(container.clockOffsetMs ? ['-e', `CLOCK_OFFSET_MS=${container.clockOffsetMs}`] : []),
           ...(container.record === false ? [] : ['-e', 'RECORD_DIR=/record', '-v', `${recordDir}:/record`]),
           APP_IMAGE,
         ])

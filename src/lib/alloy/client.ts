@@ -30,6 +30,8 @@ export interface DockerTarget {
   id: string
   /** The container's name, without Docker's leading slash. */
   name: string
+  /** The compose service the container runs, when compose started it. */
+  service: string
   running: boolean
   lastError: string
   /** A `docker compose run` container (obs's probe is one): it is meant to end, so its end is no fault. */
@@ -164,6 +166,7 @@ export async function dockerTargets(alloy: AlloyClient, components: AlloyCompone
       targets.push({
         id: String(info.id ?? '?').slice(0, 12),
         name: label('__meta_docker_container_name').replace(/^\//, ''),
+        service: label('__meta_docker_container_label_com_docker_compose_service'),
         running: info.is_running === true || info.is_running === 'true',
         lastError: typeof info.last_error === 'string' ? info.last_error : '',
         oneOff: isOneOff({ [ONE_OFF_LABEL]: label(ONE_OFF_LABEL) }),

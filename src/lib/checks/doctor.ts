@@ -11,6 +11,7 @@ import { withinQueryLength } from '../loki/query-length.ts'
 import { type CounterReading, gaugeValue, keepReading, loadReadings, parseMetrics, type Sample, sumBy } from '../metrics.ts'
 import { neutralize, shown } from '../text.ts'
 import { humanDuration, type Nanos, sleep } from '../time.ts'
+import { clockFinding, type DockerAccess, discardFix, isClockReason, logDriverHint, lokiDiscards, pushRefusalHint, unreadableLogDriver } from './doctor-causes.ts'
 import { policyViolation, RESERVED_PREFIX, streamLabelsOutcome, violationHint } from './label-policy.ts'
 import { type Check, type CheckOutcome, lokiReadyCheck } from './runner.ts'
 
@@ -41,29 +42,14 @@ export interface DoctorContext {
   compose?: ComposeFile
   /** The --alloy-config file, likewise. */
   alloyConfig?: AlloyConfig
-}
-
-/** What each reason of loki_discarded_samples_total means and how to fix it. */
-const DISCARD_FIXES: Record<string, string> = {
-  rate_limited: 'raise limits_config.ingestion_rate_mb / ingestion_burst_size_mb, or log less',
-  per_stream_rate_limit: 'raise limits_config.per_stream_rate_limit, or spread lines over more streams',
-  stream_limit: 'too many streams: a label has too many values; remove high-cardinality labels',
-  line_too_long: 'lines above limits_config.max_line_size (256KB): shorten them, or set max_line_size_truncate',
-  greater_than_max_sample_age: 'lines older than reject_old_samples_max_age (7d): fix the clock or the timestamp stage',
-  too_far_in_future: "timestamps ahead of Loki's clock: fix the host clock or the timestamp stage (pino time is UnixMs)",
-  out_of_order: 'entries out of order for a stream: check the timestamp stage',
-  too_far_behind: "entries too far behind the stream's newest: check the timestamp stage",
-  invalid_labels: 'label names or values Loki refuses: check the relabel rules',
-  missing_labels: 'streams with no labels: check the relabel rules',
-  max_label_names_per_series: 'more than 15 labels on a stream: keep to app, env, service, stream',
-  label_value_too_long: 'a label value above 2048 bytes: it belongs in the line, not in a label (Loki 3.6 counts such a line under invalid_labels too)',
-  request_body_too_large: 'pushes above the size limit: lower loki.write batch_size',
+  /** The Docker Engine next to Alloy, asked only to name a cause (a container's log driver or clock). */
+  docker?: DockerAccess
 }
 
 /** Everything obs doctor inspects, as checks: Loki, then Alloy, then the stack's files. */
 export function doctorChecks(context: DoctorContext): Check[] {
   const checks: Check[] = [...lokiChecks(context)]
-  if (context.alloy) checks.push(...alloyChecks(context.alloy))
+  if (context.alloy) checks.push(...alloyChecks(context.alloy, context.liveWindowMs, { loki: context.loki, docker: context.docker }))
   if (context.compose) checks.push(...composeChecks(context.compose))
   if (context.alloyConfig) checks.push(alloyConfigCheck(context.alloyConfig, context.policy))
   return checks
@@ -148,7 +134,7 @@ interface DiscardCount {
  * counter inside the window (kept between runs in the cache); else the
  * increase over a few seconds watched now, saying so.
  */
-function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE_WINDOW_MS }: DoctorContext): Check {
+function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE_WINDOW_MS, docker }: DoctorContext): Check {
   const read = async (): Promise<Omit<CounterReading, 'addr' | 'orgId'>> => {
     const samples = parseMetrics(await loki.metrics(), [DISCARDED, PROCESS_START])
     return { atMs: Number(range().end / 1_000_000n), processStart: gaugeValue(samples, PROCESS_START), counts: Object.fromEntries(sumBy(samples, DISCARDED, 'reason')) }
@@ -216,8 +202,9 @@ function lokiIngestionCheck({ loki, range, window, readings, liveWindowMs = LIVE
       const before = count.before ? `; ${count.before}` : ''
       if (byReason.length === 0) return { status: 'pass', detail: `no lines discarded ${count.covers}${before}${unkept}` }
       const detail = byReason.map(([reason, n]) => `${n} lines discarded for ${reason}`).join('; ')
-      const fixes = byReason.map(([reason]) => `${reason}: ${DISCARD_FIXES[reason] ?? "see Loki's limits_config"}`).join('; ')
-      return { status: 'fail', detail: `${detail} ${count.covers} — those lines are lost${before}${unkept}`, hint: `${fixes} ${see('rejected-lines')}` }
+      const fixes = byReason.map(([reason]) => discardFix(reason)).join('; ')
+      const clock = byReason.some(([reason]) => isClockReason(reason)) ? `; ${await clockFinding(docker)}` : ''
+      return { status: 'fail', detail: `${detail} ${count.covers} — those lines are lost${before}${unkept}`, hint: `${fixes}${clock} ${see('rejected-lines')}` }
     },
   }
 }
@@ -234,7 +221,13 @@ function describeStatus(code: string): string {
   return code === '-1' ? 'connection failed' : `HTTP ${code}`
 }
 
-export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): Check[] {
+/** Where Alloy's checks look for a cause: Loki's discard reasons, and the Docker Engine Alloy reads. */
+export interface AlloyCauses {
+  loki?: LokiClient
+  docker?: DockerAccess
+}
+
+export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS, causes: AlloyCauses = {}): Check[] {
   let listing: Promise<AlloyComponent[]> | undefined
   let firstReading: Promise<Sample[]> | undefined
   const list = () => (listing ??= alloy.components())
@@ -318,10 +311,18 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
           return { status: 'fail', detail: 'loki.source.docker has no targets — nothing is read', hint: `check discovery.docker and the relabel rules ${see('docker-socket')}` }
         const broken = targets.filter((t) => !t.running || t.lastError)
         if (broken.length > 0) {
+          // A log driver Docker cannot read back is no socket problem: Docker answered, with nothing to read. Alloy's
+          // reader of that container then stops (not running) and tries again at its next tick, with the same error.
+          const unreadable = broken.filter((t) => unreadableLogDriver(t))
+          const unreached = broken.filter((t) => !unreadable.includes(t))
+          const hints = [
+            ...(unreadable.length > 0 ? [`${await logDriverHint(unreadable, causes.docker)} ${see('no-logs-ingested')}`] : []),
+            ...(unreached.length > 0 ? [`check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`] : []),
+          ]
           return {
             status: 'fail',
-            detail: `${broken.map((t) => `${t.id}: ${t.running ? 'running' : 'not running'}${t.lastError ? `, last error: ${maskUrl(t.lastError)}` : ''}`).join('; ')} — their logs are not read (Alloy keeps listing targets it can no longer reach)`,
-            hint: `check that Docker runs and its socket is mounted into alloy, and the containers are up ${see('docker-socket')}`,
+            detail: `${broken.map((t) => `${t.id}${t.name ? ` (${shown(t.name)})` : ''}: ${t.running ? 'running' : 'not running'}${t.lastError ? `, last error: ${maskUrl(t.lastError)}` : ''}`).join('; ')} — their logs are not read${unreached.length > 0 ? ' (Alloy keeps listing targets it can no longer reach)' : ''}`,
+            hint: hints.join('; '),
           }
         }
         const ended =
@@ -337,6 +338,7 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       dependsOn: ['alloy-ready'],
       async run(): Promise<CheckOutcome> {
         const before = await metrics()
+        const discardsBefore = causes.loki ? await lokiDiscards(causes.loki).catch((error: Error) => error) : undefined
         await sleep(liveWindowMs)
         const after = parseMetrics(await alloy.metrics())
         const requests = (samples: Sample[], ok: boolean) =>
@@ -349,10 +351,19 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
         const succeedingNow = requests(after, true) - requests(before, true)
         const history = `${sent} entries sent, ${dropped} dropped${failedCodes.length ? `, failed pushes: ${failedCodes.map(([code, n]) => `${n}× ${describeStatus(code)}`).join(', ')}` : ''} since Alloy started`
         if (droppedNow > 0 || (failingNow > 0 && succeedingNow === 0)) {
+          const codesBefore = sumBy(before, 'loki_write_request_duration_seconds_count', 'status_code')
+          const refusedNow = [...sumBy(after, 'loki_write_request_duration_seconds_count', 'status_code')]
+            .map(([code, n]): [string, number] => [code, n - (codesBefore.get(code) ?? 0)])
+            .filter(([code, n]) => n > 0 && code.startsWith('4'))
+          const unreachedNow = failingNow - refusedNow.reduce((sum, [, n]) => sum + n, 0)
+          const hints: string[] = []
+          // Loki answered a 4xx: it is reachable, and refuses the lines; its discard reason says why.
+          if (refusedNow.length > 0) hints.push(await pushRefusalHint(refusedNow, await refusalReasons(discardsBefore), causes.docker))
+          if (unreachedNow > 0 || refusedNow.length === 0) hints.push("check that Loki is up and reachable from Alloy (the url of loki.write), and Loki's limits")
           return {
             status: 'fail',
             detail: `pushes are failing now (${failingNow} failed, ${droppedNow} entries dropped in ${liveWindowMs / 1000}s); ${history} — dropped lines never reach Loki`,
-            hint: `check that Loki is up and reachable from Alloy (the url of loki.write), and Loki's limits ${see('pushes-failing')}`,
+            hint: `${hints.join('; ')} ${see('pushes-failing')}`,
           }
         }
         if (dropped > 0 || failedCodes.length > 0) {
@@ -363,6 +374,20 @@ export function alloyChecks(alloy: AlloyClient, liveWindowMs = LIVE_WINDOW_MS): 
       },
     },
   ]
+
+  /** Loki's discards while the pushes were watched; since Loki started when none grew meanwhile. */
+  async function refusalReasons(before: Record<string, number> | Error | undefined) {
+    if (!causes.loki) return { unavailable: 'obs doctor was not given Loki' }
+    if (before instanceof Error) return { unavailable: before.message }
+    let now: Record<string, number>
+    try {
+      now = await lokiDiscards(causes.loki)
+    } catch (error) {
+      return { unavailable: (error as Error).message }
+    }
+    const grew = Object.fromEntries(Object.entries(now).map(([reason, n]): [string, number] => [reason, n - (before?.[reason] ?? 0)]))
+    return Object.values(grew).some((n) => n > 0) ? { reasons: grew, covers: `in the ${liveWindowMs / 1000} s watched` } : { reasons: now, covers: 'since Loki started' }
+  }
 }
 
 /**
