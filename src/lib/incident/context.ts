@@ -10,10 +10,12 @@
  * line shares its nanosecond with others, that whole nanosecond is fetched
  * and cut in the same order, since a limited query may return any of them.
  */
+import { UsageError } from '../errors.ts'
 import type { Labels } from '../loki/client.ts'
 import { streamSelector } from '../loki/logql-text.ts'
 import { fetchLogPages, forwardOrder, type LogEntry, type PagingClient } from '../loki/paging.ts'
 import type { ContextGroup, ContextLine } from '../render/output.ts'
+import { neutralize } from '../text.ts'
 import { type Nanos, parseDuration } from '../time.ts'
 
 export interface ContextOptions {
@@ -21,12 +23,35 @@ export interface ContextOptions {
   after: number
   /** The context of every stream of the match's app (all containers of the compose project), interleaved. */
   allStreams: boolean
-  /** Matches looked at concurrently. */
+  /** Matches (or groups of matches) looked at concurrently. */
   concurrency?: number
+  /**
+   * How the context is fetched: 'auto' chooses by cost (see planGroups);
+   * 'export' and 'windows' force one plan. The output is the same either way.
+   */
+  plan?: ContextPlan
+}
+
+export type ContextPlan = 'auto' | 'export' | 'windows'
+
+/**
+ * The plan OBS_CONTEXT_PLAN forces, for tests and benchmarks that compare the
+ * plans on the same data; unset is 'auto'.
+ */
+export function contextPlanFromEnv(value: string | undefined): ContextPlan {
+  if (value === undefined || value === '') return 'auto'
+  if (value === 'auto' || value === 'export' || value === 'windows') return value
+  throw new UsageError(`OBS_CONTEXT_PLAN=${neutralize(value)} is not a context plan`, 'set it to auto, export or windows, or unset it')
 }
 
 /** How far back and ahead each side may look, widened in turn while lines are missing. */
 export const CONTEXT_WINDOWS = ['10s', '1m', '10m', '1h', '6h', '24h']
+
+/** The farthest a side looks: a context line beyond it is not shown, whichever plan found it. */
+const REACH = parseDuration(CONTEXT_WINDOWS[CONTEXT_WINDOWS.length - 1])
+
+/** The stretch a covering export adds before its first match and after its last: the first window's. */
+const PAD = parseDuration(CONTEXT_WINDOWS[0])
 
 const PAGE = 5000
 
@@ -94,20 +119,171 @@ async function around(client: PagingClient, match: LogEntry, options: ContextOpt
 }
 
 /**
+ * The requests one match costs at least in the windows plan: its own
+ * nanosecond, and per side a first window and the farthest line's nanosecond.
+ */
+export function windowsCost(options: Pick<ContextOptions, 'before' | 'after'>): number {
+  return 1 + (options.before > 0 ? 2 : 0) + (options.after > 0 ? 2 : 0)
+}
+
+/** Matches of one context selector close enough in time to be read by one covering export. */
+interface MatchGroup {
+  query: string
+  /** Indexes into the matches, oldest match first. */
+  members: number[]
+}
+
+/**
+ * The plan by cost. Matches are grouped per context selector (stream, or app
+ * with allStreams), oldest first, and a group is cut wherever two
+ * consecutive matches are more than 2 × PAD apart (their pads do not touch).
+ * Each group is then read by one exact export of its covering range, from
+ * PAD before its first match to PAD after its last, but with a budget: the
+ * requests the windows plan would cost its matches at least (windowsCost
+ * each). An export that has not finished within its budget stops there; the
+ * matches whose context it already holds are served from it and the others
+ * get their windows. A match whose context the export does not hold (fewer
+ * lines than asked within the pad, at a group's edge) gets its windows too.
+ *
+ * The bound, per group of m matches whose covering range holds L lines:
+ * requests ≤ min(export pages of L, windowsCost × m) + the windows of the
+ * matches left over, each a small constant (windowsCost, plus one request per
+ * wider window a side needs). So a dense group costs about L / page size
+ * requests, a group that would cost more than its windows stops at twice the
+ * windows plan at worst, and a lone match costs one request more than its
+ * windows at worst (usually fewer: its pad holds its context).
+ */
+export function planGroups(matches: LogEntry[], allStreams: boolean): MatchGroup[] {
+  const bySelector = new Map<string, number[]>()
+  matches.forEach((match, index) => {
+    const query = contextSelector(match, allStreams)
+    const list = bySelector.get(query) ?? []
+    list.push(index)
+    bySelector.set(query, list)
+  })
+  const groups: MatchGroup[] = []
+  for (const [query, indexes] of bySelector) {
+    indexes.sort((a, b) => forwardOrder(matches[a], matches[b]))
+    let current: MatchGroup | undefined
+    let last = 0n
+    for (const index of indexes) {
+      const ts = BigInt(matches[index].ts)
+      if (current === undefined || ts - last > 2n * PAD) {
+        current = { query, members: [] }
+        groups.push(current)
+      }
+      current.members.push(index)
+      last = ts
+    }
+  }
+  return groups
+}
+
+/** First index in `sorted` (forward order) whose entry sorts after `match`, and the first that does not sort before it. */
+function splitAt(sorted: LogEntry[], match: LogEntry): { below: number; above: number } {
+  const bound = (strict: boolean) => {
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const order = forwardOrder(sorted[mid], match)
+      if (order < 0 || (strict && order === 0)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+  return { below: bound(false), above: bound(true) }
+}
+
+/**
+ * A match's context from an exact export of [start, `complete`] (every line
+ * of the selector in that stretch, in forward order), or undefined when the
+ * export cannot tell it exactly: fewer lines than asked on a side that the
+ * export does not reach the end of, or a line beyond REACH (the windows plan
+ * would not show it). Same lines and roles as `around`.
+ */
+function fromExport(lines: LogEntry[], match: LogEntry, options: ContextOptions, finished: boolean): ContextLine[] | undefined {
+  const { below, above } = splitAt(lines, match)
+  const ts = BigInt(match.ts)
+  if (below < options.before || (!finished && lines.length - above < options.after)) return undefined
+  const before = options.before === 0 ? [] : lines.slice(below - options.before, below)
+  const after = lines.slice(above, above + options.after)
+  if (after.length < options.after) return undefined
+  if (before.length > 0 && BigInt(before[0].ts) < ts - REACH) return undefined
+  if (after.length > 0 && BigInt(after[after.length - 1].ts) > ts + REACH) return undefined
+  return [...before.map((entry) => ({ entry, role: 'before' as const })), { entry: match, role: 'match' }, ...after.map((entry) => ({ entry, role: 'after' as const }))]
+}
+
+/**
+ * One group by its covering export, within `budget` requests (Infinity: no
+ * budget). Fills `results` for the matches the export serves and returns the
+ * others.
+ */
+async function exportGroup(client: PagingClient, group: MatchGroup, matches: LogEntry[], options: ContextOptions, budget: number, results: ContextLine[][]): Promise<number[]> {
+  const first = BigInt(matches[group.members[0]].ts)
+  const last = BigInt(matches[group.members[group.members.length - 1]].ts)
+  let requests = 0
+  const counting: PagingClient = {
+    queryRange: (params) => {
+      requests++
+      return client.queryRange(params)
+    },
+    queryLimits: client.queryLimits?.bind(client),
+    limitsKnown: client.limitsKnown?.bind(client),
+  }
+  const lines: LogEntry[] = []
+  let finished = true
+  const pages = fetchLogPages(counting, { query: group.query, start: first - PAD, end: last + 1n + PAD, direction: 'forward', limit: 0, batch: PAGE })
+  for await (const page of pages) {
+    lines.push(...page)
+    // Over budget: the windows of what is left cost less than the rest of the export may.
+    if (requests >= budget) {
+      finished = false
+      break
+    }
+  }
+  // A stopped export is complete up to its last line's nanosecond (paging never splits one): only that prefix
+  // serves, and a side that runs to its end is left to the windows.
+  const left: number[] = []
+  for (const index of group.members) {
+    const served = fromExport(lines, matches[index], options, finished)
+    if (served === undefined) left.push(index)
+    else results[index] = served
+  }
+  return left
+}
+
+/** Runs `work` over `items`, `concurrency` at a time. */
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) await work(items[next++])
+  })
+  await Promise.all(workers)
+}
+
+/**
  * The context of every match, merged into groups where lines overlap, in the
  * order of `matches` (the query's direction). A line that is a match is
  * marked so in every group it ends up in; one between two matches is 'after'.
+ * Fetched by the cheaper plan (planGroups); the output does not depend on it.
  */
 export async function withContext(client: PagingClient, matches: LogEntry[], options: ContextOptions): Promise<ContextGroup[]> {
   const results: ContextLine[][] = new Array(matches.length)
-  let next = 0
-  const workers = Array.from({ length: Math.min(options.concurrency ?? 4, matches.length) }, async () => {
-    while (next < matches.length) {
-      const index = next++
-      results[index] = await around(client, matches[index], options)
-    }
+  const concurrency = options.concurrency ?? 4
+  const plan = options.plan ?? 'auto'
+  let windowed: number[] = matches.map((_, index) => index)
+  if (plan !== 'windows') {
+    windowed = []
+    const budget = plan === 'export' ? Number.POSITIVE_INFINITY : windowsCost(options)
+    await pool(planGroups(matches, options.allStreams), concurrency, async (group) => {
+      windowed.push(...(await exportGroup(client, group, matches, options, budget * group.members.length, results)))
+    })
+    windowed.sort((a, b) => a - b)
+  }
+  await pool(windowed, concurrency, async (index) => {
+    results[index] = await around(client, matches[index], options)
   })
-  await Promise.all(workers)
   return mergeGroups(results, new Map(matches.map((match) => [key(match), match])))
 }
 
