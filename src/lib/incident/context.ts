@@ -196,32 +196,38 @@ function splitAt(sorted: LogEntry[], match: LogEntry): { below: number; above: n
 }
 
 /**
- * A match's context from an exact export of [start, `complete`] (every line
- * of the selector in that stretch, in forward order), or undefined when the
- * export cannot tell it exactly: fewer lines than asked on a side that the
- * export does not reach the end of, or a line beyond REACH (the windows plan
- * would not show it). Same lines and roles as `around`.
+ * A match's context from an exact export read so far (every line of the
+ * selector from the export's start up to its last line's nanosecond, in
+ * forward order, less the lines no pending match needs): the same lines and
+ * roles as `around`; 'wait' while the export has not passed the match's
+ * context yet; 'windows' when it cannot tell it exactly: fewer lines than
+ * asked before the match (the export starts a pad before the group) or after
+ * it at the export's end, or a line beyond REACH (the windows would not show it).
  */
-function fromExport(lines: LogEntry[], match: LogEntry, options: ContextOptions, finished: boolean): ContextLine[] | undefined {
+function fromExport(lines: LogEntry[], match: LogEntry, options: ContextOptions, finished: boolean): ContextLine[] | 'wait' | 'windows' {
   const { below, above } = splitAt(lines, match)
+  // A line after the match has arrived: the match's nanosecond is whole (paging never splits one).
+  if (!finished && lines.length - above < Math.max(1, options.after)) return 'wait'
+  if (below < options.before) return 'windows'
   const ts = BigInt(match.ts)
-  if (below < options.before || (!finished && lines.length - above < options.after)) return undefined
   const before = options.before === 0 ? [] : lines.slice(below - options.before, below)
   const after = lines.slice(above, above + options.after)
-  if (after.length < options.after) return undefined
-  if (before.length > 0 && BigInt(before[0].ts) < ts - REACH) return undefined
-  if (after.length > 0 && BigInt(after[after.length - 1].ts) > ts + REACH) return undefined
+  if (after.length < options.after) return 'windows'
+  if (before.length > 0 && BigInt(before[0].ts) < ts - REACH) return 'windows'
+  if (after.length > 0 && BigInt(after[after.length - 1].ts) > ts + REACH) return 'windows'
   return [...before.map((entry) => ({ entry, role: 'before' as const })), { entry: match, role: 'match' }, ...after.map((entry) => ({ entry, role: 'after' as const }))]
 }
 
 /**
  * One group by its covering export, within `budget` requests (Infinity: no
- * budget). Fills `results` for the matches the export serves and returns the
- * others.
+ * budget). Fills `results` for the matches the export serves, as the pages
+ * arrive, and returns the others. The export stops once every match is
+ * served, and holds only the lines the matches still to serve may need.
  */
 async function exportGroup(client: PagingClient, group: MatchGroup, matches: LogEntry[], options: ContextOptions, budget: number, results: ContextLine[][]): Promise<number[]> {
-  const first = BigInt(matches[group.members[0]].ts)
-  const last = BigInt(matches[group.members[group.members.length - 1]].ts)
+  const { members } = group
+  const first = BigInt(matches[members[0]].ts)
+  const last = BigInt(matches[members[members.length - 1]].ts)
   let requests = 0
   const counting: PagingClient = {
     queryRange: (params) => {
@@ -231,25 +237,32 @@ async function exportGroup(client: PagingClient, group: MatchGroup, matches: Log
     queryLimits: client.queryLimits?.bind(client),
     limitsKnown: client.limitsKnown?.bind(client),
   }
-  const lines: LogEntry[] = []
-  let finished = true
+  let lines: LogEntry[] = []
+  const left: number[] = []
+  let next = 0
+  const settle = (finished: boolean) => {
+    for (; next < members.length; next++) {
+      const served = fromExport(lines, matches[members[next]], options, finished)
+      if (served === 'wait') break
+      if (served === 'windows') left.push(members[next])
+      else results[members[next]] = served
+    }
+    if (next < members.length) lines = lines.slice(Math.max(0, splitAt(lines, matches[members[next]]).below - options.before))
+  }
   const pages = fetchLogPages(counting, { query: group.query, start: first - PAD, end: last + 1n + PAD, direction: 'forward', limit: 0, batch: PAGE })
+  let stopped = false
   for await (const page of pages) {
-    lines.push(...page)
-    // Over budget: the windows of what is left cost less than the rest of the export may.
+    for (const entry of page) lines.push(entry)
+    settle(false)
+    if (next === members.length) break
+    // Over budget: the windows of the matches left cost less than the rest of the export may.
     if (requests >= budget) {
-      finished = false
+      stopped = true
       break
     }
   }
-  // A stopped export is complete up to its last line's nanosecond (paging never splits one): only that prefix
-  // serves, and a side that runs to its end is left to the windows.
-  const left: number[] = []
-  for (const index of group.members) {
-    const served = fromExport(lines, matches[index], options, finished)
-    if (served === undefined) left.push(index)
-    else results[index] = served
-  }
+  if (stopped) left.push(...members.slice(next))
+  else settle(true)
   return left
 }
 

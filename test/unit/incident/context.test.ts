@@ -195,4 +195,21 @@ describe('the context plan by cost', () => {
       if (name === 'dense') assert.ok(costs.auto <= 1 + 2 * 15 && costs.windows > 1000, JSON.stringify(costs))
     })
   }
+
+  test('an export over its budget stops: the matches its pages hold are served, the others get windows; the same output', async () => {
+    // 160,000 lines 0.25 ms apart (43 pages); two matches 20 s apart make one group whose windows cost 10 requests.
+    const busy: Row[] = Array.from({ length: 160_000 }, (_, i) => ({ ts: T + BigInt(i) * 250_000n, labels: app, line: i === 20_000 || i === 100_000 ? `match ${i}` : `l${i}` }))
+    const matches = busy.filter((r) => r.line.startsWith('match')).map(entryOf)
+    const outputs: string[][][] = []
+    const costs: Record<string, number> = {}
+    for (const plan of ['windows', 'auto'] as const) {
+      const { client, requests } = counted(busy)
+      outputs.push(print(await withContext(client, matches, { before: 1, after: 1, allStreams: false, plan })))
+      costs[plan] = requests()
+    }
+    assert.deepEqual(outputs[1], outputs[0])
+    assert.deepEqual(outputs[0][0], [`before ${busy[19_999].ts} l19999`, `match ${busy[20_000].ts} match 20000`, `after ${busy[20_001].ts} l20001`])
+    // At most the budget (10) and the windows of the second match (half the windows plan here).
+    assert.ok(costs.auto <= 10 + costs.windows / 2, JSON.stringify(costs))
+  })
 })
