@@ -9,6 +9,10 @@
  * that widen only while fewer than N lines were found; when a side's N-th
  * line shares its nanosecond with others, that whole nanosecond is fetched
  * and cut in the same order, since a limited query may return any of them.
+ *
+ * Where matches are dense, the same lines come cheaper from one export of the
+ * stretch around them than from windows per match: withContext chooses per
+ * group of close matches (planGroups), with the same output either way.
  */
 import { UsageError } from '../errors.ts'
 import type { Labels } from '../loki/client.ts'
@@ -145,13 +149,22 @@ interface MatchGroup {
  * get their windows. A match whose context the export does not hold (fewer
  * lines than asked within the pad, at a group's edge) gets its windows too.
  *
- * The bound, per group of m matches whose covering range holds L lines:
- * requests ≤ min(export pages of L, windowsCost × m) + the windows of the
- * matches left over, each a small constant (windowsCost, plus one request per
- * wider window a side needs). So a dense group costs about L / page size
- * requests, a group that would cost more than its windows stops at twice the
- * windows plan at worst, and a lone match costs one request more than its
- * windows at worst (usually fewer: its pad holds its context).
+ * Why a budget rather than an estimate: what an export costs depends on the
+ * lines between the matches, and Loki's index does not count the lines still
+ * in the ingesters (the last hour or two: where incidents are), so an index
+ * estimate is blind where it matters. The matches' times say which are close;
+ * the budget caps what a wrong guess can cost.
+ *
+ * The bound, with c = windowsCost (5 with -C N, 3 with only -A or -B) and
+ * P(g) the pages of group g's covering export (about its lines / 5,000):
+ *   requests ≤ Σ over groups min(P(g), c × matches(g)) + W × left,
+ * where `left` counts the matches served by windows instead (at a group's
+ * start at most `before` of them, at its end at most `after`, plus those an
+ * export had not reached when it ran out of budget) and W is what one
+ * match's windows cost: c, plus one request per wider window a side needs
+ * (at most 1 + 2 × 7 = 15 where no window holds more than a page). So a dense
+ * group costs about its lines / page size, a lone match about one request (its
+ * pads hold its context), and no group more than twice its windows.
  */
 export function planGroups(matches: LogEntry[], allStreams: boolean): MatchGroup[] {
   const bySelector = new Map<string, number[]>()
