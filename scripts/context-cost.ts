@@ -4,7 +4,9 @@
  * stream (2,000 lines 1 ms apart, every third a match) and a sparse one
  * (2,000 lines 500 ms apart, five matches), each with -C 2 --limit 0, against
  * a full export of the same stream; with no added latency and with 50 ms per
- * request. OBS_OLD=<checkout>/bin/run.js adds the same rows for another build.
+ * request; and the issue's own shape (9,049 lines 330 ms apart, 1,602 of them
+ * matches, -C 1), without latency. OBS_OLD=<checkout>/bin/run.js adds the
+ * same rows for another build.
  *
  *   node --disable-warning=ExperimentalWarning scripts/context-cost.ts
  */
@@ -25,8 +27,13 @@ try {
     (now - 30n * 60_000n * MS + BigInt(i) * 500n * MS).toString(),
     JSON.stringify({ msg: [100, 500, 900, 1300, 1700].includes(i) ? `hit ${i}` : `line ${i}` }),
   ])
+  const llm = Array.from({ length: 9049 }, (_, i) => [
+    (now - 55n * 60_000n * MS + BigInt(i) * 330n * MS).toString(),
+    JSON.stringify({ msg: Math.floor((i * 1602) / 9049) !== Math.floor(((i + 1) * 1602) / 9049) ? `llm call ${i}` : `line ${i}` }),
+  ])
   await pushAll(loki.addr, [
     [
+      { stream: { app: APP, env: 'test', service: 'llm', stream: 'stdout' }, values: llm },
       { stream: { app: APP, env: 'test', service: 'dense', stream: 'stdout' }, values: dense },
       { stream: { app: APP, env: 'test', service: 'sparse', stream: 'stdout' }, values: sparse },
     ],
@@ -37,13 +44,14 @@ try {
   console.log('build | stream | latency | what | query_range requests | wall s | stdout lines')
   for (const latency of [0, 50]) {
     proxy.setRule((request) => (latency > 0 && request.path.includes('query_range') ? { type: 'delay', ms: latency } : undefined))
-    for (const service of ['dense', 'sparse']) {
+    for (const service of latency === 0 ? ['dense', 'sparse', 'llm'] : ['dense', 'sparse']) {
       for (const [build, bin] of builds) {
         const selector = `{app="${APP}", service="${service}"}`
+        const [filter, n] = service === 'llm' ? ['llm call', '1'] : ['hit', '2']
         for (const [what, args] of [
           ['full export', ['query-range', selector, '--since', '1h', '--limit', '0', '--forward', '-o', 'raw']],
-          ['matches only', ['query-range', `${selector} |= "hit"`, '--since', '1h', '--limit', '0', '-o', 'raw']],
-          ['-C 2', ['query-range', `${selector} |= "hit"`, '--since', '1h', '--limit', '0', '-C', '2', '-o', 'raw']],
+          ['matches only', ['query-range', `${selector} |= "${filter}"`, '--since', '1h', '--limit', '0', '-o', 'raw']],
+          [`-C ${n}`, ['query-range', `${selector} |= "${filter}"`, '--since', '1h', '--limit', '0', '-C', n, '-o', 'raw']],
         ] as const) {
           if (what === 'full export' && build !== 'new') continue
           const from = proxy.count('query_range')
