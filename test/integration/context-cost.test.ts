@@ -62,7 +62,7 @@ test('666 matches with -C 2 in a stream of 2,000 lines: one covering export, not
 test('5 lone matches with -C 2 in a stream of 2,000 lines: about one request each', async (t) => {
   const { stdout, contextRequests } = await run(`{app="${APP}", service="sparse"} |= "hit"`, ['-C', '2'])
   assert.equal(stdout.trim().split('\n').length, 5 * 5)
-  // Each match's group is read by one export of its pads (20 s, 40 lines); the windows plan costs 5 each.
+  // The stream's 2,000 lines are one page: one export of the matches' stretch reads them all; the windows plan costs 5 each.
   t.diagnostic(`${contextRequests} requests for the context`)
   assert.ok(contextRequests <= 5 * 2, `${contextRequests} requests for the context`)
 })

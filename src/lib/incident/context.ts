@@ -57,6 +57,9 @@ const REACH = parseDuration(CONTEXT_WINDOWS[CONTEXT_WINDOWS.length - 1])
 /** The stretch a covering export adds before its first match and after its last: the first window's. */
 const PAD = parseDuration(CONTEXT_WINDOWS[0])
 
+/** A gap no two matches are apart by: one group per selector. */
+const WHOLE = 1n << 80n
+
 const PAGE = 5000
 
 /** The selector of the lines that make a match's context: its own stream, or all streams of its app. */
@@ -138,38 +141,45 @@ interface MatchGroup {
 }
 
 /**
- * The plan by cost. Matches are grouped per context selector (stream, or app
- * with allStreams), oldest first, and a group is cut wherever two
- * consecutive matches are more than 2 × PAD apart (their pads do not touch).
- * Each group is then read by one exact export of its covering range, from
- * PAD before its first match to PAD after its last, but with a budget: the
- * requests the windows plan would cost its matches at least (windowsCost
- * each). An export that has not finished within its budget stops there; the
- * matches whose context it already holds are served from it and the others
- * get their windows. A match whose context the export does not hold (fewer
- * lines than asked within the pad, at a group's edge) gets its windows too.
+ * The plan by cost, in two passes, each an exact export read forward while it
+ * pays, the lines around each match cut from it as its pages arrive:
+ *
+ * 1. Per context selector (stream, or app with allStreams), one export of the
+ *    whole stretch of its matches, from PAD before the first to PAD after the
+ *    last. It goes on while its requests stay within c × (matches it served
+ *    + 1), c = windowsCost (5 with -C N, 3 with only -A or -B): the least the
+ *    windows would have cost them. A stream whose matches are dense, or whose
+ *    lines are few, is read here in one pass.
+ * 2. The matches the first pass did not reach (it stopped: lines between
+ *    matches are many) form groups wherever two consecutive ones are within
+ *    2 × PAD (their pads touch); each group gets an export of its own covering
+ *    range, stopped at c × its matches.
+ *
+ * What neither export can tell exactly gets its windows (`around`): a match
+ * with fewer lines than asked within the pad at a group's edge (at most
+ * `before` of them at a group's start, `after` at its end), or one a stopped
+ * export had not reached.
  *
  * Why a budget rather than an estimate: what an export costs depends on the
  * lines between the matches, and Loki's index does not count the lines still
  * in the ingesters (the last hour or two: where incidents are), so an index
- * estimate is blind where it matters. The matches' times say which are close;
- * the budget caps what a wrong guess can cost.
+ * estimate is blind where it matters. The matches' times and the export's own
+ * progress say it; the budget caps what a wrong guess costs.
  *
- * The bound, with c = windowsCost (5 with -C N, 3 with only -A or -B) and
- * P(g) the pages of group g's covering export (about its lines / 5,000):
- *   requests ≤ Σ over groups min(P(g), c × matches(g)) + W × left,
- * where `left` counts the matches served by windows instead (at a group's
- * start at most `before` of them, at its end at most `after`, plus those an
- * export had not reached when it ran out of budget) and W is what one
- * match's windows cost: c, plus one request per wider window a side needs
- * (at most 1 + 2 × 7 = 15 where no window holds more than a page). So a dense
- * group costs about its lines / page size, a lone match about one request (its
- * pads hold its context), and no group more than twice its windows.
+ * The bound, with P the covering export's pages (about lines / 5,000) and W
+ * what one match's windows cost (c, plus one request per wider window a side
+ * needs; at most 1 + 2 × 7 = 15 where no window holds more than a page):
+ *   requests ≤ Σ per selector min(P, c × (served + 1))
+ *            + Σ per group of pass 2 min(P(g), c × matches(g))
+ *            + W × matches left to windows.
+ * So dense matches cost about the export's pages, a lone match about one
+ * request (its pads hold its context), and no match more than about twice its
+ * windows.
  */
-export function planGroups(matches: LogEntry[], allStreams: boolean): MatchGroup[] {
+export function planGroups(matches: LogEntry[], allStreams: boolean, which: number[], gap: Nanos): MatchGroup[] {
   const bySelector = new Map<string, number[]>()
-  matches.forEach((match, index) => {
-    const query = contextSelector(match, allStreams)
+  which.forEach((index) => {
+    const query = contextSelector(matches[index], allStreams)
     const list = bySelector.get(query) ?? []
     list.push(index)
     bySelector.set(query, list)
@@ -181,7 +191,7 @@ export function planGroups(matches: LogEntry[], allStreams: boolean): MatchGroup
     let last = 0n
     for (const index of indexes) {
       const ts = BigInt(matches[index].ts)
-      if (current === undefined || ts - last > 2n * PAD) {
+      if (current === undefined || ts - last > gap) {
         current = { query, members: [] }
         groups.push(current)
       }
@@ -237,7 +247,14 @@ function fromExport(lines: LogEntry[], match: LogEntry, options: ContextOptions,
  * arrive, and returns the others. The export stops once every match is
  * served, and holds only the lines the matches still to serve may need.
  */
-async function exportGroup(client: PagingClient, group: MatchGroup, matches: LogEntry[], options: ContextOptions, budget: number, results: ContextLine[][]): Promise<number[]> {
+async function exportGroup(
+  client: PagingClient,
+  group: MatchGroup,
+  matches: LogEntry[],
+  options: ContextOptions,
+  budget: { base: number; perServed: number },
+  results: ContextLine[][],
+): Promise<{ windows: number[]; unreached: number[] }> {
   const { members } = group
   const first = BigInt(matches[members[0]].ts)
   const last = BigInt(matches[members[members.length - 1]].ts)
@@ -253,12 +270,16 @@ async function exportGroup(client: PagingClient, group: MatchGroup, matches: Log
   let lines: LogEntry[] = []
   const left: number[] = []
   let next = 0
+  let served = 0
   const settle = (finished: boolean) => {
     for (; next < members.length; next++) {
-      const served = fromExport(lines, matches[members[next]], options, finished)
-      if (served === 'wait') break
-      if (served === 'windows') left.push(members[next])
-      else results[members[next]] = served
+      const context = fromExport(lines, matches[members[next]], options, finished)
+      if (context === 'wait') break
+      if (context === 'windows') left.push(members[next])
+      else {
+        results[members[next]] = context
+        served++
+      }
     }
     if (next < members.length) lines = lines.slice(Math.max(0, splitAt(lines, matches[members[next]]).below - options.before))
   }
@@ -269,14 +290,13 @@ async function exportGroup(client: PagingClient, group: MatchGroup, matches: Log
     settle(false)
     if (next === members.length) break
     // Over budget: the windows of the matches left cost less than the rest of the export may.
-    if (requests >= budget) {
+    if (requests >= budget.base + budget.perServed * served) {
       stopped = true
       break
     }
   }
-  if (stopped) left.push(...members.slice(next))
-  else settle(true)
-  return left
+  if (!stopped) settle(true)
+  return { windows: left, unreached: members.slice(next) }
 }
 
 /** Runs `work` over `items`, `concurrency` at a time. */
@@ -300,10 +320,21 @@ export async function withContext(client: PagingClient, matches: LogEntry[], opt
   const plan = options.plan ?? 'auto'
   let windowed: number[] = matches.map((_, index) => index)
   if (plan !== 'windows') {
+    const all = windowed
     windowed = []
-    const budget = plan === 'export' ? Number.POSITIVE_INFINITY : windowsCost(options)
-    await pool(planGroups(matches, options.allStreams), concurrency, async (group) => {
-      windowed.push(...(await exportGroup(client, group, matches, options, budget * group.members.length, results)))
+    const c = windowsCost(options)
+    const cost = plan === 'export' ? { base: Number.POSITIVE_INFINITY, perServed: 0 } : { base: c, perServed: c }
+    // First the whole stretch of each selector's matches, while it pays.
+    const unreached: number[] = []
+    await pool(planGroups(matches, options.allStreams, all, WHOLE), concurrency, async (group) => {
+      const done = await exportGroup(client, group, matches, options, cost, results)
+      windowed.push(...done.windows)
+      unreached.push(...done.unreached)
+    })
+    // Then the matches it did not reach, by groups of close matches, each within what its windows cost.
+    await pool(planGroups(matches, options.allStreams, unreached, 2n * PAD), concurrency, async (group) => {
+      const done = await exportGroup(client, group, matches, options, { base: c * group.members.length, perServed: 0 }, results)
+      windowed.push(...done.windows, ...done.unreached)
     })
     windowed.sort((a, b) => a - b)
   }
