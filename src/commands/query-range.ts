@@ -5,7 +5,7 @@ import { ObsCommand } from '../lib/cli/command.ts'
 import { outputFlag, timeFlags } from '../lib/cli/flags.ts'
 import { UsageError } from '../lib/errors.ts'
 import { tuneHeapForStreaming } from '../lib/heap.ts'
-import { withContext } from '../lib/incident/context.ts'
+import { type ContextPlan, contextPlanFromEnv, withContext } from '../lib/incident/context.ts'
 import { LokiClient } from '../lib/loki/client.ts'
 import { checkLogQL, pinnedLabels, type QueryKind } from '../lib/loki/logql.ts'
 import { fetchMetricRange, metricStep } from '../lib/loki/metric-query.ts'
@@ -74,6 +74,7 @@ export default class QueryRange extends ObsCommand {
     const wantsContext = flags['after-context'] !== undefined || flags['before-context'] !== undefined || flags.context !== undefined
     if (flags['all-streams'] && !wantsContext) throw new UsageError('--all-streams widens the context of -A, -B or -C', 'add -C N (or -A N / -B N)')
     if (wantsContext && kind === 'metric') throw new UsageError('-A, -B and -C show the lines around log lines; a metric query has none', 'drop them, or query the log lines')
+    const plan = wantsContext ? contextPlanFromEnv(process.env.OBS_CONTEXT_PLAN) : 'auto'
     const settings = await this.resolveSettings(flags)
     const lokiClient = this.track(new LokiClient(settings.loki))
     if ((kind === 'log' && flags.limit === 0) || range.end - range.start > WIDE_RANGE) {
@@ -86,7 +87,7 @@ export default class QueryRange extends ObsCommand {
     const totals = new ExecTotals()
     const client = flags.stats ? totals.counting(lokiClient) : lokiClient
     try {
-      await this.print(args.logql, kind, flags, { client, range, step, mode, before, after, wantsContext })
+      await this.print(args.logql, kind, flags, { client, range, step, mode, before, after, wantsContext, plan })
     } finally {
       if (flags.stats) this.note(totals.describe())
     }
@@ -96,9 +97,9 @@ export default class QueryRange extends ObsCommand {
     query: string,
     kind: QueryKind,
     flags: Interfaces.InferredFlags<typeof QueryRange.flags>,
-    run: { client: LokiClient; range: { start: Nanos; end: Nanos }; step?: string; mode: OutputMode; before: number; after: number; wantsContext: boolean },
+    run: { client: LokiClient; range: { start: Nanos; end: Nanos }; step?: string; mode: OutputMode; before: number; after: number; wantsContext: boolean; plan: ContextPlan },
   ): Promise<void> {
-    const { client, range, step, mode, before, after, wantsContext } = run
+    const { client, range, step, mode, before, after, wantsContext, plan } = run
     if (kind === 'metric') {
       const data = await fetchMetricRange(client, { query, ...range, step })
       process.stdout.write(await renderMetric(data, mode, this.stdoutChalk, Boolean(process.stdout.isTTY)))
@@ -132,7 +133,7 @@ export default class QueryRange extends ObsCommand {
       const matches: LogEntry[] = []
       for await (const page of pages) matches.push(...page)
       progress.update(`${groupDigits(matches.length)} matches; fetching their context`)
-      const groups = await withContext(client, matches, { before, after, allStreams: flags['all-streams'] }).finally(() => progress.done())
+      const groups = await withContext(client, matches, { before, after, allStreams: flags['all-streams'], plan }).finally(() => progress.done())
       for (const group of groups) await printer.group(group)
       await printer.end()
       if (matches.length === 0) this.nothingFound(query, range)

@@ -143,3 +143,74 @@ describe('contextSelector and mergeGroups', () => {
     )
   })
 })
+
+describe('the context plan by cost', () => {
+  /** A Loki that counts its requests. */
+  function counted(rows: Row[]): { client: LokiClient; requests: () => number } {
+    const inner = fakeLoki(rows)
+    let n = 0
+    return {
+      client: {
+        queryRange: (params: RangeParams) => {
+          n++
+          return inner.queryRange(params)
+        },
+      } as unknown as LokiClient,
+      requests: () => n,
+    }
+  }
+  const MSN = 1_000_000n
+  // Two streams of one app: app with 2,000 lines 1 ms apart, every third a match, some sharing a nanosecond;
+  // worker with 2,000 lines 1 s apart, five of them matches, one alone at the far end.
+  const rows: Row[] = []
+  for (let i = 0; i < 2000; i++) rows.push({ ts: T + BigInt(i - (i % 7 === 0 ? 1 : 0)) * MSN, labels: app, line: i % 3 === 0 ? `match ${i}` : `line ${i}` })
+  for (let i = 0; i < 2000; i++) rows.push({ ts: T + BigInt(i) * 1000n * MSN, labels: worker, line: [100, 700, 701, 1500, 1999].includes(i) ? `match w${i}` : `w${i}` })
+  const matchesOf = (labels: Labels) =>
+    rows
+      .filter((r) => r.labels === labels && r.line.startsWith('match'))
+      .map(entryOf)
+      .reverse()
+  const print = (groups: Awaited<ReturnType<typeof withContext>>) => groups.map((g) => g.map(({ entry, role }) => `${role} ${entry.ts} ${entry.line}`))
+
+  for (const [name, labels, context] of [
+    ['dense', app, 3],
+    ['sparse', worker, 3],
+    ['both streams, -B 5 -A 1', undefined, 0],
+  ] as const) {
+    test(`${name}: every plan prints the same; auto costs no more than the export's pages + the windows of edge matches`, async () => {
+      const matches = labels === undefined ? [...matchesOf(app), ...matchesOf(worker)] : matchesOf(labels)
+      const options = context === 0 ? { before: 5, after: 1, allStreams: false } : { before: context, after: context, allStreams: false }
+      const outputs: string[][][] = []
+      const costs: Record<string, number> = {}
+      for (const plan of ['windows', 'export', 'auto'] as const) {
+        const { client, requests } = counted(rows)
+        outputs.push(print(await withContext(client, matches, { ...options, plan })))
+        costs[plan] = requests()
+      }
+      assert.deepEqual(outputs[1], outputs[0])
+      assert.deepEqual(outputs[2], outputs[0])
+      assert.ok(costs.auto <= costs.windows, JSON.stringify(costs))
+      assert.ok(costs.auto <= costs.export, JSON.stringify(costs))
+      // One page of export; the first match has no line before it and the last one line after it: their windows widen to 24 h.
+      if (name === 'dense') assert.ok(costs.auto <= 1 + 2 * 15 && costs.windows > 1000, JSON.stringify(costs))
+    })
+  }
+
+  test('an export over its budget stops: the matches its pages hold are served, the others get windows; the same output', async () => {
+    // 160,000 lines 0.25 ms apart (43 pages); two matches 20 s apart make one group whose windows cost 10 requests.
+    const busy: Row[] = Array.from({ length: 160_000 }, (_, i) => ({ ts: T + BigInt(i) * 250_000n, labels: app, line: i === 20_000 || i === 100_000 ? `match ${i}` : `l${i}` }))
+    const matches = busy.filter((r) => r.line.startsWith('match')).map(entryOf)
+    const outputs: string[][][] = []
+    const costs: Record<string, number> = {}
+    for (const plan of ['windows', 'auto'] as const) {
+      const { client, requests } = counted(busy)
+      outputs.push(print(await withContext(client, matches, { before: 1, after: 1, allStreams: false, plan })))
+      costs[plan] = requests()
+    }
+    assert.deepEqual(outputs[1], outputs[0])
+    assert.deepEqual(outputs[0][0], [`before ${busy[19_999].ts} l19999`, `match ${busy[20_000].ts} match 20000`, `after ${busy[20_001].ts} l20001`])
+    // At most the whole stretch's first budget (5, it served nothing), the group's budget (10) and the windows
+    // of the second match (half the windows plan here).
+    assert.ok(costs.auto <= 5 + 10 + costs.windows / 2, JSON.stringify(costs))
+  })
+})
