@@ -27,8 +27,8 @@ before(async () => {
   ])
   await pushAll(addr, [
     [
-      { stream: { app: APP, env: 'test', service: 'dense', stream: 'stdout' }, values: dense },
-      { stream: { app: APP, env: 'test', service: 'sparse', stream: 'stdout' }, values: sparse },
+      { stream: { app: APP, env: 'test', service: 'app', stream: 'stdout' }, values: dense },
+      { stream: { app: APP, env: 'test', service: 'worker', stream: 'stdout' }, values: sparse },
     ],
   ])
   proxy = await startFaultProxy(addr)
@@ -50,7 +50,7 @@ async function run(query: string, args: string[], plan?: string, limit = '0'): P
 }
 
 test('666 matches with -C 2 in a stream of 2,000 lines: one covering export, not windows per match', async (t) => {
-  const { stdout, contextRequests } = await run(`{app="${APP}", service="dense"} |= "hit"`, ['-C', '2'])
+  const { stdout, contextRequests } = await run(`{app="${APP}", service="app"} |= "hit"`, ['-C', '2'])
   const lines = stdout.trim().split('\n')
   assert.equal(lines.length, 2000)
   assert.equal(lines.filter((l) => l.includes('"context":"match"')).length, 666)
@@ -60,7 +60,7 @@ test('666 matches with -C 2 in a stream of 2,000 lines: one covering export, not
 })
 
 test('5 lone matches with -C 2 in a stream of 2,000 lines: about one request each', async (t) => {
-  const { stdout, contextRequests } = await run(`{app="${APP}", service="sparse"} |= "hit"`, ['-C', '2'])
+  const { stdout, contextRequests } = await run(`{app="${APP}", service="worker"} |= "hit"`, ['-C', '2'])
   assert.equal(stdout.trim().split('\n').length, 5 * 5)
   // The stream's 2,000 lines are one page: one export of the matches' stretch reads them all; the windows plan costs 5 each.
   t.diagnostic(`${contextRequests} requests for the context`)

@@ -37,7 +37,7 @@ interface Check {
 
 async function verdict(scenario: DeployScenario) {
   const window = ['--deployed-at', formatNanos(scenario.deployedAt), '--window', `${scenario.windowNs / 1_000_000_000n}s`]
-  const result = await runObs(['smoke', '--no-alloy', '--app', scenario.app, '--service', 'web', '--env', 'test', '--since', '3h', ...window, '--json'], { env })
+  const result = await runObs(['smoke', '--no-alloy', '--app', scenario.app, '--service', 'app', '--env', 'test', '--since', '3h', ...window, '--json'], { env })
   const checks = (JSON.parse(result.stdout) as { checks: Check[] }).checks
   return { result, check: (id: string) => checks.find((c) => c.id === id)! }
 }
@@ -54,7 +54,7 @@ describe('new error messages, on short pino messages', () => {
     const fresh = scenario.entries.filter((e) => e.line.includes(SHORT_NEW_ERROR)).length
     assert.equal(fresh, 40)
     assert.equal(check('new-patterns').status, 'fail', check('new-patterns').detail)
-    assert.equal(check('new-patterns').detail, `new error messages: web: ${SHORT_NEW_ERROR} <_> (40 lines)`)
+    assert.equal(check('new-patterns').detail, `new error messages: app: ${SHORT_NEW_ERROR} <_> (40 lines)`)
     const query = /obs query-range '([^']+)' --from (\S+) --to (\S+)/.exec(check('new-patterns').hint ?? '')!
     assert.ok(query, check('new-patterns').hint)
     const found = await runObs(['query-range', query[1], '--from', query[2], '--to', query[3], '--limit', '0', '-o', 'raw'], { env })
@@ -74,10 +74,10 @@ describe('new error messages, on short pino messages', () => {
   test('no lines at all before the deploy: could not compare, warn (not pass, not fail), in every deploy check', async () => {
     const { result, check } = await verdict(scenarios['short-new-service'])
     assert.equal(check('new-patterns').status, 'warn', check('new-patterns').detail)
-    assert.match(check('new-patterns').detail, /^could not compare: no lines before the deploy to compare with for jobs, web/)
+    assert.match(check('new-patterns').detail, /^could not compare: no lines before the deploy to compare with for app, worker/)
     for (const id of ['error-rate', 'volume-shift']) {
       assert.equal(check(id).status, 'warn', `${id}: ${check(id).detail}`)
-      assert.match(check(id).detail, /^not enough history for jobs, web: less than a minute of lines before the deploy/)
+      assert.match(check(id).detail, /^not enough history for app, worker: less than a minute of lines before the deploy/)
     }
     assert.equal(result.code, 0, result.stdout)
   })
@@ -87,7 +87,7 @@ describe('windows normalised by the time a service existed', () => {
   test('services started 70 s before the deploy (×4.3 over the whole window), steady: error-rate and volume-shift compare rates over that minute and pass', async () => {
     const { check } = await verdict(scenarios['short-started-1m'])
     assert.equal(check('error-rate').status, 'pass', check('error-rate').detail)
-    assert.match(check('error-rate').detail, /web: 1[\d.]+ → 1[\d.]+ a minute \(×[01]\.\d\d\) \(over the 1m1\ds before it existed\)/)
+    assert.match(check('error-rate').detail, /app: 1[\d.]+ → 1[\d.]+ a minute \(×[01]\.\d\d\) \(over the 1m1\ds before it existed\)/)
     assert.equal(check('volume-shift').status, 'pass', check('volume-shift').detail)
     assert.match(check('volume-shift').detail, /over the 1m1\ds before it existed, scaled to the window/)
   })
@@ -102,7 +102,7 @@ describe('windows normalised by the time a service existed', () => {
   test('services started 30 s before the deploy: not enough history, warn', async () => {
     const { check } = await verdict(scenarios['short-started-30s'])
     for (const id of ['error-rate', 'volume-shift', 'new-patterns']) assert.equal(check(id).status, 'warn', `${id}: ${check(id).detail}`)
-    assert.match(check('error-rate').detail, /^not enough history for jobs, web/)
+    assert.match(check('error-rate').detail, /^not enough history for app, worker/)
   })
 })
 
@@ -110,7 +110,7 @@ describe('obs patterns on short pino messages', () => {
   test("the ingester's empty answer explained by its own counters, and templates of a stated sample", async () => {
     const scenario = scenarios['short-quiet']
     const range = ['--from', formatNanos(scenario.deployedAt - scenario.windowNs), '--to', formatNanos(scenario.deployedAt + scenario.windowNs)]
-    const result = await runObs(['patterns', `{app="${scenario.app}", service="web"}`, ...range], { env })
+    const result = await runObs(['patterns', `{app="${scenario.app}", service="app"}`, ...range], { env })
     if ((await fetch(`${addr}/loki/api/v1/patterns?query=%7Bapp%3D%22none%22%7D`)).status === 404) {
       // A Loki without the pattern ingester: the setting that turns it on, as before (deploy.test.ts).
       assert.equal(result.code, 1)

@@ -93,9 +93,10 @@ export interface ShortScenarioOptions {
 }
 
 /**
- * The stack's app as pino writes it, messages of two or three words: `web`
- * (level names) "request received" a second and "upstream call failed" (with
- * an err object) every 5 s, `jobs` (level numbers) "job done" every 2 s and
+ * The stack's app as pino writes it, messages of two or three words, under
+ * the service names of the shared dataset (so that they add no label values
+ * that other tests count): `app` as a web service (level names) "request received" a second and "upstream call failed" (with
+ * an err object) every 5 s, `worker` (level numbers) "job done" every 2 s and
  * "job failed" every 10 s; from `startsBeforeDeploySeconds` before the deploy
  * (a container started then) to the end of the window after it.
  */
@@ -117,11 +118,11 @@ export function shortMessageScenario(app: string, end: bigint, options: ShortSce
     } else if (i % 5 === 0) {
       web = { level: 'error', time, pid: 1, hostname: 'web-1', reqId, err: { type: 'Error', message: `socket hang up after ${i} ms` }, msg: 'upstream call failed' }
     }
-    entries.push({ labels: labels('web'), ts: ts.toString(), line: JSON.stringify(web) })
+    entries.push({ labels: labels('app'), ts: ts.toString(), line: JSON.stringify(web) })
     if (i % 2 === 1) {
       const failed = i % 10 === 1
       const line = { level: failed ? 50 : 30, time, pid: 1, hostname: 'jobs-1', job: `job-${i}`, msg: failed ? 'job failed' : 'job done' }
-      entries.push({ labels: labels('jobs'), ts: ts.toString(), line: JSON.stringify(line) })
+      entries.push({ labels: labels('worker'), ts: ts.toString(), line: JSON.stringify(line) })
     }
   }
   return { app, deployedAt, windowNs, entries }
