@@ -14,7 +14,7 @@
  *                      density); prints its table, writes bench/results-bursty.json
  *   BENCH_ONLY=scalable  only the export from a scalable Loki (2, then 1 read
  *                      process); writes bench/results-scalable.json
- *   BENCH_ONLY=trace|startup  load the million lines, run that section, print
+ *   BENCH_ONLY=trace|startup|context  load the million lines, run that section, print
  *                      its ratios; writes nothing (development runs)
  */
 import { execFileSync } from 'node:child_process'
@@ -593,7 +593,7 @@ async function cardinalitySection({ from, to }: BenchWindow): Promise<{ outputs:
 }
 
 /** query-range -C 3 around one match and around 100 (issue: context): what it costs in requests and time. */
-async function contextSection({ from, to }: BenchWindow): Promise<{ requests: Record<string, number>; lines: Record<string, number> }> {
+async function contextSection({ from, to, startMs }: BenchWindow): Promise<{ requests: Record<string, number>; lines: Record<string, number> }> {
   const query = `{app="${APP}", service="app"} |= "card declined"`
   const args = (limit: number) => ['query-range', query, '--from', from, '--to', to, '--limit', String(limit), '-C', '3', '-o', 'raw']
   const requests: Record<string, number> = {}
@@ -616,6 +616,35 @@ async function contextSection({ from, to }: BenchWindow): Promise<{ requests: Re
   const runs = await interleaved(SETTINGS.fastRounds, { obsContext1: () => obs(args(1)), obsContext100: () => obs(args(100)) })
   record('obsContext1', 'obs query-range -C 3, 1 match', `obs ${shell(args(1))}`, runs.obsContext1, { note: `${requests[1]} requests` })
   record('obsContext100', 'obs query-range -C 3, 100 matches', `obs ${shell(args(100))}`, runs.obsContext100, { note: `${requests[100]} requests` })
+  // Dense: every line of app's stderr stream is a "card declined" error, so every match's context is its neighbours.
+  // Over the window's first 20 s (the dataset may end before the window does), context planned by cost against the per-match windows (counted once: timed, they take
+  // minutes) and against an export of the same stream and range, which is what the cost plan should come close to.
+  const denseRange = ['--from', from, '--to', new Date(startMs + 20_000).toISOString()]
+  const denseContext = ['query-range', query, ...denseRange, '--limit', '0', '-C', '3', '-o', 'raw']
+  const denseExport = ['query-range', `{app="${APP}", service="app", stream="stderr"}`, ...denseRange, '--limit', '0', '-o', 'raw']
+  for (const [name, args, plan] of [
+    ['dense', denseContext, undefined],
+    ['denseWindows', denseContext, 'windows'],
+    ['denseExport', denseExport, undefined],
+  ] as const) {
+    const counted = await obs(args, { stdout: 'capture', env: { OBS_DEBUG: '1', ...(plan ? { OBS_CONTEXT_PLAN: plan } : {}) }, stampStderr: true })
+    checkExit(`obs ${name}`, counted)
+    requests[name] = debugRequests(counted).length
+    lines[name] = counted.stdoutText!.split('\n').filter((line) => line !== '' && line !== '--').length
+    log(`context ${name}: ${requests[name]} requests, ${lines[name]} lines`)
+  }
+  correctness.push({
+    what: 'obs query-range -C 3 on a dense stream: the lines printed',
+    expected: `the stream's ${lines.denseExport} lines, as the per-match windows print them`,
+    got: `${lines.dense} lines (by cost), ${lines.denseWindows} (per-match windows)`,
+    ok: lines.dense === lines.denseWindows && lines.dense >= lines.denseExport - 3,
+  })
+  const dense = await interleaved(SETTINGS.fastRounds, { obsContextDense: () => obs(denseContext), obsExportDense: () => obs(denseExport) })
+  record('obsContextDense', 'obs query-range -C 3, every line a match (20 s)', `obs ${shell(denseContext)}`, dense.obsContextDense, {
+    note: `${requests.dense} requests; per-match windows: ${requests.denseWindows}`,
+  })
+  record('obsExportDense', 'obs query-range, the same stream and 20 s exported', `obs ${shell(denseExport)}`, dense.obsExportDense, { note: `${requests.denseExport} requests` })
+  ratio('dense context: -C 3 ÷ export of the same range', 'obsContextDense', 'obsExportDense', 'time ratio, medians (near 1: context costs what it reads)')
   analysis.push(
     `Context (-C 3) on service="app" errors: 1 match took ${requests[1]} requests and ${fmtS(measurements.get('obsContext1')!.wall.median)}; ` +
       `100 matches took ${requests[100]} requests (the matches' page, then per match one request for its nanosecond and at least one per side, 4 at a time) ` +
@@ -1129,11 +1158,14 @@ async function main(): Promise<void> {
 
   const { loaded, data, window, lokiAfterLoad } = await loadData()
   const versions = await benchVersions(snapshot)
-  if (process.env.BENCH_ONLY === 'trace' || process.env.BENCH_ONLY === 'startup') {
+  if (process.env.BENCH_ONLY === 'trace' || process.env.BENCH_ONLY === 'startup' || process.env.BENCH_ONLY === 'context') {
     // Development runs of one section on the full dataset: ratios on stdout, nothing else written.
     if (process.env.BENCH_ONLY === 'trace') {
       const trace = await traceSection(data)
       log(trace.bound)
+    } else if (process.env.BENCH_ONLY === 'context') {
+      const context = await contextSection(window)
+      log(`context requests: ${JSON.stringify(context.requests)}; lines: ${JSON.stringify(context.lines)}`)
     } else await startupSection()
     printRatios()
     return
@@ -1380,8 +1412,11 @@ function writeResults(r: BenchResults, helpers: { throughput: (id: string) => nu
     '|---|---|---|---|',
     row('obsContext1'),
     row('obsContext100'),
+    row('obsContextDense'),
+    row('obsExportDense'),
     '',
-    `Requests: ${r.context.requests[1]} for one match, ${r.context.requests[100]} for 100 (OBS_DEBUG=1 runs).`,
+    `Requests: ${r.context.requests[1]} for one match (sparse), ${r.context.requests[100]} for 100; every line of a stream a match over 20 s: ` +
+      `${r.context.requests.dense} planned by cost, ${r.context.requests.denseWindows} by per-match windows, ${r.context.requests.denseExport} for an export of the same range (OBS_DEBUG=1 runs).`,
     '',
     '### Startup',
     '',
