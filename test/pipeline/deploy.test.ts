@@ -69,8 +69,9 @@ describe('the deploy verdict on the live pipeline', { skip }, () => {
     if (pipeline) await deployService(host, SERVICES, { version: '1.0.3' })
   })
 
-  test('right after the containers start: a deploy time 70 s after, its window reaching back before the start, fails nothing', async () => {
+  test('right after the containers start: a deploy time 70 s after, its window reaching back before the start, fails nothing', async (t) => {
     const { code, checks, shown } = await verdict(startDeploy, START_WINDOW_S)
+    t.diagnostic(shown)
     for (const id of DEPLOY_CHECKS) {
       const check = checks.get(id)!
       assert.notEqual(check.status, 'fail', shown)
@@ -81,13 +82,14 @@ describe('the deploy verdict on the live pipeline', { skip }, () => {
     assert.equal(code, 0, shown)
   })
 
-  test('a quiet release (1.0.0 → 1.0.1, both services replaced): every check passes, the deploy checks included', async () => {
+  test('a quiet release (1.0.0 → 1.0.1, both services replaced): every check passes, the deploy checks included', async (t) => {
     // The start's windows end here: this deploy's window before is a minute of 1.0.0 alone.
     await sleepUntil(startDeploy + START_WINDOW_S * 1000)
     const deployed = await deployService(host, SERVICES, { version: '1.0.1' })
     assert.equal(deployed.from, '1.0.0')
     assert.equal((await docker(host, ['ps', '-aq', '--filter', `label=com.docker.compose.project=${COMPOSE_PROJECT}`])).split('\n').length, 2, 'the old containers are gone')
     const { code, checks, shown } = await verdict(deployed.deployedAt, 60)
+    t.diagnostic(shown)
     for (const [id, check] of checks) assert.equal(check.status, 'pass', `${id}: ${check.detail}\n${shown}`)
     assert.deepEqual(
       DEPLOY_CHECKS.filter((id) => checks.has(id)),
@@ -97,10 +99,11 @@ describe('the deploy verdict on the live pipeline', { skip }, () => {
     assert.equal(code, 0, shown)
   })
 
-  test('a bad release (1.0.1 → 1.0.2: errors up, "db connection refused on pool N" new): error-rate and new-patterns fail, naming it', async () => {
+  test('a bad release (1.0.1 → 1.0.2: errors up, "db connection refused on pool N" new): error-rate and new-patterns fail, naming it', async (t) => {
     const deployed = await deployService(host, SERVICES, { version: '1.0.2', bad: true })
     assert.equal(deployed.from, '1.0.1')
     const { code, checks, shown } = await verdict(deployed.deployedAt, 60)
+    t.diagnostic(shown)
     assert.equal(checks.get('error-rate')!.status, 'fail', shown)
     assert.match(checks.get('error-rate')!.detail, /^error lines up: app: [\d.]+ → [\d.]+ a minute \(×[\d.]+\)/, shown)
     assert.equal(checks.get('new-patterns')!.status, 'fail', shown)
