@@ -66,7 +66,23 @@ describe('the deploy verdict on the live pipeline', { skip }, () => {
     startDeploy = started + 70_000
   })
   after(async () => {
-    if (pipeline) await deployService(host, SERVICES, { version: '1.0.3' })
+    if (!pipeline) return
+    await deployService(host, SERVICES, { version: '1.0.3' })
+    // Until Alloy reads the new containers (its discovery runs every 10 s): the next file's checks expect both targets read.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1000))) {
+      const found = await Promise.all(
+        SERVICES.map(async (service) => {
+          const params = new URLSearchParams({
+            query: `{app="cogni-template", service="${service}"} |= \`"version":"1.0.3"\``,
+            start: `${(Date.now() - 60_000) * 1e6}`,
+            limit: '1',
+          })
+          const answer = (await (await fetch(`${pipeline.env.LOKI_ADDR}/loki/api/v1/query_range?${params}`)).json()) as { data?: { result?: unknown[] } }
+          return (answer.data?.result?.length ?? 0) > 0
+        }),
+      )
+      if (found.every(Boolean)) return
+    }
   })
 
   test('right after the containers start: a deploy time 70 s after, its window reaching back before the start, fails nothing', async (t) => {
