@@ -7,6 +7,7 @@
  *
  *   npm run sandbox          # start (or reuse) the sandbox and run the checks
  *   npm run sandbox -- stop  # stop it and remove what it made
+ *   npm run sandbox -- deploy [--bad]  # roll app and worker to a new release, then the deploy verdict
  *
  * Without a Docker Engine (not root, or docker.io not installed) it says so
  * and falls back to Loki alone, fed by the same app as plain processes that a
@@ -19,7 +20,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { alive, BUSYBOX_IMAGE, dockerUnavailable, removeEngine } from '../test/support/docker-engine.ts'
 import { cacheDir, freePort, REPO, startLoki } from '../test/support/loki.ts'
-import { startPipeline } from '../test/support/pipeline.ts'
+import { deployService, type Release, startPipeline } from '../test/support/pipeline.ts'
 import { waitForServices } from '../test/support/pipeline-setup.ts'
 
 const home = join(cacheDir(), 'sandbox')
@@ -36,7 +37,13 @@ interface SandboxState {
   pids: number[]
   /** The Docker Engine's directory (pipeline mode). */
   dockerDir?: string
+  /** The feeder's pid (feeder mode): SIGHUP makes it restart the app's processes on the release in release.json. */
+  feeder?: number
+  /** The release running now (pipeline-app.mjs's VERSION): 1.0.0 at the start, the patch number up with each deploy. */
+  version?: string
 }
+
+const releaseFile = join(home, 'release.json')
 
 function obs(args: string[], env: Record<string, string>): { status: number | null; stdout: string } {
   say(`$ obs ${args.map((a) => (/^[\w./:=-]+$/.test(a) ? a : `'${a}'`)).join(' ')}`)
@@ -99,7 +106,7 @@ async function startSandbox(): Promise<SandboxState> {
   const feeder = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', import.meta.filename, 'feed', loki.addr], { detached: true, stdio: ['ignore', log, log] })
   feeder.unref()
   await waitForServices({ env: { LOKI_ADDR: loki.addr } }, ['app', 'worker'])
-  return { mode: 'feeder', env: { LOKI_ADDR: loki.addr }, pids: [loki.child.pid!, feeder.pid!] }
+  return { mode: 'feeder', env: { LOKI_ADDR: loki.addr }, pids: [loki.child.pid!, feeder.pid!], feeder: feeder.pid! }
 }
 
 /**
@@ -109,14 +116,30 @@ async function startSandbox(): Promise<SandboxState> {
  */
 async function feed(lokiAddr: string): Promise<void> {
   const pending: { service: string; stream: string; line: string }[] = []
-  for (const service of ['app', 'worker']) {
-    const app = spawn(process.execPath, [join(REPO, 'test/support/pipeline-app.mjs')], { env: { ...process.env, SERVICE: service, RUN_ID: `r${Date.now().toString(36)}` } })
-    for (const stream of ['stdout', 'stderr'] as const) {
-      createInterface({ input: app[stream] }).on('line', (line) => pending.push({ service, stream, line }))
-    }
-    process.once('SIGTERM', () => app.kill())
+  // As the containers do: one run's requests numbered from one start, so app and worker log the same reqIds, across deploys too.
+  const run = { RUN_ID: `r${Date.now().toString(36)}`, START_MS: String(Date.now()) }
+  let apps: ReturnType<typeof spawn>[] = []
+  const start = () => {
+    const release = existsSync(releaseFile) ? (JSON.parse(readFileSync(releaseFile, 'utf8')) as Release) : { version: '1.0.0' }
+    apps = ['app', 'worker'].map((service) => {
+      const env = { ...process.env, ...run, SERVICE: service, VERSION: release.version, BAD: release.bad ? '1' : '' }
+      const app = spawn(process.execPath, [join(REPO, 'test/support/pipeline-app.mjs')], { env })
+      for (const stream of ['stdout', 'stderr'] as const) {
+        createInterface({ input: app[stream]! }).on('line', (line) => pending.push({ service, stream, line }))
+      }
+      return app
+    })
   }
-  process.once('SIGTERM', () => process.exit(0))
+  start()
+  // A deploy: the old processes stopped, the new release started, as compose replaces a container.
+  process.on('SIGHUP', () => {
+    for (const app of apps) app.kill()
+    start()
+  })
+  process.once('SIGTERM', () => {
+    for (const app of apps) app.kill()
+    process.exit(0)
+  })
   for (;;) {
     await new Promise((r) => setTimeout(r, 1000))
     const batch = pending.splice(0)
@@ -138,15 +161,18 @@ async function feed(lokiAddr: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const [command, arg] = process.argv.slice(2)
+  const [command, arg, ...rest] = process.argv.slice(2)
   if (command === 'feed') return feed(arg!)
   if (command === 'stop') {
     await stopSandbox()
     say('sandbox stopped; nothing of it is left running')
     return
   }
+  if (command === 'deploy' && (arg === undefined || arg === '--bad') && rest.length === 0) return deploy(arg === '--bad')
   if (command) {
-    process.stderr.write(`unknown argument ${command}: use \`npm run sandbox\` or \`npm run sandbox -- stop\`\n`)
+    process.stderr.write(
+      `unknown argument ${[command, arg, ...rest].filter(Boolean).join(' ')}: use \`npm run sandbox\`, \`npm run sandbox -- deploy [--bad]\` or \`npm run sandbox -- stop\`\n`,
+    )
     process.exitCode = 2
     return
   }
@@ -193,8 +219,76 @@ async function main(): Promise<void> {
   say(`obs query 'sum by (service) (count_over_time({app="cogni-template"}[1m]))'`)
   say(`obs series '{app="cogni-template"}' --analyze-labels`)
   if (mode === 'pipeline') say(`obs smoke --probe     # a marker line through the pipeline, timed`)
-  if (mode !== 'external') say('npm run sandbox -- stop     # stop the sandbox and remove what it made')
+  if (mode !== 'external') {
+    say('npm run sandbox -- deploy --bad     # roll out a bad release and see the deploy verdict fail')
+    say('npm run sandbox -- deploy           # roll out a good one (a rollback) and see it pass')
+    say('npm run sandbox -- stop     # stop the sandbox and remove what it made')
+  }
   process.exitCode = smoke.status === 0 ? 0 : 1
+}
+
+/** How long a deploy is watched before the verdict: the shortest window it compares (a minute), and a few seconds for the last lines to arrive. */
+const VERDICT_WINDOW_S = 60
+const SETTLE_S = 5
+
+/**
+ * `npm run sandbox -- deploy [--bad]`: app and worker rolled to the next
+ * release (as `docker compose up -d` replaces a changed service's container;
+ * in the fallback, the feeder's processes restarted on it), then, a minute
+ * later, the deploy verdict on that minute against the minute before, and
+ * what it means.
+ */
+async function deploy(bad: boolean): Promise<void> {
+  const state = runningSandbox()
+  if (!state) {
+    process.stderr.write('no sandbox is running: start one with `npm run sandbox`, then deploy to it\n')
+    process.exitCode = 1
+    return
+  }
+  const from = state.version ?? '1.0.0'
+  const [major, minor, patch] = from.split('.').map(Number) as [number, number, number]
+  const release: Release = { version: `${major}.${minor}.${patch + 1}`, bad }
+  step(`deploying ${release.version}${bad ? ' (a bad release)' : ''}`)
+  let deployedAt: number
+  if (state.mode === 'pipeline') {
+    const deployed = await deployService(`unix://${join(state.dockerDir!, 'docker.sock')}`, ['app', 'worker'], release)
+    deployedAt = deployed.deployedAt
+    for (const r of deployed.replaced)
+      say(`${r.service}: container ${r.old.slice(0, 12)} (${from}) replaced by ${r.new.slice(0, 12)} (${release.version}), as docker compose up -d does`)
+  } else {
+    deployedAt = Date.now()
+    writeFileSync(releaseFile, JSON.stringify(release))
+    process.kill(state.feeder!, 'SIGHUP')
+    say(`app, worker: the feeder's processes (${from}) replaced by new ones (${release.version})`)
+  }
+  writeFileSync(stateFile, JSON.stringify({ ...state, version: release.version }))
+  if (bad) say('this release fails a quarter of the app\'s requests with an error never logged before: "db connection refused on pool N"')
+  const at = new Date(deployedAt).toISOString()
+  say(`deployed at ${at}`)
+
+  step('the deploy verdict')
+  say(
+    `obs smoke --deployed-at compares the ${VERDICT_WINDOW_S} s after the deploy with the ${VERDICT_WINDOW_S} s before it, per service: ` +
+      'error-rate (error lines a minute), new-patterns (error messages never seen before the deploy), volume-shift (bytes logged)',
+  )
+  say(`waiting ${VERDICT_WINDOW_S + SETTLE_S} s for a minute of the new release's lines to reach Loki…`)
+  await new Promise((r) => setTimeout(r, Math.max(0, deployedAt + (VERDICT_WINDOW_S + SETTLE_S) * 1000 - Date.now())))
+  const verdict = obs(['smoke', '--since', '5m', '--deployed-at', at, '--window', `${VERDICT_WINDOW_S}s`, ...(state.mode === 'pipeline' ? [] : ['--no-alloy'])], state.env)
+
+  step('what it means')
+  if (verdict.status === 0) {
+    say(
+      `PASS: the minute after ${release.version} went out looks like the minute before: no more errors, no error message it did not have, no service gone quiet or loud. Keep it.`,
+    )
+    if (/[1-9]\d* warn/.test(verdict.stdout))
+      say('a warn above is a check that could not compare (a service with less than a minute of lines before the deploy: deploy again a minute later); it does not fail the gate')
+  } else if (verdict.status === 1) {
+    say(`FAIL: ${release.version} made things worse; the failed checks above say what (and each hint, the query that shows the lines).`)
+    say('in CI this exit code 1 stops the rollout; here, roll back to a good release: npm run sandbox -- deploy')
+  } else {
+    say(`obs smoke could not reach the sandbox (exit ${verdict.status}): is it still running? npm run sandbox starts it again`)
+  }
+  process.exitCode = verdict.status ?? 1
 }
 
 await main()

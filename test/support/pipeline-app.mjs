@@ -13,6 +13,9 @@
 // With CLOCK_OFFSET_MS the lines' pino `time` is that far off the real time.
 // With REQUESTS=N the container logs N requests, then stays up silently (a
 // container that exits early may be gone before Alloy's next discovery).
+// VERSION is the release every line names (pino's base fields, as apps log
+// theirs); BAD=1 is a bad release: a quarter of the app's requests fail with
+// a message no earlier release wrote, "db connection refused on pool N".
 import { appendFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 
@@ -21,6 +24,8 @@ const run = process.env.RUN_ID ?? 'run'
 const tickMs = Number(process.env.TICK_MS ?? 200)
 const startMs = Number(process.env.START_MS ?? Date.now())
 const requests = Number(process.env.REQUESTS ?? 0)
+const version = process.env.VERSION || '1.0.0'
+const bad = process.env.BAD === '1'
 // A wrong clock in the app alone: pino's `time` is off by this much, Docker's own timestamp is not.
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_MS ?? 0)
 const record = process.env.RECORD_DIR ? `${process.env.RECORD_DIR}/${service}.${hostname()}.log` : undefined
@@ -35,7 +40,7 @@ function write(stream, line, ms = Date.now()) {
 function log(level, msg, fields, stream = level === 'error' ? 'stderr' : 'stdout') {
   seq += 1
   const time = Date.now() + clockOffsetMs
-  write(stream, JSON.stringify({ level, time, pid: process.pid, hostname: host, name: service, seq, ...fields, msg }), time)
+  write(stream, JSON.stringify({ level, time, pid: process.pid, hostname: host, name: service, version, seq, ...fields, msg }), time)
 }
 
 function request(k) {
@@ -44,7 +49,9 @@ function request(k) {
   if (service === 'app') {
     log('info', 'request received', { reqId, userId, method: 'GET', url: `/api/items/${k}` })
     if (k % 10 === 7) log('error', 'upstream call failed', { reqId, userId, err: { type: 'Error', message: 'upstream timed out' } })
-    log('info', 'request completed', { reqId, userId, statusCode: k % 10 === 7 ? 502 : 200, responseTime: 3 + (k % 17) })
+    const refused = bad && k % 4 === 1
+    if (refused) log('error', `db connection refused on pool ${k % 7}`, { reqId, userId })
+    log('info', 'request completed', { reqId, userId, statusCode: k % 10 === 7 ? 502 : refused ? 503 : 200, responseTime: 3 + (k % 17) })
   } else {
     log('info', 'job started', { reqId, userId, queue: 'items' })
     if (k % 10 === 7) log('warn', 'job retried', { reqId, attempt: 2 })

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type AlloyProcess, startAlloy } from './alloy.ts'
-import { APP_IMAGE, type DockerEngine, importImages, startDockerEngine } from './docker-engine.ts'
+import { APP_IMAGE, type DockerEngine, docker as dockerAt, importImages, startDockerEngine } from './docker-engine.ts'
 import { type LokiProcess, startLoki, stopAndRemove } from './loki.ts'
 
 /** The compose project the containers belong to, as `docker compose -p` would name it. */
@@ -149,6 +149,66 @@ export function composeLabels(service: string, number = 1): string[] {
     'com.docker.compose.project.config_files=/srv/cogni/docker-compose.yml',
     'com.docker.compose.version=2.29.7',
   ]
+}
+
+/** A release of the app: its version, and whether it is the bad one (pipeline-app.mjs's VERSION and BAD). */
+export interface Release {
+  version: string
+  bad?: boolean
+}
+
+/** What deployService did: when the deploy began (epoch ms, the verdict's --deployed-at) and the containers it replaced. */
+export interface Deployed {
+  deployedAt: number
+  from: string
+  replaced: { service: string; old: string; new: string }[]
+}
+
+/**
+ * Rolls compose services to a new release as `docker compose up -d` does when
+ * a service's configuration changed: for each, the running container is
+ * stopped, renamed to <short id>_<name>, a new one is created with the old
+ * one's name, labels, mounts and environment (the release's VERSION and BAD
+ * changed), started, and the old one removed. The engine is named by its
+ * DOCKER_HOST (the sandbox's engine belongs to another process).
+ */
+export async function deployService(host: string, services: readonly AppService[], release: Release, number = 1): Promise<Deployed> {
+  const docker = (args: string[]) => dockerAt(host, args)
+  const deployedAt = Date.now()
+  const replaced: Deployed['replaced'] = []
+  let from = ''
+  for (const service of services) {
+    const name = `${COMPOSE_PROJECT}-${service}-${number}`
+    const [old] = JSON.parse(await docker(['inspect', name])) as {
+      Id: string
+      Config: { Env: string[] | null; Labels: Record<string, string>; Image: string }
+      HostConfig: { Binds: string[] | null; RestartPolicy: { Name: string }; LogConfig: { Type: string }; NetworkMode: string }
+    }[]
+    const env = (old!.Config.Env ?? []).filter((e) => !/^(VERSION|BAD)=/.test(e))
+    from ||= /^VERSION=(.*)$/m.exec((old!.Config.Env ?? []).join('\n'))?.[1] ?? '1.0.0'
+    env.push(`VERSION=${release.version}`, ...(release.bad ? ['BAD=1'] : []))
+    await docker(['stop', old!.Id])
+    await docker(['rename', old!.Id, `${old!.Id.slice(0, 12)}_${name}`])
+    const id = await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      old!.HostConfig.NetworkMode,
+      '--restart',
+      old!.HostConfig.RestartPolicy.Name || 'no',
+      '--log-driver',
+      old!.HostConfig.LogConfig.Type,
+      ...Object.entries(old!.Config.Labels).flatMap(([key, value]) => ['--label', `${key}=${value}`]),
+      ...env.flatMap((e) => ['-e', e]),
+      ...(old!.HostConfig.Binds ?? []).flatMap((bind) => ['-v', bind]),
+      old!.Config.Image,
+    ])
+    await docker(['rm', old!.Id])
+    replaced.push({ service, old: old!.Id, new: id })
+  }
+  return { deployedAt, from, replaced }
 }
 
 /** One line a container wrote, from its record. */
