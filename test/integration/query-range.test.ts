@@ -172,11 +172,12 @@ describe('query-range against the real Loki', () => {
   })
 
   test('-o raw prints the lines only and -o json one document', async () => {
-    const raw = await runObs(['query-range', '{service="worker"}', '--since', '1h', '--limit', '0', '-o', 'raw'], { env })
+    // The shared dataset's app: other tests push lines of service "worker" under apps of their own.
+    const raw = await runObs(['query-range', '{app="cogni-template", service="worker"}', '--since', '1h', '--limit', '0', '-o', 'raw'], { env })
     assert.equal(raw.code, 0, raw.stderr)
     const workerLines = dataset.entries.filter((e) => e.labels.service === 'worker').map((e) => e.line)
     assert.deepEqual(raw.stdout.trimEnd().split('\n').sort(), workerLines.sort())
-    const json = await runObs(['query-range', '{service="worker"}', '--since', '1h', '--limit', '50', '-o', 'json'], { env })
+    const json = await runObs(['query-range', '{app="cogni-template", service="worker"}', '--since', '1h', '--limit', '50', '-o', 'json'], { env })
     assert.equal(json.code, 0, json.stderr)
     const document = JSON.parse(json.stdout) as JsonlEntry[]
     assert.equal(document.length, 50)
